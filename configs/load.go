@@ -1,0 +1,353 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Problem is one thing wrong with a config, at a line of the file.
+type Problem struct {
+	Line int
+	Msg  string // already names device and tag
+}
+
+// Error lists every problem found in one config file, one per line,
+// as "linegate.yaml:23: device press01, tag temp: unknown type "float"".
+type Error struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.File)
+		if p.Line > 0 {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(p.Line))
+		}
+		b.WriteString(": ")
+		b.WriteString(p.Msg)
+	}
+	return b.String()
+}
+
+// LookupEnv is how ${NAME} is resolved; os.LookupEnv in production.
+type LookupEnv func(name string) (string, bool)
+
+// Load reads, expands, decodes and validates a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse decodes and validates config text. name is used in messages and to
+// resolve relative file paths (password_file, ...) against its folder.
+func Parse(name string, data []byte, env LookupEnv) (*Config, error) {
+	short := filepath.Base(name)
+	if name == "" {
+		short = "config"
+	}
+	fail := func(line int, format string, args ...any) error {
+		return &Error{File: short, Problems: []Problem{{Line: line, Msg: fmt.Sprintf(format, args...)}}}
+	}
+
+	var doc yaml.Node
+	if err := yaml.Unmarshal(markEnvRefs(data), &doc); err != nil {
+		return nil, yamlError(short, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fail(0, "the file is empty")
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fail(root.Line, "the top level must be a mapping (gateway:, buffer:, uplink:, devices:)")
+	}
+
+	var problems []Problem
+	expandEnv(root, env, &problems)
+	checkKeys(root, reflect.TypeOf(Config{}), "", &problems)
+	if len(problems) > 0 {
+		return nil, &Error{File: short, Problems: problems}
+	}
+
+	cfg := &Config{File: name}
+	if err := root.Decode(cfg); err != nil {
+		return nil, yamlError(short, err)
+	}
+	nodes := indexNodes(root)
+	for i := range cfg.Devices {
+		cfg.Devices[i].Line = nodes.device(i).Line
+		for j := range cfg.Devices[i].Tags {
+			cfg.Devices[i].Tags[j].Line = nodes.tag(i, j).Line
+		}
+	}
+
+	v := &validator{cfg: cfg, nodes: nodes, dir: filepath.Dir(name)}
+	v.run()
+	if len(v.problems) > 0 {
+		sort.SliceStable(v.problems, func(a, b int) bool { return v.problems[a].Line < v.problems[b].Line })
+		return nil, &Error{File: short, Problems: v.problems}
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlError turns the YAML library's "yaml: line 5: ..." into "file:5: ...".
+func yamlError(file string, err error) error {
+	var lines []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		lines = te.Errors
+	} else {
+		lines = []string{err.Error()}
+	}
+	e := &Error{File: file}
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if m := yamlLine.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			e.Problems = append(e.Problems, Problem{Line: n, Msg: m[2]})
+			continue
+		}
+		e.Problems = append(e.Problems, Problem{Msg: strings.TrimPrefix(l, "yaml: ")})
+	}
+	return e
+}
+
+var (
+	envRefText = regexp.MustCompile(`\$\$|\$\{([^}\n]*)\}`)
+	envRef     = regexp.MustCompile(`\$\$|⟦([^⟧]*)⟧`)
+)
+
+// markEnvRefs rewrites ${NAME} as ⟦NAME⟧ before parsing, because "{" and "}"
+// end a plain value inside a flow collection ([tcp://${HOST}:1883] would not
+// parse). The brackets are plain-scalar safe and keep every line where it was.
+func markEnvRefs(data []byte) []byte {
+	return envRefText.ReplaceAllFunc(data, func(ref []byte) []byte {
+		if string(ref) == "$$" {
+			return ref
+		}
+		return []byte("⟦" + string(ref[2:len(ref)-1]) + "⟧")
+	})
+}
+
+// expandEnv replaces ${NAME} in every scalar value, after parsing, so that a
+// value containing YAML syntax ("a #b", ": ") stays one value and lines stay
+// true. "$$" is a literal "$". An unset variable is an error: an empty
+// password or address is worse than a refusal to start.
+func expandEnv(n *yaml.Node, env LookupEnv, problems *[]Problem) {
+	if n.Kind == yaml.ScalarNode && strings.ContainsAny(n.Value, "$⟦") {
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			if ref == "$$" {
+				return "$"
+			}
+			name := strings.TrimSuffix(strings.TrimPrefix(ref, "⟦"), "⟧")
+			if !validEnvName(name) {
+				*problems = append(*problems, Problem{n.Line, fmt.Sprintf("${%s} is not a valid environment variable reference", name)})
+				return ref
+			}
+			val, ok := env(name)
+			if !ok {
+				*problems = append(*problems, Problem{n.Line, fmt.Sprintf("environment variable %s is not set", name)})
+			}
+			return val
+		})
+	}
+	for _, c := range n.Content {
+		expandEnv(c, env, problems)
+	}
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// checkKeys reports every mapping key that the schema does not know, with a
+// suggestion, because a misspelt key silently falling back to a default is
+// the worst kind of config error on a line PC.
+func checkKeys(n *yaml.Node, t reflect.Type, where string, problems *[]Problem) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // the decoder reports the type mismatch
+		}
+		fields := yamlFields(t)
+		switch t {
+		case reflect.TypeOf(Device{}):
+			where = "device " + scalarOf(n, "name", "#?")
+		case reflect.TypeOf(Tag{}):
+			where += ", tag " + scalarOf(n, "name", "#?")
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			f, ok := fields[k.Value]
+			if !ok {
+				msg := fmt.Sprintf("unknown key %q", k.Value)
+				if s := suggest(k.Value, fields); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				*problems = append(*problems, Problem{k.Line, prefix(where) + msg})
+				continue
+			}
+			checkKeys(v, f, where, problems)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for _, c := range n.Content {
+			checkKeys(c, t.Elem(), where, problems)
+		}
+	}
+}
+
+func prefix(where string) string {
+	if where == "" {
+		return ""
+	}
+	return where + ": "
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	m := make(map[string]reflect.Type, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		m[name] = f.Type
+	}
+	return m
+}
+
+// suggest returns the known key closest to k, if it is close.
+func suggest(k string, known map[string]reflect.Type) string {
+	best, bestD := "", 3
+	for name := range known {
+		if d := editDistance(k, name); d < bestD || d == bestD && name < best {
+			best, bestD = name, d
+		}
+	}
+	if bestD > 2 {
+		return ""
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func scalarOf(m *yaml.Node, key, def string) string {
+	if v := valueOf(m, key); v != nil && v.Kind == yaml.ScalarNode && v.Value != "" {
+		return v.Value
+	}
+	return def
+}
+
+func valueOf(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// nodeIndex finds the YAML node of each device and tag, for line numbers.
+type nodeIndex struct{ root *yaml.Node }
+
+func indexNodes(root *yaml.Node) nodeIndex { return nodeIndex{root} }
+
+var noNode = &yaml.Node{}
+
+func (x nodeIndex) device(i int) *yaml.Node {
+	devs := valueOf(x.root, "devices")
+	if devs == nil || i >= len(devs.Content) {
+		return noNode
+	}
+	return devs.Content[i]
+}
+
+func (x nodeIndex) tag(i, j int) *yaml.Node {
+	tags := valueOf(x.device(i), "tags")
+	if tags == nil || j >= len(tags.Content) {
+		return noNode
+	}
+	return tags.Content[j]
+}
+
+// keyLine is the line of key inside mapping m, or the mapping's own line.
+func keyLine(m *yaml.Node, key string) int {
+	if m != nil && m.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if m.Content[i].Value == key {
+				return m.Content[i].Line
+			}
+		}
+	}
+	if m == nil {
+		return 0
+	}
+	return m.Line
+}
+
+// section is the node of a top-level section ("buffer", "uplink", ...).
+func (x nodeIndex) section(name string) *yaml.Node {
+	if v := valueOf(x.root, name); v != nil {
+		return v
+	}
+	return &yaml.Node{Line: keyLine(x.root, name)}
+}
