@@ -1,0 +1,255 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/linegate/linegate/buffer"
+	"github.com/linegate/linegate/drivers"
+)
+
+// Device is one polled device.
+type Device struct {
+	Name     string // equipment id
+	Interval time.Duration
+	Driver   drivers.Driver
+	Tags     []Tag
+}
+
+// Sink is where messages go: the buffer.
+type Sink interface {
+	Append(buffer.Message) (uint64, error)
+	AppendEvent(buffer.Event) error
+}
+
+// Options configure a Collector.
+type Options struct {
+	Devices    []Device
+	Sink       Sink
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Clock      func() time.Time
+}
+
+// Collector runs one goroutine per device.
+type Collector struct {
+	devices []*device
+	sink    Sink
+	log     *slog.Logger
+	now     func() time.Time
+	m       *metrics
+}
+
+// DeviceStatus is a snapshot of one device, for diagnostics.
+type DeviceStatus struct {
+	Name         string
+	Up           bool
+	LastError    string
+	LastGoodRead time.Time
+	LastPoll     time.Time
+	Polls        uint64
+	Overruns     uint64
+}
+
+type device struct {
+	Device
+	tags  []tagState
+	out   []drivers.Sample
+	mu    sync.Mutex // guards status
+	state DeviceStatus
+	known bool // up/down known (an event was sent for the current state)
+}
+
+// New checks the devices and prepares their state.
+func New(opts Options) (*Collector, error) {
+	if opts.Sink == nil {
+		return nil, errors.New("collector: no sink")
+	}
+	c := &Collector{sink: opts.Sink, log: opts.Logger, now: opts.Clock}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	seen := map[string]bool{}
+	for _, d := range opts.Devices {
+		switch {
+		case d.Name == "" || seen[d.Name]:
+			return nil, fmt.Errorf("collector: device name %q empty or duplicate", d.Name)
+		case d.Interval <= 0:
+			return nil, fmt.Errorf("collector: device %s: interval %v", d.Name, d.Interval)
+		case d.Driver == nil:
+			return nil, fmt.Errorf("collector: device %s: no driver", d.Name)
+		}
+		seen[d.Name] = true
+		c.devices = append(c.devices, &device{
+			Device: d,
+			tags:   make([]tagState, len(d.Tags)),
+			out:    make([]drivers.Sample, len(d.Tags)),
+			state:  DeviceStatus{Name: d.Name},
+		})
+	}
+	c.m = newMetrics(opts.Registerer)
+	return c, nil
+}
+
+// Run polls every device until ctx is done, then closes the drivers.
+func (c *Collector) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, d := range c.devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.runDevice(ctx, d)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Status returns a snapshot of every device.
+func (c *Collector) Status() []DeviceStatus {
+	out := make([]DeviceStatus, 0, len(c.devices))
+	for _, d := range c.devices {
+		d.mu.Lock()
+		out = append(out, d.state)
+		d.mu.Unlock()
+	}
+	return out
+}
+
+func (c *Collector) runDevice(ctx context.Context, d *device) {
+	defer func() {
+		if err := d.Driver.Close(); err != nil {
+			c.log.Debug("close driver", "device", d.Name, "err", err)
+		}
+	}()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	next := firstTick(c.now(), d.Interval)
+	for {
+		timer.Reset(next.Sub(c.now()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		c.poll(ctx, d)
+		var skipped int64
+		next, skipped = nextTick(next, c.now(), d.Interval)
+		if skipped > 0 {
+			c.m.overruns.WithLabelValues(d.Name).Add(float64(skipped))
+			d.mu.Lock()
+			d.state.Overruns += uint64(skipped)
+			d.mu.Unlock()
+		}
+	}
+}
+
+// poll reads a device once and appends one message per class.
+func (c *Collector) poll(ctx context.Context, d *device) {
+	start := c.now()
+	for i := range d.out {
+		d.out[i] = drivers.Sample{}
+	}
+	err := d.Driver.Read(ctx, d.out)
+	if ctx.Err() != nil {
+		return // shutting down: a cancelled read is not a device fault
+	}
+	done := c.now()
+	c.m.pollDuration.WithLabelValues(d.Name).Observe(done.Sub(start).Seconds())
+	c.deviceState(d, err, done)
+
+	// Readings are stamped with the time the read began: the closest the
+	// gateway knows to when the PLC sampled them.
+	var byClass [3][]buffer.Reading
+	good := false
+	for i := range d.Tags {
+		t := &d.Tags[i]
+		r, ok := t.normalize(d.out[i], &d.tags[i], start)
+		c.m.readings.WithLabelValues(d.Name, r.Quality.String()).Inc()
+		if r.Quality == buffer.Good {
+			good = true
+		}
+		if !ok {
+			continue
+		}
+		ci := classIndex(t.Class)
+		byClass[ci] = append(byClass[ci], r)
+	}
+	if good {
+		d.mu.Lock()
+		d.state.LastGoodRead = done
+		d.mu.Unlock()
+	}
+	for ci, rs := range byClass {
+		if len(rs) == 0 {
+			continue
+		}
+		m := buffer.Message{Created: done.UTC(), Equipment: d.Name, Class: classNames[ci], Readings: rs}
+		if _, err := c.sink.Append(m); err != nil {
+			c.m.appendErrors.Inc()
+			c.log.Error("buffer append failed: readings lost", "device", d.Name, "class", m.Class, "readings", len(rs), "err", err)
+		}
+	}
+}
+
+var classNames = [3]string{"process", "equipment", "time"}
+
+func classIndex(class string) int {
+	for i, n := range classNames {
+		if n == class {
+			return i
+		}
+	}
+	return 0
+}
+
+// deviceState tracks up/down and emits an event on each change, so the MES
+// can tell a dead machine from a quiet one.
+func (c *Collector) deviceState(d *device, err error, now time.Time) {
+	d.mu.Lock()
+	wasUp, known := d.state.Up, d.known
+	d.state.LastPoll = now
+	d.state.Polls++
+	d.state.Up = err == nil
+	d.known = true
+	if err != nil {
+		d.state.LastError = err.Error()
+	} else {
+		d.state.LastError = ""
+	}
+	d.mu.Unlock()
+
+	up := 0.0
+	if err == nil {
+		up = 1
+	}
+	c.m.up.WithLabelValues(d.Name).Set(up)
+	if err != nil {
+		c.m.readErrors.WithLabelValues(d.Name).Inc()
+	}
+	switch {
+	case err != nil && (wasUp || !known):
+		c.log.Warn("device down", "device", d.Name, "err", err)
+		c.event(buffer.Event{Type: "device_down", TS: now.UTC(), Attrs: []buffer.Attr{
+			{Key: "device", Value: d.Name}, {Key: "error", Value: err.Error()}}})
+	case err == nil && !wasUp && known:
+		c.log.Info("device up", "device", d.Name)
+		c.event(buffer.Event{Type: "device_up", TS: now.UTC(), Attrs: []buffer.Attr{{Key: "device", Value: d.Name}}})
+	}
+}
+
+func (c *Collector) event(e buffer.Event) {
+	if err := c.sink.AppendEvent(e); err != nil {
+		c.log.Error("buffer append event failed", "event", e.Type, "err", err)
+	}
+}
