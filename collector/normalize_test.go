@@ -125,11 +125,11 @@ func TestDeadband(t *testing.T) {
 		report bool
 	}{
 		{0, good(20.0), true},
-		{1 * time.Second, good(20.3), false},  // within deadband of 20.0
-		{2 * time.Second, good(19.6), false},  // still within
-		{3 * time.Second, good(20.6), true},   // moved 0.6
-		{4 * time.Second, good(20.9), false},  // 0.3 from 20.6
-		{14 * time.Second, good(20.9), true},  // heartbeat
+		{1 * time.Second, good(20.3), false}, // within deadband of 20.0
+		{2 * time.Second, good(19.6), false}, // still within
+		{3 * time.Second, good(20.6), true},  // moved 0.6
+		{4 * time.Second, good(20.9), false}, // 0.3 from 20.6
+		{14 * time.Second, good(20.9), true}, // heartbeat
 		{15 * time.Second, drivers.Sample{Quality: drivers.Bad, Err: errors.New("timeout")}, true}, // quality change
 		{16 * time.Second, drivers.Sample{Quality: drivers.Bad, Err: errors.New("timeout")}, false},
 		{17 * time.Second, good(20.9), true}, // back to good
