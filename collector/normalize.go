@@ -69,7 +69,7 @@ func (t *Tag) normalize(s drivers.Sample, st *tagState, now time.Time) (r buffer
 		if t.transforms() {
 			num = t.scaled(num)
 			if t.ToSeconds != 0 {
-				num *= t.ToSeconds
+				num = mul(num, t.ToSeconds)
 			}
 			r.Value = num
 		} else if _, isFloat := s.Value.(float64); isFloat {

@@ -43,6 +43,7 @@ func TestNormalize(t *testing.T) {
 		{"state known", Tag{States: states}, good(int64(1)), "running", buffer.Good, "", "", []buffer.Attr{{Key: "code", Value: int64(1)}}},
 		{"state unknown kept", Tag{States: states}, good(int64(7)), "unknown", buffer.Uncertain, "unknown state code 7", "", []buffer.Attr{{Key: "code", Value: int64(7)}}},
 		{"ms to seconds", Tag{Unit: "ms", ToSeconds: 1e-3}, good(int64(4500)), 4.5, buffer.Good, "", "s", nil},
+		{"ms to seconds exactly", Tag{Unit: "ms", ToSeconds: 1e-3}, good(int64(5475)), 5.475, buffer.Good, "", "s", nil},
 		{"min to seconds", Tag{Unit: "min", ToSeconds: 60}, good(1.5), 90.0, buffer.Good, "", "s", nil},
 		{"first counter has no delta", Tag{Counter: true, CounterBits: 32}, good(int64(100)), int64(100), buffer.Good, "", "", nil},
 	}

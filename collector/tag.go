@@ -45,13 +45,18 @@ type Tag struct {
 // 123 * 0.1 at 12.3 instead of 12.300000000000001.
 func (t *Tag) scaled(v float64) float64 {
 	if t.Scale != 0 && t.Scale != 1 {
-		if r := 1 / t.Scale; r == math.Trunc(r) && math.Abs(r) < 1e15 {
-			v /= r
-		} else {
-			v *= t.Scale
-		}
+		v = mul(v, t.Scale)
 	}
 	return v + t.Offset
+}
+
+// mul multiplies by f, dividing instead when f is the reciprocal of an
+// integer: 5475 / 1000 is 5.475, 5475 * 0.001 is 5.4750000000000005.
+func mul(v, f float64) float64 {
+	if r := 1 / f; r == math.Trunc(r) && math.Abs(r) < 1e15 {
+		return v / r
+	}
+	return v * f
 }
 
 func (t *Tag) transforms() bool {
