@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/linegate/linegate/configs"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = execute(context.Background(), args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	demo, err := configs.Example("demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DEMO_MODBUS", "127.0.0.1:5020")
+	t.Setenv("DEMO_BROKER", "127.0.0.1:18830")
+	t.Setenv("DEMO_BUFFER", filepath.Join(t.TempDir(), "b.db"))
+	good := writeFile(t, "demo.yaml", string(demo))
+	broken := writeFile(t, "broken.yaml", strings.Replace(string(demo), "type: float32, unit: degC, deadband: 0.2}", "type: float, unit: degC, deadband: 0.2}", 1))
+
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr []string
+	}{
+		{"valid demo config", []string{"check", "-c", good}, exitOK,
+			[]string{"valid", "linegate/demo-plant/pressing/line1/<equipment>/<class>", "device press01", "plan: 4 read(s) per cycle", "2 device(s), 14 tag(s), 6 Modbus read(s) per cycle"}, nil},
+		{"broken config names the line", []string{"check", "-c", broken}, exitUsage,
+			nil, []string{`broken.yaml:26: device press01, tag temperature: unknown type "float"`}},
+		{"missing file", []string{"check", "-c", filepath.Join(t.TempDir(), "nope.yaml")}, exitUsage, nil, []string{"no such file"}},
+		{"no config flag", []string{"check"}, exitUsage, nil, []string{"-c/--config FILE is required"}},
+		{"unknown flag", []string{"check", "--bogus"}, exitUsage, nil, []string{"unknown flag"}},
+		{"unknown command", []string{"frobnicate"}, exitUsage, nil, []string{"unknown command"}},
+		{"version", []string{"version"}, exitOK, []string{"linegate dev"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := run(t, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(out, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, out)
+				}
+			}
+			for _, s := range tt.stderr {
+				if !strings.Contains(errOut, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, errOut)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckNeverPrintsSecrets(t *testing.T) {
+	cfg := writeFile(t, "s.yaml", `gateway: {id: g, site: s, area: a, line: l}
+uplink: {brokers: [tcp://127.0.0.1:1884], username: u, password: "${SECRET_PW}"}
+devices:
+  - {name: d, driver: modbus, address: tcp://127.0.0.1:502, tags: [{name: t, class: process, register: holding, address: 0, type: int16}]}
+`)
+	t.Setenv("SECRET_PW", "Sup3r-s3cret")
+	code, out, errOut := run(t, "check", "-c", cfg)
+	if code != exitOK || strings.Contains(out+errOut, "Sup3r-s3cret") {
+		t.Fatalf("exit %d; secret in output:\n%s%s", code, out, errOut)
+	}
+}
