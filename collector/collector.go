@@ -20,6 +20,9 @@ type Device struct {
 	Interval time.Duration
 	Driver   drivers.Driver
 	Tags     []Tag
+	// Subscribe uses the driver's subscription (drivers.Subscriber)
+	// instead of polling every Interval.
+	Subscribe bool
 }
 
 // Sink is where messages go: the buffer.
@@ -88,6 +91,9 @@ func New(opts Options) (*Collector, error) {
 		case d.Driver == nil:
 			return nil, fmt.Errorf("collector: device %s: no driver", d.Name)
 		}
+		if _, ok := d.Driver.(drivers.Subscriber); d.Subscribe && !ok {
+			return nil, fmt.Errorf("collector: device %s: driver cannot subscribe", d.Name)
+		}
 		seen[d.Name] = true
 		c.devices = append(c.devices, &device{
 			Device: d,
@@ -107,6 +113,10 @@ func (c *Collector) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if d.Subscribe {
+				c.runSubscribed(ctx, d)
+				return
+			}
 			c.runDevice(ctx, d)
 		}()
 	}
@@ -167,14 +177,23 @@ func (c *Collector) poll(ctx context.Context, d *device) {
 	done := c.now()
 	c.m.pollDuration.WithLabelValues(d.Name).Observe(done.Sub(start).Seconds())
 	c.deviceState(d, err, done)
-
 	// Readings are stamped with the time the read began: the closest the
 	// gateway knows to when the PLC sampled them.
+	c.emit(d, start, done, len(d.Tags), func(i int) (int, drivers.Sample) { return i, d.out[i] })
+}
+
+// emit normalizes n samples (at returns the tag index and sample of the
+// i-th) and appends one message per class.
+func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i int) (int, drivers.Sample)) {
 	var byClass [3][]buffer.Reading
 	good := false
-	for i := range d.Tags {
-		t := &d.Tags[i]
-		r, ok := t.normalize(d.out[i], &d.tags[i], start)
+	for i := 0; i < n; i++ {
+		ti, s := at(i)
+		if ti < 0 || ti >= len(d.Tags) {
+			continue
+		}
+		t := &d.Tags[ti]
+		r, ok := t.normalize(s, &d.tags[ti], sampled)
 		c.m.readings.WithLabelValues(d.Name, r.Quality.String()).Inc()
 		if r.Quality == buffer.Good {
 			good = true
@@ -201,6 +220,41 @@ func (c *Collector) poll(ctx context.Context, d *device) {
 		}
 	}
 }
+
+// runSubscribed lets a subscribing driver push changes. Subscribe
+// reconnects by itself; it returns early only on an error retrying cannot
+// mend, which is logged and retried slowly so a fixed server is picked up.
+func (c *Collector) runSubscribed(ctx context.Context, d *device) {
+	defer func() {
+		if err := d.Driver.Close(); err != nil {
+			c.log.Debug("close driver", "device", d.Name, "err", err)
+		}
+	}()
+	sub := d.Driver.(drivers.Subscriber)
+	deliver := func(changes []drivers.Change) {
+		now := c.now()
+		c.emit(d, now, now, len(changes), func(i int) (int, drivers.Sample) { return changes[i].Index, changes[i].Sample })
+	}
+	state := func(err error) { c.deviceState(d, err, c.now()) }
+	for {
+		err := sub.Subscribe(ctx, deliver, state)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("subscription ended")
+		}
+		c.deviceState(d, err, c.now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(subscribeRetry):
+		}
+	}
+}
+
+// subscribeRetry is the pause after a subscription failed for good.
+const subscribeRetry = 30 * time.Second
 
 var classNames = [3]string{"process", "equipment", "time"}
 

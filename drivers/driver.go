@@ -49,3 +49,24 @@ type Driver interface {
 	// Close releases the connection. Read after Close reconnects.
 	Close() error
 }
+
+// Change is one tag's new sample in a subscription.
+type Change struct {
+	Index  int // tag index, in configuration order
+	Sample Sample
+}
+
+// Subscriber is a driver the device pushes changes through (OPC UA
+// subscriptions) instead of being polled. The collector uses Subscribe
+// instead of Read when a driver implements it and is configured to.
+type Subscriber interface {
+	Driver
+	// Subscribe runs until ctx is done or the subscription cannot go on.
+	// It calls deliver, from one goroutine, with the changes of each
+	// publish (one publishing interval), and state with a non-nil error when
+	// the device becomes unreachable (after delivering every tag Bad with
+	// that error) and with nil when it is reachable again. It reconnects by
+	// itself; it returns only when ctx is done (nil) or on a configuration
+	// error that retrying cannot mend.
+	Subscribe(ctx context.Context, deliver func([]Change), state func(error)) error
+}

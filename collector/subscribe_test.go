@@ -1,0 +1,71 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/linegate/linegate/drivers"
+)
+
+// pushDriver delivers what the test sends on its channel.
+type pushDriver struct {
+	scriptDriver
+	changes chan []drivers.Change
+	states  chan error
+}
+
+func (p *pushDriver) Subscribe(ctx context.Context, deliver func([]drivers.Change), state func(error)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ch := <-p.changes:
+			deliver(ch)
+		case err := <-p.states:
+			state(err)
+		}
+	}
+}
+
+func TestSubscribedDevice(t *testing.T) {
+	drv := &pushDriver{changes: make(chan []drivers.Change), states: make(chan error)}
+	sink := &memSink{}
+	c, err := New(Options{Sink: sink, Devices: []Device{{Name: "oven02", Interval: time.Second, Driver: drv, Subscribe: true,
+		Tags: []Tag{{Name: "zone1", Class: "process", Unit: "degC"}, {Name: "state", Class: "equipment", States: map[int64]string{1: "heating"}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = c.Run(ctx); close(done) }()
+
+	src := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	drv.states <- nil
+	drv.changes <- []drivers.Change{{Index: 0, Sample: drivers.Sample{Value: 180.5, TS: src}}, {Index: 7, Sample: drivers.Sample{Value: 1.0}}}
+	drv.changes <- []drivers.Change{{Index: 1, Sample: drivers.Sample{Value: int64(1)}}}
+	waitFor(t, "two messages", func() bool { m, _ := sink.snapshot(); return len(m) == 2 })
+	msgs, _ := sink.snapshot()
+	if r := msgs[0].Readings; msgs[0].Class != "process" || len(r) != 1 || r[0].Value != 180.5 || !r[0].TS.Equal(src) {
+		t.Fatalf("first message %+v", msgs[0])
+	}
+	if r := msgs[1].Readings; msgs[1].Class != "equipment" || r[0].Value != "heating" {
+		t.Fatalf("second message %+v", msgs[1])
+	}
+	drv.states <- errors.New("session closed")
+	waitFor(t, "device down", func() bool { return !c.Status()[0].Up })
+	_, events := sink.snapshot()
+	if len(events) != 1 || events[0].Type != "device_down" {
+		t.Fatalf("events %+v", events)
+	}
+	cancel()
+	<-done
+}
+
+func TestSubscribeNeedsSubscriber(t *testing.T) {
+	_, err := New(Options{Sink: &memSink{}, Devices: []Device{{Name: "x", Interval: time.Second, Driver: &scriptDriver{}, Subscribe: true}}})
+	if err == nil {
+		t.Fatal("a polling driver was accepted for subscribe")
+	}
+}
