@@ -423,34 +423,44 @@ func TestInteropPeerRestart(t *testing.T) {
 	peers.Interop(t)
 	spec, layouts := allTypesSpec()
 	l := layouts[2] // CDAB, coils and discrete inputs
-	srv := peers.StartPymodbus(t, spec)
-	d := interopDriver(t, srv.URL, 2, "CDAB", time.Second, l.tags)
-
-	for _, stop := range []struct {
+	tests := []struct {
 		name string
-		do   func()
-	}{{"SIGTERM", srv.Stop}, {"SIGKILL", srv.Kill}} {
-		t.Run(stop.name, func(t *testing.T) {
+		stop func(*peers.Pymodbus)
+	}{
+		{"SIGTERM", (*peers.Pymodbus).Stop},
+		{"SIGKILL", (*peers.Pymodbus).Kill},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := peers.StartPymodbus(t, spec)
+			d := interopDriver(t, srv.URL, 2, "CDAB", time.Second, l.tags)
 			out, err := interopRead(d, len(l.tags))
 			if err != nil {
 				t.Fatalf("before stopping: %v", err)
 			}
 			checkGood(t, l.tags, out, l.want)
 
-			stop.do()
-			out, err = interopRead(d, len(l.tags))
-			if err == nil {
-				t.Fatal("read from a stopped server succeeded")
-			}
-			for i, s := range out {
-				if s.Quality != drivers.Bad || s.Value != nil || s.Err == nil {
-					t.Fatalf("%s with the server down: %+v, want bad", l.tags[i].Name, s)
+			tc.stop(srv)
+			for round := range 2 { // the second while the driver backs off
+				out, err = interopRead(d, len(l.tags))
+				if err == nil {
+					t.Fatalf("round %d: read from a stopped server succeeded", round)
 				}
+				for i, s := range out {
+					if s.Quality != drivers.Bad || s.Value != nil || s.Err == nil {
+						t.Fatalf("round %d: %s with the server down: %+v, want bad", round, l.tags[i].Name, s)
+					}
+				}
+				t.Logf("server down: %v", err)
 			}
-			t.Logf("server down: %v", err)
 
 			srv.Start()
 			var last error
+			defer func() {
+				if t.Failed() {
+					t.Logf("last read: %v", last)
+				}
+			}()
 			peers.WaitFor(t, 20*time.Second, "good readings after the server restarted", func() bool {
 				out, last = interopRead(d, len(l.tags))
 				return last == nil && allGood(out)
@@ -586,7 +596,8 @@ func TestInteropMbpollAgreesWithDriver(t *testing.T) {
 			}
 			n := crossCheck(t, srv.Addr, unit, deviceOrder(unit), l.tags, out)
 			t.Logf("unit %d (%s): mbpoll agrees on %d of %d values", unit, deviceOrder(unit), n, len(l.tags))
-			if n < len(l.tags)/2 {
+			if n < 40 { // guards against checking nothing
+
 				t.Errorf("unit %d: only %d values cross-checked", unit, n)
 			}
 		}

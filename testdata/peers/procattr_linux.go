@@ -1,0 +1,11 @@
+package peers
+
+import "syscall"
+
+const sigTerm = syscall.SIGTERM
+
+// sysProcAttr makes the kernel kill a peer if the test binary dies without
+// cleaning up (go test's timeout panic, a crash), so no peer outlives it.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
