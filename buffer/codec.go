@@ -1,0 +1,517 @@
+package buffer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"time"
+)
+
+// Record layout, version 1. Messages and events are stored as bbolt values in
+// this compact binary form; keys are the seq (or event ID) as 8 bytes
+// big-endian so that bbolt's byte order is the queue order.
+//
+//	version   1 byte (recordVersion); a reader refuses versions it does not know
+//	seq / id  8 bytes big-endian. Fixed width, so that Append can encode the
+//	          message outside the queue lock and patch the seq in under it.
+//	body      message: created time, equipment, class, readings
+//	          event:   type, ts, attrs
+//	crc       4 bytes little-endian, CRC-32C of everything before it. bbolt
+//	          checksums only its meta pages; without this a flipped bit in a
+//	          value would be published to the MES as a wrong reading.
+//
+// Body encodings:
+//
+//	string   uvarint length, bytes
+//	time     kind byte: 0 zero time | 1 absolute: varint Unix seconds, uvarint
+//	         nanoseconds | 2 delta: varint nanoseconds from the message's
+//	         created time (readings are sampled within milliseconds of it, so
+//	         this is usually 1-4 bytes instead of 10)
+//	value    kind byte: 0 nil | 1 false | 2 true | 3 int64 (zig-zag varint) |
+//	         4 uint64 (uvarint) | 5 float64 (8 bytes LE IEEE 754) | 6 string
+//	reading  tag, value, unit, quality byte, error, ts, uvarint attr count,
+//	         attrs (key string, value)
+//	message  created, equipment, class, uvarint reading count, readings
+//	event    type, ts, uvarint attr count, attrs
+const (
+	recordVersion = 1
+	recordHeader  = 1 + 8 // version + seq/id
+	crcSize       = 4
+)
+
+const (
+	timeZero  = 0
+	timeAbs   = 1
+	timeDelta = 2
+)
+
+const (
+	kindNil = iota
+	kindFalse
+	kindTrue
+	kindInt
+	kindUint
+	kindFloat
+	kindString
+)
+
+// Times outside years 1..9999 are refused: they cannot be written as RFC 3339
+// in the payload, and refusing them keeps the Unix-second arithmetic exact.
+const (
+	minUnix = -62135596800 // 0001-01-01T00:00:00Z
+	maxUnix = 253402300799 // 9999-12-31T23:59:59Z
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+var errShortRecord = errors.New("record too short")
+
+// appendMessage appends the record of m, without its CRC (see sealRecord), to b.
+func appendMessage(b []byte, m *Message) ([]byte, error) {
+	b = append(b, recordVersion)
+	b = binary.BigEndian.AppendUint64(b, m.Seq)
+	var err error
+	if b, err = appendTime(b, m.Created, time.Time{}); err != nil {
+		return b, fmt.Errorf("created: %w", err)
+	}
+	b = appendString(b, m.Equipment)
+	b = appendString(b, m.Class)
+	b = binary.AppendUvarint(b, uint64(len(m.Readings)))
+	for i := range m.Readings {
+		r := &m.Readings[i]
+		b = appendString(b, r.Tag)
+		if b, err = appendValue(b, r.Value); err != nil {
+			return b, fmt.Errorf("reading %q: %w", r.Tag, err)
+		}
+		b = appendString(b, r.Unit)
+		b = append(b, byte(r.Quality))
+		b = appendString(b, r.Error)
+		if b, err = appendTime(b, r.TS, m.Created); err != nil {
+			return b, fmt.Errorf("reading %q: ts: %w", r.Tag, err)
+		}
+		if b, err = appendAttrs(b, r.Attrs); err != nil {
+			return b, fmt.Errorf("reading %q: %w", r.Tag, err)
+		}
+	}
+	return b, nil
+}
+
+// messageSizeHint is a close upper estimate of the record size of m, so that
+// Append allocates the record once.
+func messageSizeHint(m *Message) int {
+	n := recordHeader + crcSize + 12 + len(m.Equipment) + len(m.Class) + 2*binary.MaxVarintLen16
+	for i := range m.Readings {
+		r := &m.Readings[i]
+		n += len(r.Tag) + len(r.Unit) + len(r.Error) + 4*2 + 1 + 10 + 11 + 2
+		if s, ok := r.Value.(string); ok {
+			n += len(s)
+		}
+		for _, a := range r.Attrs {
+			n += len(a.Key) + 2 + 10
+			if s, ok := a.Value.(string); ok {
+				n += len(s)
+			}
+		}
+	}
+	return n
+}
+
+// appendEvent appends the record of e, without its CRC, to b.
+func appendEvent(b []byte, e *Event) ([]byte, error) {
+	b = append(b, recordVersion)
+	b = binary.BigEndian.AppendUint64(b, e.ID)
+	b = appendString(b, e.Type)
+	var err error
+	if b, err = appendTime(b, e.TS, time.Time{}); err != nil {
+		return b, fmt.Errorf("event %s: ts: %w", e.Type, err)
+	}
+	if b, err = appendAttrs(b, e.Attrs); err != nil {
+		return b, fmt.Errorf("event %s: %w", e.Type, err)
+	}
+	return b, nil
+}
+
+// sealRecord appends the CRC. It is done at commit time, after the seq has
+// been patched in; the record needs crcSize bytes of spare capacity to avoid
+// a copy.
+func sealRecord(b []byte) []byte {
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// setRecordID patches the seq (or event ID) of an encoded record.
+func setRecordID(b []byte, id uint64) { binary.BigEndian.PutUint64(b[1:recordHeader], id) }
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t, base time.Time) ([]byte, error) {
+	if t.IsZero() {
+		return append(b, timeZero), nil
+	}
+	sec := t.Unix()
+	if sec < minUnix || sec > maxUnix {
+		return b, fmt.Errorf("time %v out of range (years 1-9999)", t)
+	}
+	if !base.IsZero() {
+		// Sub saturates on overflow; the Equal check then fails and the
+		// absolute form is used.
+		d := t.Sub(base)
+		if base.Add(d).Equal(t) {
+			return binary.AppendVarint(append(b, timeDelta), int64(d)), nil
+		}
+	}
+	b = binary.AppendVarint(append(b, timeAbs), sec)
+	return binary.AppendUvarint(b, uint64(t.Nanosecond())), nil
+}
+
+func appendAttrs(b []byte, attrs []Attr) ([]byte, error) {
+	b = binary.AppendUvarint(b, uint64(len(attrs)))
+	var err error
+	for _, a := range attrs {
+		b = appendString(b, a.Key)
+		if b, err = appendValue(b, a.Value); err != nil {
+			return b, fmt.Errorf("attr %q: %w", a.Key, err)
+		}
+	}
+	return b, nil
+}
+
+// appendValue encodes the value kinds a Reading may hold. The other Go
+// integer and float kinds are widened (int -> int64, uint8 -> uint64,
+// float32 -> float64) so that a collector that forgot a conversion loses
+// nothing; anything else is an error rather than a silent null.
+func appendValue(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, kindNil), nil
+	case bool:
+		if x {
+			return append(b, kindTrue), nil
+		}
+		return append(b, kindFalse), nil
+	case int64:
+		return binary.AppendVarint(append(b, kindInt), x), nil
+	case int:
+		return binary.AppendVarint(append(b, kindInt), int64(x)), nil
+	case int32:
+		return binary.AppendVarint(append(b, kindInt), int64(x)), nil
+	case int16:
+		return binary.AppendVarint(append(b, kindInt), int64(x)), nil
+	case int8:
+		return binary.AppendVarint(append(b, kindInt), int64(x)), nil
+	case uint64:
+		return binary.AppendUvarint(append(b, kindUint), x), nil
+	case uint:
+		return binary.AppendUvarint(append(b, kindUint), uint64(x)), nil
+	case uint32:
+		return binary.AppendUvarint(append(b, kindUint), uint64(x)), nil
+	case uint16:
+		return binary.AppendUvarint(append(b, kindUint), uint64(x)), nil
+	case uint8:
+		return binary.AppendUvarint(append(b, kindUint), uint64(x)), nil
+	case float64:
+		return binary.LittleEndian.AppendUint64(append(b, kindFloat), math.Float64bits(x)), nil
+	case float32:
+		return binary.LittleEndian.AppendUint64(append(b, kindFloat), math.Float64bits(float64(x))), nil
+	case string:
+		return appendString(append(b, kindString), x), nil
+	default:
+		return b, fmt.Errorf("unsupported value type %T", v)
+	}
+}
+
+// checkRecord verifies the length, CRC and version of a stored record and
+// returns it without the CRC.
+func checkRecord(b []byte) ([]byte, error) {
+	if len(b) < recordHeader+crcSize {
+		return nil, fmt.Errorf("%w: %d bytes", errShortRecord, len(b))
+	}
+	body, sum := b[:len(b)-crcSize], binary.LittleEndian.Uint32(b[len(b)-crcSize:])
+	if got := crc32.Checksum(body, castagnoli); got != sum {
+		return nil, fmt.Errorf("record checksum mismatch: stored %08x, computed %08x", sum, got)
+	}
+	if body[0] != recordVersion {
+		return nil, fmt.Errorf("unknown record version %d", body[0])
+	}
+	return body, nil
+}
+
+// decodeMessage decodes a stored message record (with CRC). It never panics
+// and allocates one string for all the text of the message, one slice for
+// the readings, one per attribute list and one per boxed non-small number.
+func decodeMessage(b []byte) (Message, error) {
+	body, err := checkRecord(b)
+	if err != nil {
+		return Message{}, err
+	}
+	return decodeMessageBody(string(body))
+}
+
+// decodeMessageBody decodes a record without its CRC. All strings of the
+// result are substrings of s, so the record's text costs one allocation.
+func decodeMessageBody(s string) (Message, error) {
+	d := decoder{s: s}
+	var m Message
+	m.Seq = d.header()
+	m.Created = d.time(time.Time{})
+	m.Equipment = d.str()
+	m.Class = d.str()
+	// A reading takes at least 7 bytes (5 empty fields, kind, quality), which
+	// bounds the allocation a garbage count can cause by the record's length.
+	if n := d.count(7); n > 0 {
+		m.Readings = make([]Reading, n)
+		for i := range m.Readings {
+			r := &m.Readings[i]
+			r.Tag = d.str()
+			r.Value = d.value()
+			r.Unit = d.str()
+			r.Quality = Quality(d.byte())
+			r.Error = d.str()
+			r.TS = d.time(m.Created)
+			r.Attrs = d.attrs()
+			if d.err != nil {
+				break
+			}
+		}
+	}
+	if err := d.finish(); err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// decodeEvent decodes a stored event record (with CRC).
+func decodeEvent(b []byte) (Event, error) {
+	body, err := checkRecord(b)
+	if err != nil {
+		return Event{}, err
+	}
+	return decodeEventBody(string(body))
+}
+
+func decodeEventBody(s string) (Event, error) {
+	d := decoder{s: s}
+	var e Event
+	e.ID = d.header()
+	e.Type = d.str()
+	e.TS = d.time(time.Time{})
+	e.Attrs = d.attrs()
+	if err := d.finish(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// recordCreated reads only the created time of a checked message record
+// (checkRecord's result), for the oldest-message statistics.
+func recordCreated(body []byte) (time.Time, error) {
+	// The created time is at most 1+10+10 bytes; decoding a prefix avoids
+	// copying the whole record.
+	end := min(len(body), recordHeader+21)
+	d := decoder{s: string(body[:end]), i: recordHeader}
+	t := d.time(time.Time{})
+	return t, d.err
+}
+
+// decoder reads a record held in one string. The first error sticks, later
+// reads return zero values, so decode functions check once at the end.
+type decoder struct {
+	s   string
+	i   int
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("offset %d: "+format, append([]any{d.i}, args...)...)
+	}
+}
+
+func (d *decoder) finish() error {
+	if d.err == nil && d.i != len(d.s) {
+		d.fail("%d trailing bytes", len(d.s)-d.i)
+	}
+	return d.err
+}
+
+func (d *decoder) header() uint64 {
+	if len(d.s) < recordHeader {
+		d.err = errShortRecord
+		return 0
+	}
+	if d.s[0] != recordVersion {
+		d.fail("unknown record version %d", d.s[0])
+		return 0
+	}
+	d.i = recordHeader
+	return binary.BigEndian.Uint64([]byte(d.s[1:recordHeader]))
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if d.i >= len(d.s) {
+		d.fail("unexpected end of record")
+		return 0
+	}
+	c := d.s[d.i]
+	d.i++
+	return c
+}
+
+// uvarint is binary.Uvarint on a string, refusing overlong and overflowing
+// encodings.
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	var x uint64
+	var shift uint
+	for n := 0; n < binary.MaxVarintLen64; n++ {
+		if d.i >= len(d.s) {
+			d.fail("unexpected end of record in varint")
+			return 0
+		}
+		c := d.s[d.i]
+		d.i++
+		if c < 0x80 {
+			if n == binary.MaxVarintLen64-1 && c > 1 {
+				d.fail("varint overflows 64 bits")
+				return 0
+			}
+			return x | uint64(c)<<shift
+		}
+		x |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	d.fail("varint overflows 64 bits")
+	return 0
+}
+
+func (d *decoder) varint() int64 {
+	ux := d.uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
+	}
+	return x
+}
+
+// count reads an element count and refuses one that the rest of the record
+// cannot hold at minSize bytes per element.
+func (d *decoder) count(minSize int) int {
+	n := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if n > uint64((len(d.s)-d.i)/minSize) {
+		d.fail("count %d exceeds the record", n)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.s)-d.i) {
+		d.fail("string length %d exceeds the record", n)
+		return ""
+	}
+	s := d.s[d.i : d.i+int(n)]
+	d.i += int(n)
+	return s
+}
+
+func (d *decoder) time(base time.Time) time.Time {
+	switch k := d.byte(); {
+	case d.err != nil:
+		return time.Time{}
+	case k == timeZero:
+		return time.Time{}
+	case k == timeAbs:
+		sec := d.varint()
+		nsec := d.uvarint()
+		if d.err != nil {
+			return time.Time{}
+		}
+		if sec < minUnix || sec > maxUnix || nsec >= 1e9 {
+			d.fail("time %d.%09d out of range", sec, nsec)
+			return time.Time{}
+		}
+		return time.Unix(sec, int64(nsec)).UTC()
+	case k == timeDelta:
+		delta := d.varint()
+		if d.err != nil {
+			return time.Time{}
+		}
+		if base.IsZero() {
+			d.fail("relative time without a base")
+			return time.Time{}
+		}
+		t := base.Add(time.Duration(delta))
+		if sec := t.Unix(); sec < minUnix || sec > maxUnix {
+			d.fail("time out of range")
+			return time.Time{}
+		}
+		return t
+	default:
+		d.fail("unknown time kind %d", k)
+		return time.Time{}
+	}
+}
+
+func (d *decoder) value() any {
+	switch k := d.byte(); {
+	case d.err != nil:
+		return nil
+	case k == kindNil:
+		return nil
+	case k == kindFalse:
+		return false
+	case k == kindTrue:
+		return true
+	case k == kindInt:
+		return d.varint()
+	case k == kindUint:
+		return d.uvarint()
+	case k == kindFloat:
+		if len(d.s)-d.i < 8 {
+			d.fail("unexpected end of record in float")
+			return nil
+		}
+		var raw [8]byte
+		copy(raw[:], d.s[d.i:d.i+8])
+		d.i += 8
+		return math.Float64frombits(binary.LittleEndian.Uint64(raw[:]))
+	case k == kindString:
+		return d.str()
+	default:
+		d.fail("unknown value kind %d", k)
+		return nil
+	}
+}
+
+func (d *decoder) attrs() []Attr {
+	// An attribute takes at least 2 bytes (empty key, kind).
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	attrs := make([]Attr, n)
+	for i := range attrs {
+		attrs[i].Key = d.str()
+		attrs[i].Value = d.value()
+	}
+	if d.err != nil {
+		return nil
+	}
+	return attrs
+}

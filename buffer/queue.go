@@ -1,0 +1,469 @@
+// Package buffer is linegate's store-and-forward queue: a bbolt file that
+// holds every message from the moment the collector builds it until the MQTT
+// broker has acknowledged it.
+//
+// Ordering and durability, in short:
+//   - Append assigns the next seq and keeps the message in memory; a single
+//     background goroutine writes everything appended since the last commit
+//     in one fsync'd bbolt transaction every CommitInterval (group commit).
+//   - Read returns only committed messages, so nothing is ever published that
+//     a crash could take back; a kill -9 loses at most the messages of the
+//     last commit window, and their seqs are then reused, which is safe
+//     because they were never published.
+//   - Ack deletes in the next group commit. A crash before that commit
+//     republishes the message (at-least-once; the MES de-duplicates by seq).
+//   - The file never grows past MaxSize; when full, the oldest messages are
+//     dropped in the commit that needs the room, and a buffer_overflow event
+//     says which.
+package buffer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Options configure a Queue. Only Path is required.
+type Options struct {
+	Path string
+	// MaxSize caps the size of the file, in bytes: it never grows past it.
+	// Default 1 GiB, minimum 256 KiB.
+	MaxSize int64
+	// CommitInterval is the group commit period, default 50ms: the window
+	// of messages a kill -9 can lose, and the latency before a message can
+	// be published.
+	CommitInterval time.Duration
+	Logger         *slog.Logger          // nil: discard
+	Registerer     prometheus.Registerer // nil: no metrics
+	Clock          func() time.Time      // nil: time.Now; used for event timestamps and ages
+}
+
+// Stats is a cheap snapshot of the queue, kept in memory (initialised by
+// one scan in Open, then maintained by each commit).
+type Stats struct {
+	Messages      int       // committed, not yet acknowledged
+	Bytes         int64     // encoded size of those messages
+	FileSize      int64     // size of the file after the last commit
+	OldestSeq     uint64    // 0 when empty
+	NextSeq       uint64    // seq the next Append gets
+	OldestCreated time.Time // zero when empty
+	Dropped       uint64    // messages ever dropped by the size cap or as unreadable (persisted)
+	Pending       int       // appended, not yet committed
+	Events        int       // committed events, not yet acknowledged
+}
+
+// Bucket and meta key names. Constants (not []byte vars) so that nothing
+// package-level is mutable.
+const (
+	bucketMeta   = "meta"
+	bucketMsgs   = "messages"
+	bucketEvents = "events"
+
+	metaFormat  = "format"        // 1 byte, formatVersion
+	metaLastSeq = "last_seq"      // 8 bytes BE: last seq committed
+	metaLastEv  = "last_event_id" // 8 bytes BE: last event ID committed
+	metaDropped = "dropped_total" // 8 bytes BE: messages ever dropped
+
+	formatVersion = 1
+)
+
+// Queue is the buffer. All methods are safe for concurrent use.
+type Queue struct {
+	path     string
+	log      *slog.Logger
+	clock    func() time.Time
+	interval time.Duration
+	bud      budget
+	met      *metrics
+
+	// dbMu guards the db handle: readers (Read, Events) and commits hold
+	// it shared, Compact and Close hold it exclusively to replace or close
+	// the handle. bbolt serialises the writers itself.
+	dbMu sync.RWMutex
+	db   *bolt.DB
+
+	// commitMu makes commits, compaction and Close take turns, so that the
+	// in-memory counters always match the file.
+	commitMu sync.Mutex
+
+	// ackMu guards the acknowledgements waiting for the next commit. Read
+	// consults them for every record, so they have their own lock instead of
+	// contending with Append on mu.
+	ackMu  sync.Mutex
+	acks   map[uint64]struct{}
+	evAcks map[uint64]struct{}
+
+	mu            sync.Mutex // guards everything below
+	closed        bool
+	pending       []pendingRec // appended messages, seq order
+	pendingBytes  int64
+	pendingEvents []pendingRec
+	unreadable    []uint64 // seqs Read could not decode; deleted by the next commit
+	unreadableErr string
+	nextSeq       uint64
+	nextEventID   uint64
+	lastSeq       uint64 // last seq committed (meta last_seq)
+	lastEventID   uint64 // last event ID committed
+	evMark        uint64 // events with ID <= evMark may have been handed out by Events
+	overflowID    uint64 // newest buffer_overflow event written this run
+	reserved      uint64 // seq ceiling in the sidecar file
+	live          liveState
+	fileSize      int64
+	dropped       uint64 // persisted dropped_total
+	commitErr     error  // last commit's error, nil when healthy
+	errLogged     time.Time
+	sidecarErr    bool
+	drops         dropLog
+
+	committed chan struct{}
+	stop      context.CancelFunc
+	done      chan struct{}
+}
+
+// pendingRec is an encoded record waiting for a commit (without its CRC).
+type pendingRec struct {
+	id  uint64
+	rec []byte
+}
+
+// liveState counts what the file holds.
+type liveState struct {
+	msgs          int
+	bytes         int64 // sum of value lengths
+	cost          int64 // sum of budget.cost
+	oldestSeq     uint64
+	oldestCreated time.Time
+	events        int
+	evCost        int64
+}
+
+// Append assigns m the next seq and queues it for the next group commit. It
+// returns at once; the message becomes readable (and survives a crash) only
+// after that commit. Append fails when m cannot be encoded, is too large for
+// the buffer, or the disk has refused commits for longer than the buffer
+// could hold in memory.
+func (q *Queue) Append(m Message) (uint64, error) {
+	// Encode outside the lock: appenders only contend for the seq.
+	rec, err := appendMessage(make([]byte, 0, messageSizeHint(&m)), &m)
+	if err != nil {
+		return 0, fmt.Errorf("buffer: append %s/%s: %w", m.Equipment, m.Class, err)
+	}
+	if c := q.bud.cost(len(rec) + crcSize); c > q.bud.maxRecord {
+		return 0, fmt.Errorf("buffer: append %s/%s: message of %d bytes is too large for a buffer of max_size %d (limit about %d bytes)",
+			m.Equipment, m.Class, len(rec)+crcSize, q.bud.maxFile, q.bud.maxRecord)
+	}
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return 0, ErrClosed
+	}
+	if q.commitErr != nil && q.pendingBytes > q.bud.data {
+		err := q.commitErr
+		q.mu.Unlock()
+		return 0, fmt.Errorf("buffer: append %s/%s: commits are failing and %d bytes are already waiting in memory: %w",
+			m.Equipment, m.Class, q.bud.data, err)
+	}
+	seq := q.nextSeq
+	q.nextSeq++
+	setRecordID(rec, seq)
+	q.pending = append(q.pending, pendingRec{id: seq, rec: rec})
+	q.pendingBytes += int64(len(rec))
+	q.mu.Unlock()
+	q.met.appends.Inc()
+	return seq, nil
+}
+
+// AppendEvent assigns e an ID and queues it for the next group commit.
+// Events are not dropped to make room for messages; the buffer keeps the
+// newest 1000 of them (and at most an eighth of the data budget).
+func (q *Queue) AppendEvent(e Event) error {
+	rec, err := appendEvent(make([]byte, 0, 64), &e)
+	if err != nil {
+		return fmt.Errorf("buffer: append event: %w", err)
+	}
+	if c := q.bud.cost(len(rec) + crcSize); c > q.bud.events {
+		return fmt.Errorf("buffer: append event %s: %d bytes is too large", e.Type, len(rec))
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	q.queueEventLocked(rec)
+	return nil
+}
+
+func (q *Queue) queueEventLocked(rec []byte) {
+	id := q.nextEventID
+	q.nextEventID++
+	setRecordID(rec, id)
+	q.pendingEvents = append(q.pendingEvents, pendingRec{id: id, rec: rec})
+}
+
+// Flush commits everything pending now, instead of at the next tick.
+func (q *Queue) Flush() error {
+	q.commitMu.Lock()
+	defer q.commitMu.Unlock()
+	q.mu.Lock()
+	closed := q.closed
+	q.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return q.commitLocked(false)
+}
+
+// Committed signals (without blocking the committer: capacity 1, dropped
+// when full) after each commit that added messages or events. A reader
+// waits on it, then Reads until it gets nothing.
+func (q *Queue) Committed() <-chan struct{} { return q.committed }
+
+// Read returns up to max committed messages with seq > after, in seq order.
+// Messages acknowledged but not yet deleted are skipped. A record that fails
+// its checksum is skipped, logged, and deleted (counted as dropped) by the
+// next commit, so that one bad record cannot stall the uplink.
+func (q *Queue) Read(after uint64, max int) ([]Message, error) {
+	if max <= 0 || after == math.MaxUint64 {
+		return nil, nil
+	}
+	q.dbMu.RLock()
+	defer q.dbMu.RUnlock()
+	if q.db == nil {
+		return nil, ErrClosed
+	}
+	var out []Message
+	var bad []uint64
+	var badErr error
+	var start [8]byte
+	binary.BigEndian.PutUint64(start[:], after+1)
+	err := q.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketMsgs))
+		if b == nil {
+			return &CorruptError{Path: q.path, Err: errors.New("messages bucket missing")}
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(start[:]); k != nil && len(out) < max; k, v = c.Next() {
+			seq := binary.BigEndian.Uint64(k)
+			if q.isAcked(seq) {
+				continue
+			}
+			m, err := decodeMessage(v)
+			if err == nil && m.Seq != seq {
+				err = fmt.Errorf("record holds seq %d", m.Seq)
+			}
+			if err != nil {
+				bad = append(bad, seq)
+				badErr = fmt.Errorf("seq %d: %w", seq, err)
+				continue
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	if len(bad) > 0 {
+		q.log.Error("buffer: unreadable messages skipped; they will be deleted and counted as dropped",
+			"path", q.path, "count", len(bad), "error", badErr)
+		q.mu.Lock()
+		q.unreadable = append(q.unreadable, bad...)
+		q.unreadableErr = badErr.Error()
+		q.mu.Unlock()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("buffer: read after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+func (q *Queue) isAcked(seq uint64) bool {
+	q.ackMu.Lock()
+	_, ok := q.acks[seq]
+	q.ackMu.Unlock()
+	return ok
+}
+
+// Ack marks messages as delivered (the broker's PUBACK). They are deleted
+// in the next group commit, batched with the appends, so that a PUBACK does
+// not cost an fsync of its own; until then Read skips them. If the process
+// dies before that commit they are published again (at-least-once).
+func (q *Queue) Ack(seqs ...uint64) error {
+	q.mu.Lock()
+	closed := q.closed
+	q.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	q.ackMu.Lock()
+	for _, s := range seqs {
+		q.acks[s] = struct{}{}
+	}
+	q.ackMu.Unlock()
+	return nil
+}
+
+// Events returns up to max committed events, oldest first. Events that
+// AckEvents acknowledged but the next commit has not deleted yet are
+// skipped.
+func (q *Queue) Events(max int) ([]Event, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	// Mark every committed event as handed out before reading them. A later
+	// commit then never rewrites one of them (see extendOverflow): the
+	// caller could otherwise publish and acknowledge the old version and
+	// lose the extension. Holding commitMu makes the mark and the snapshot
+	// read below agree on which commit they see.
+	q.commitMu.Lock()
+	q.mu.Lock()
+	q.evMark = q.lastEventID
+	q.mu.Unlock()
+	q.commitMu.Unlock()
+
+	q.dbMu.RLock()
+	defer q.dbMu.RUnlock()
+	if q.db == nil {
+		return nil, ErrClosed
+	}
+	var out []Event
+	var badEvents []uint64
+	err := q.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketEvents))
+		if b == nil {
+			return &CorruptError{Path: q.path, Err: errors.New("events bucket missing")}
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+			id := binary.BigEndian.Uint64(k)
+			q.ackMu.Lock()
+			_, acked := q.evAcks[id]
+			q.ackMu.Unlock()
+			if acked {
+				continue
+			}
+			e, err := decodeEvent(v)
+			if err == nil && e.ID != id {
+				err = fmt.Errorf("record holds ID %d", e.ID)
+			}
+			if err != nil {
+				// Skip it rather than fail every call; deleting it
+				// through the ack path keeps the others flowing.
+				q.log.Error("buffer: unreadable event skipped and deleted", "path", q.path, "id", id, "error", err)
+				badEvents = append(badEvents, id)
+				continue
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if len(badEvents) > 0 {
+		q.ackMu.Lock()
+		for _, id := range badEvents {
+			q.evAcks[id] = struct{}{}
+		}
+		q.ackMu.Unlock()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("buffer: events: %w", err)
+	}
+	return out, nil
+}
+
+// AckEvents marks events as delivered; like Ack, they are deleted in the
+// next group commit.
+func (q *Queue) AckEvents(ids ...uint64) error {
+	q.mu.Lock()
+	closed := q.closed
+	q.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	q.ackMu.Lock()
+	for _, id := range ids {
+		q.evAcks[id] = struct{}{}
+	}
+	q.ackMu.Unlock()
+	return nil
+}
+
+// Stats returns counters kept in memory; it does no I/O.
+func (q *Queue) Stats() Stats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return Stats{
+		Messages:      q.live.msgs,
+		Bytes:         q.live.bytes,
+		FileSize:      q.fileSize,
+		OldestSeq:     q.live.oldestSeq,
+		NextSeq:       q.nextSeq,
+		OldestCreated: q.live.oldestCreated,
+		Dropped:       q.dropped,
+		Pending:       len(q.pending),
+		Events:        q.live.events,
+	}
+}
+
+func (q *Queue) oldestAge() float64 {
+	q.mu.Lock()
+	t := q.live.oldestCreated
+	q.mu.Unlock()
+	if t.IsZero() {
+		return 0
+	}
+	return max(q.clock().Sub(t).Seconds(), 0)
+}
+
+// Close commits what is pending, stops the committer and closes the file.
+// Calling it again returns nil.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil
+	}
+	q.closed = true
+	q.mu.Unlock()
+
+	// Stop the committer first, so that the final commit below is the last
+	// one and nothing races the file close.
+	q.stop()
+	<-q.done
+
+	q.commitMu.Lock()
+	defer q.commitMu.Unlock()
+	var errs []error
+	q.dbMu.RLock()
+	open := q.db != nil
+	q.dbMu.RUnlock()
+	if open {
+		if err := q.commitLocked(false); err != nil {
+			errs = append(errs, err)
+		} else {
+			// A clean stop records the exact last seq, so that a fresh
+			// start (file lost later) continues without a gap.
+			q.mu.Lock()
+			last := q.lastSeq
+			q.mu.Unlock()
+			if err := writeSidecar(q.path, seqSidecar{value: last, clean: true}); err != nil {
+				q.log.Warn("buffer: cannot write seq sidecar", "path", sidecarPath(q.path), "error", err)
+			}
+		}
+	}
+	q.flushDropLog()
+	q.dbMu.Lock()
+	if q.db != nil {
+		if err := q.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("buffer: close %s: %w", q.path, err))
+		}
+		q.db = nil
+	}
+	q.dbMu.Unlock()
+	q.met.unregister()
+	return errors.Join(errs...)
+}
