@@ -1,0 +1,63 @@
+package uplink
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of one Uplink, registered on the Registerer of its Config.
+type metrics struct {
+	connected     prometheus.Gauge
+	inflight      prometheus.Gauge
+	published     prometheus.Counter
+	publishErrors prometheus.Counter
+	acked         prometheus.Counter
+	reconnects    prometheus.Counter
+	latency       prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "linegate", "uplink"
+	m := &metrics{
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "connected",
+			Help: "1 while connected to an MQTT broker.",
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "inflight",
+			Help: "Messages published and not yet acknowledged by the broker.",
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "published_messages_total",
+			Help: "Data messages handed to the MQTT client, resends included.",
+		}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "publish_errors_total",
+			Help: "Publishes that failed; the message stays in the buffer and is sent again.",
+		}),
+		acked: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "acked_messages_total",
+			Help: "Data messages acknowledged by the broker and deleted from the buffer.",
+		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "reconnects_total",
+			Help: "Connections established after a lost or failed one.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: sub, Name: "publish_latency_seconds",
+			Help:    "Time from publish to the broker's acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8), // 1ms .. 16s
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.connected, m.inflight, m.published,
+		m.publishErrors, m.acked, m.reconnects, m.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("uplink: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}

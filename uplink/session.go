@@ -1,0 +1,234 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/linegate/linegate/buffer"
+)
+
+// maxEvents is how many events are read and published at a time.
+const maxEvents = 64
+
+// serve publishes on one connection until it is lost (returning why) or ctx
+// is done (returning nil after the offline status went out).
+//
+// Order on every connection: the retained online status, then the pending
+// events, then data from the oldest message still in the buffer. Resuming
+// from the oldest unacknowledged message, not from where the last connection
+// stopped, is what makes a lost connection cost duplicates (at most
+// MaxInflight) but never a gap: a message leaves the buffer only after its
+// PUBACK.
+func (u *Uplink) serve(ctx context.Context, s *session) error {
+	online := StatusJSON(u.gw, "online", u.now(), u.cfg.Version)
+	if err := u.publishWait(ctx, s, u.statusTopic, online, true); err != nil {
+		return u.endSession(ctx, s, err)
+	}
+
+	a := newAcker(u, s)
+	go a.run()
+	defer a.stop()
+
+	var (
+		cursor     uint64 // seq of the last message published on this connection
+		wantEvents = true // events are sent first, then whenever a commit may have added some
+		retry      <-chan time.Time
+		readFailed bool
+	)
+	for {
+		// Taken before reading, so that a commit after the read still wakes
+		// us (whether Committed returns one channel or a new one per commit).
+		committed := u.src.Committed()
+		if wantEvents {
+			if err := u.sendEvents(ctx, s); err != nil {
+				return u.endSession(ctx, s, err)
+			}
+			wantEvents = false
+		}
+		full, err := u.fill(ctx, s, a, &cursor)
+		switch {
+		case errors.Is(err, errRead):
+			// The buffer is not the connection's fault: keep the connection
+			// and try again after a pause.
+			if !readFailed {
+				u.log.Error("uplink: read buffer", "error", err)
+				readFailed = true
+			}
+			retry = time.After(u.cfg.BackoffMin)
+		case err != nil:
+			return u.endSession(ctx, s, err)
+		case readFailed:
+			u.log.Info("uplink: buffer readable again")
+			readFailed = false
+		}
+		// Wake on a freed slot only while the window is full; otherwise
+		// every acknowledgement would cost a useless read.
+		var freed <-chan struct{}
+		if full {
+			freed = a.freed
+		}
+		select {
+		case <-ctx.Done():
+			return u.endSession(ctx, s, ctx.Err())
+		case <-s.lost:
+			return s.err()
+		case <-committed:
+			wantEvents = true
+		case <-freed:
+		case <-retry:
+			retry = nil
+		}
+	}
+}
+
+// endSession turns the error that stopped serve into its result: on
+// shutdown, the retained offline status is published first.
+func (u *Uplink) endSession(ctx context.Context, s *session, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	offline := StatusJSON(u.gw, "offline", u.now(), u.cfg.Version)
+	tctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := u.publishWait(tctx, s, u.statusTopic, offline, true); err != nil {
+		u.log.Warn("mqtt offline status not acknowledged", "broker", s.broker, "error", err)
+	}
+	return nil
+}
+
+var errRead = errors.New("read buffer")
+
+// fill publishes messages until the window is full or the buffer has no
+// more; it reports whether the window is full.
+func (u *Uplink) fill(ctx context.Context, s *session, a *acker, cursor *uint64) (bool, error) {
+	for {
+		free := u.cfg.MaxInflight - int(u.inflight.Load())
+		if free <= 0 {
+			return true, nil
+		}
+		msgs, err := u.src.Read(*cursor, free)
+		if err != nil {
+			return false, fmt.Errorf("%w after seq %d: %w", errRead, *cursor, err)
+		}
+		for i := range msgs {
+			if err := u.publishMessage(s, a, &msgs[i]); err != nil {
+				return false, err
+			}
+			*cursor = msgs[i].Seq
+		}
+		if len(msgs) < free {
+			return false, nil
+		}
+		select {
+		case <-s.lost:
+			return false, s.err()
+		case <-ctx.Done():
+			return false, ctx.Err()
+		default:
+		}
+	}
+}
+
+// publishMessage hands one message to paho and its token to the acker.
+//
+// historical is true for a message created before the moment the current
+// connection came up: it waited in the buffer while the broker was
+// unreachable (or before the gateway first connected), so the MES should
+// not treat it as live. Messages resent after a reconnect are historical
+// too, even if their first copy was not.
+func (u *Uplink) publishMessage(s *session, a *acker, m *buffer.Message) error {
+	historical := m.Created.Before(s.up)
+	payload := AppendJSON(make([]byte, 0, 320+160*len(m.Readings)), *m, u.gw, historical)
+	topic := Topic(u.cfg.TopicPrefix, u.gw.Site, u.gw.Area, u.gw.Line, m.Equipment, m.Class)
+
+	u.inflight.Add(1)
+	u.met.inflight.Inc()
+	tok := s.client.Publish(topic, u.cfg.QoS, false, payload)
+	u.met.published.Inc()
+	// Never blocks: the channel holds MaxInflight and at most that many
+	// tokens are outstanding.
+	a.in <- pending{seq: m.Seq, tok: tok, sent: time.Now()}
+
+	// A publish that failed at once (not connected, write timeout) must stop
+	// this connection before anything after it is sent: a later message
+	// acknowledged ahead of this one would reach the MES out of order.
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("publish seq %d: %w", m.Seq, err)
+		}
+	default:
+	}
+	return nil
+}
+
+// sendEvents publishes all pending events, oldest first, and deletes each
+// batch from the buffer once the broker acknowledged it.
+func (u *Uplink) sendEvents(ctx context.Context, s *session) error {
+	for {
+		evs, err := u.src.Events(maxEvents)
+		if err != nil {
+			// Not the connection's fault; the next commit retries.
+			u.log.Error("uplink: read events", "error", err)
+			return nil
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		toks := make([]mqtt.Token, len(evs))
+		for i := range evs {
+			payload := AppendEventJSON(make([]byte, 0, 256), evs[i], u.gw)
+			toks[i] = s.client.Publish(u.eventsTopic, 1, false, payload)
+		}
+		ids := make([]uint64, 0, len(evs))
+		for i, tok := range toks {
+			if err := waitToken(ctx, s, tok); err != nil {
+				u.ackEvents(ids)
+				return fmt.Errorf("publish event %d (%s): %w", evs[i].ID, evs[i].Type, err)
+			}
+			ids = append(ids, evs[i].ID)
+		}
+		if err := u.ackEvents(ids); err != nil {
+			// Deleting failed, so reading again would loop on the same
+			// events; they go out again on the next connection.
+			return nil
+		}
+		if len(evs) < maxEvents {
+			return nil
+		}
+	}
+}
+
+func (u *Uplink) ackEvents(ids []uint64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := u.src.AckEvents(ids...)
+	if err != nil {
+		u.log.Error("uplink: delete acknowledged events", "events", len(ids), "error", err)
+	}
+	return err
+}
+
+// publishWait publishes with QoS 1 and waits for the PUBACK.
+func (u *Uplink) publishWait(ctx context.Context, s *session, topic string, payload []byte, retained bool) error {
+	if err := waitToken(ctx, s, s.client.Publish(topic, 1, retained, payload)); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+func waitToken(ctx context.Context, s *session, tok mqtt.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-s.lost:
+		return s.err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
