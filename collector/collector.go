@@ -23,6 +23,9 @@ type Device struct {
 	// Subscribe uses the driver's subscription (drivers.Subscriber)
 	// instead of polling every Interval.
 	Subscribe bool
+	// Shifts, when set, makes every state tag of the device publish the
+	// seconds spent in each state per shift, in class time.
+	Shifts *ShiftPlan
 }
 
 // Sink is where messages go: the buffer.
@@ -192,11 +195,23 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 		if ti < 0 || ti >= len(d.Tags) {
 			continue
 		}
-		t := &d.Tags[ti]
-		r, ok := t.normalize(s, &d.tags[ti], sampled)
+		t, st := &d.Tags[ti], &d.tags[ti]
+		r, ok := t.normalize(s, st, sampled)
 		c.m.readings.WithLabelValues(d.Name, r.Quality.String()).Inc()
 		if r.Quality == buffer.Good {
 			good = true
+		}
+		for _, e := range st.events {
+			e.Attrs = append([]buffer.Attr{{Key: "device", Value: d.Name}}, e.Attrs...)
+			c.event(e)
+		}
+		st.events = st.events[:0]
+		if d.Shifts != nil && t.isState() {
+			// Even a reading the deadband holds back moves the clock.
+			if st.times == nil {
+				st.times = newStateTimes(t)
+			}
+			byClass[2] = append(byClass[2], st.times.observe(d.Shifts, stateOf(&r), r.TS)...)
 		}
 		if !ok {
 			continue

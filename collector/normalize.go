@@ -18,22 +18,41 @@ type tagState struct {
 	lastNum      float64
 	lastQuality  buffer.Quality
 	lastError    string
+	lastAttrs    []buffer.Attr
 	lastReportAt time.Time
 
 	counterValid bool
 	counterPrev  uint64
+
+	// Equipment state: the state held since stateSince.
+	stateKnown bool
+	stateName  string
+	stateSince time.Time
+	times      *stateTimes // per shift, when the device has a shift plan
+
+	// Alarms: the last known bit word and when each alarm became active.
+	alarmKnown bool
+	alarmWord  uint64
+	alarmSince []time.Time
+
+	// events found while normalizing (alarm edges), taken by emit.
+	events []buffer.Event
 }
 
 // normalize turns one raw sample into a reading. ok is false when the
-// deadband suppresses it.
+// deadband or report-by-exception suppresses it; r is still the full
+// reading (state times need it).
 func (t *Tag) normalize(s drivers.Sample, st *tagState, now time.Time) (r buffer.Reading, ok bool) {
 	r = buffer.Reading{Tag: t.Name, Unit: t.Unit, TS: s.TS}
 	if r.TS.IsZero() {
 		r.TS = now
 	}
 	r.TS = r.TS.UTC()
-	if t.ToSeconds != 0 {
+	switch {
+	case t.ToSeconds != 0:
 		r.Unit = "s"
+	case t.Timestamp != "":
+		r.Unit = "" // a point in time has no unit
 	}
 	switch s.Quality {
 	case drivers.Good:
@@ -46,82 +65,139 @@ func (t *Tag) normalize(s drivers.Sample, st *tagState, now time.Time) (r buffer
 	if s.Err != nil && r.Quality != buffer.Good {
 		r.Error = s.Err.Error()
 	}
+	if r.Quality != buffer.Bad && t.StaleAfter > 0 && !s.TS.IsZero() && now.Sub(s.TS) > t.StaleAfter {
+		degrade(&r, fmt.Sprintf("stale: source timestamp %s is older than stale_after %s", formatTime(s.TS), t.StaleAfter))
+	}
+	num := math.NaN()
 	if r.Quality == buffer.Bad {
 		st.counterValid = false // a gap: the next delta would span it
-		return t.report(r, st, now, math.NaN())
+	} else {
+		num = t.value(&r, s.Value, st)
 	}
-
-	num, isNum := number(s.Value)
-	switch {
-	case len(t.States) > 0:
-		t.state(&r, s.Value)
-	case t.Counter:
-		t.counter(&r, s.Value, st)
-	case isNum:
-		if math.IsNaN(num) || math.IsInf(num, 0) {
-			// JSON has no NaN: publish null and say why.
-			r.Quality, r.Error = buffer.Uncertain, "value is "+strconv.FormatFloat(num, 'g', -1, 64)
-			return t.report(r, st, now, math.NaN())
-		}
-		if t.Float32 {
-			num, _ = strconv.ParseFloat(strconv.FormatFloat(num, 'g', -1, 32), 64)
-		}
-		if t.transforms() {
-			num = t.scaled(num)
-			if t.ToSeconds != 0 {
-				num = mul(num, t.ToSeconds)
-			}
-			r.Value = num
-		} else if _, isFloat := s.Value.(float64); isFloat {
-			r.Value = num
-		} else {
-			r.Value = s.Value // integers stay exact
-		}
-		return t.report(r, st, now, num)
-	default:
-		r.Value = s.Value
+	if t.isState() {
+		t.trackState(&r, st)
 	}
-	return t.report(r, st, now, math.NaN())
+	return t.report(r, st, now, num)
 }
 
-// report applies the deadband and remembers what was reported. A change of
-// quality or error is always reported; a numeric value within the deadband
-// of the last reported one waits for the ReportEvery heartbeat.
+// value sets r.Value from a good or uncertain raw value and returns the
+// number the deadband compares (NaN for non-numeric readings).
+func (t *Tag) value(r *buffer.Reading, v any, st *tagState) float64 {
+	switch {
+	case t.Timestamp != "":
+		t.timestamp(r, v)
+		return math.NaN()
+	case t.isState():
+		t.state(r, v)
+		return math.NaN()
+	case len(t.Alarms) > 0:
+		t.alarms(r, v, st)
+		return math.NaN()
+	case t.Counter:
+		t.counter(r, v, st)
+		return math.NaN()
+	}
+	num, isNum := number(v)
+	if !isNum {
+		r.Value = v
+		return math.NaN()
+	}
+	if math.IsNaN(num) || math.IsInf(num, 0) {
+		// JSON has no NaN: publish null and say why.
+		nullify(r, "value is "+strconv.FormatFloat(num, 'g', -1, 64))
+		return math.NaN()
+	}
+	if t.Float32 {
+		num, _ = strconv.ParseFloat(strconv.FormatFloat(num, 'g', -1, 32), 64)
+	}
+	if t.transforms() {
+		num = t.scaled(num)
+		if t.ToSeconds != 0 {
+			num = mul(num, t.ToSeconds)
+		}
+		r.Value = num
+	} else if _, isFloat := v.(float64); isFloat {
+		r.Value = num
+	} else {
+		r.Value = v // integers stay exact
+	}
+	// The reason names the limit, not the value (which is published): a
+	// reason that changed every cycle would defeat the deadband.
+	if l := t.Limits; l != nil && num < l[0] {
+		degrade(r, "below low limit "+fmtNum(l[0])+" (sensor fault?)")
+	} else if l != nil && num > l[1] {
+		degrade(r, "above high limit "+fmtNum(l[1])+" (sensor fault?)")
+	}
+	return num
+}
+
+// degrade makes a good reading uncertain for reason; a reading that is
+// already uncertain keeps the first reason.
+func degrade(r *buffer.Reading, reason string) {
+	if r.Quality == buffer.Good {
+		r.Quality, r.Error = buffer.Uncertain, reason
+	}
+}
+
+// nullify publishes null, uncertain, because the value cannot be
+// published; the reason replaces any earlier one, since it explains the
+// null.
+func nullify(r *buffer.Reading, reason string) {
+	r.Value, r.Quality, r.Error = nil, buffer.Uncertain, reason
+}
+
+func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// report applies the deadband or report-by-exception and remembers what
+// was reported. A change of quality or error is always reported; so is a
+// value that moved by the deadband or more (with no deadband: any change)
+// and, every ReportEvery, the unchanged value (the heartbeat that tells the
+// MES the tag is alive). Without a deadband and ReportEvery every cycle is
+// reported.
 func (t *Tag) report(r buffer.Reading, st *tagState, now time.Time, num float64) (buffer.Reading, bool) {
-	if t.Deadband > 0 && st.reported && r.Quality == st.lastQuality && r.Error == st.lastError &&
+	db := t.deadband()
+	if (db > 0 || t.ReportEvery > 0) && st.reported && r.Quality == st.lastQuality && r.Error == st.lastError &&
 		(t.ReportEvery <= 0 || now.Sub(st.lastReportAt) < t.ReportEvery) {
 		same := false
 		switch {
 		case !math.IsNaN(num) && !math.IsNaN(st.lastNum):
-			same = math.Abs(num-st.lastNum) < t.Deadband
+			same = num == st.lastNum || math.Abs(num-st.lastNum) < db
 		case math.IsNaN(num) && math.IsNaN(st.lastNum):
-			same = r.Value == st.lastValue
+			same = r.Value == st.lastValue && attrsEqual(r.Attrs, st.lastAttrs)
 		}
 		if same {
 			return r, false
 		}
 	}
 	st.reported = true
-	st.lastValue, st.lastNum = r.Value, num
+	st.lastValue, st.lastNum, st.lastAttrs = r.Value, num, r.Attrs
 	st.lastQuality, st.lastError = r.Quality, r.Error
 	st.lastReportAt = now
 	return r, true
 }
 
-// state maps a code to its name. An unknown code is kept, never dropped:
-// value "unknown", quality uncertain, and the code in every case.
-func (t *Tag) state(r *buffer.Reading, v any) {
-	code, ok := integer(v)
-	if !ok {
-		r.Value, r.Quality, r.Error = nil, buffer.Uncertain, fmt.Sprintf("state code %v is not an integer", v)
-		return
+// attrsEqual compares the attributes that describe the value; a state's
+// transition attributes come with a new value anyway.
+func attrsEqual(a, b []buffer.Attr) bool {
+	a, b = lasting(a), lasting(b)
+	if len(a) != len(b) {
+		return false
 	}
-	r.Attrs = append(r.Attrs, buffer.Attr{Key: "code", Value: code})
-	if name, ok := t.States[code]; ok {
-		r.Value = name
-		return
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
 	}
-	r.Value, r.Quality, r.Error = "unknown", buffer.Uncertain, fmt.Sprintf("unknown state code %d", code)
+	return true
+}
+
+func lasting(attrs []buffer.Attr) []buffer.Attr {
+	for i, a := range attrs {
+		if a.Key == "previous" {
+			return attrs[:i] // transition attributes come last
+		}
+	}
+	return attrs
 }
 
 // counter publishes the value and its delta since the previous good
@@ -132,7 +208,7 @@ func (t *Tag) counter(r *buffer.Reading, v any, st *tagState) {
 	u, isU := v.(uint64)
 	raw, ok := integer(v)
 	if !ok && !isU {
-		r.Value, r.Quality, r.Error = nil, buffer.Uncertain, fmt.Sprintf("counter value %v is not an integer", v)
+		nullify(r, fmt.Sprintf("counter value %v is not an integer", v))
 		return
 	}
 	r.Value = v
@@ -156,12 +232,14 @@ func (t *Tag) counter(r *buffer.Reading, v any, st *tagState) {
 	st.counterValid, st.counterPrev = true, cur
 }
 
+// counterDelta is the count from prev to cur. Backwards is a wrap when prev
+// was in the top quarter of the range and cur is in the bottom quarter (a
+// delta below half the range), otherwise a reset: the count from zero. So a
+// delta is never negative and never larger than cur or than half the range.
 func counterDelta(prev, cur, mask uint64) uint64 {
 	if cur >= prev {
 		return cur - prev
 	}
-	// Backwards: a wrap if prev was near the top of the range and cur near
-	// the bottom, otherwise a reset.
 	quarter := mask/4 + 1
 	if prev >= mask-quarter && cur < quarter {
 		return (cur - prev) & mask
@@ -199,6 +277,27 @@ func integer(v any) (int64, bool) {
 			return 1, true
 		}
 		return 0, true
+	}
+	return 0, false
+}
+
+// word reads an integer as a bit word: a negative int16 status word keeps
+// its bits.
+func word(v any) (uint64, bool) {
+	switch x := v.(type) {
+	case uint64:
+		return x, true
+	case int64:
+		return uint64(x), true
+	case bool:
+		if x {
+			return 1, true
+		}
+		return 0, true
+	case float64:
+		if x == math.Trunc(x) && x >= 0 && x < 1<<53 {
+			return uint64(x), true
+		}
 	}
 	return 0, false
 }

@@ -13,6 +13,20 @@ import (
 
 var t0 = time.Date(2026, 11, 27, 10, 15, 2, 101e6, time.UTC)
 
+var (
+	s7pct     = &LinearMap{RawLo: 0, RawHi: 27648, Lo: 0, Hi: 100}
+	pressBits = []StateBit{{Bit: 1, State: "fault"}, {Bit: 0, State: "running"}}
+	berlin    = mustZone("Europe/Berlin")
+)
+
+func mustZone(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}
+
 func good(v any) drivers.Sample { return drivers.Sample{Value: v} }
 
 func TestNormalize(t *testing.T) {
@@ -46,6 +60,46 @@ func TestNormalize(t *testing.T) {
 		{"ms to seconds exactly", Tag{Unit: "ms", ToSeconds: 1e-3}, good(int64(5475)), 5.475, buffer.Good, "", "s", nil},
 		{"min to seconds", Tag{Unit: "min", ToSeconds: 60}, good(1.5), 90.0, buffer.Good, "", "s", nil},
 		{"first counter has no delta", Tag{Counter: true, CounterBits: 32}, good(int64(100)), int64(100), buffer.Good, "", "", nil},
+
+		// Process: linear range mapping and limits.
+		{"S7 analog mid", Tag{Map: s7pct}, good(int64(13824)), 50.0, buffer.Good, "", "", nil},
+		{"S7 analog top", Tag{Map: s7pct}, good(int64(27648)), 100.0, buffer.Good, "", "", nil},
+		{"S7 analog 4..20mA offset", Tag{Map: &LinearMap{RawLo: 0, RawHi: 27648, Lo: -50, Hi: 150}}, good(int64(6912)), 0.0, buffer.Good, "", "", nil},
+		{"S7 overrange extrapolated", Tag{Map: s7pct}, good(int64(29030)), 104.99855324074075, buffer.Good, "", "", nil},
+		{"within limits", Tag{Map: s7pct, Limits: &[2]float64{0, 100}}, good(int64(27648)), 100.0, buffer.Good, "", "", nil},
+		{"wire break above limits", Tag{Map: s7pct, Limits: &[2]float64{0, 100}}, good(int64(32767)), 118.51490162037037, buffer.Uncertain, "above high limit 100 (sensor fault?)", "", nil},
+		{"below limits", Tag{Unit: "degC", Limits: &[2]float64{-20, 150}}, good(-40.5), -40.5, buffer.Uncertain, "below low limit -20 (sensor fault?)", "degC", nil},
+		{"limits on integer keep it exact", Tag{Limits: &[2]float64{0, 10}}, good(int64(11)), int64(11), buffer.Uncertain, "above high limit 10 (sensor fault?)", "", nil},
+		{"source uncertain reason wins", Tag{Limits: &[2]float64{0, 1}}, drivers.Sample{Value: 5.0, Quality: drivers.Uncertain, Err: errors.New("sensor")}, 5.0, buffer.Uncertain, "sensor", "", nil},
+
+		// Equipment state.
+		{"state from OPC UA enum text", Tag{States: states}, good("Running"), "running", buffer.Good, "", "", []buffer.Attr{{Key: "code", Value: int64(1)}}},
+		{"state text unknown", Tag{States: states}, good("Setup"), "unknown", buffer.Uncertain, `unknown state "Setup"`, "", nil},
+		{"state code not integer", Tag{States: states}, good(1.5), nil, buffer.Uncertain, "state code 1.5 is not an integer", "", nil},
+		{"fault bit beats running bit", Tag{StateBits: pressBits, DefaultState: "stopped"}, good(int64(0b0011)), "fault", buffer.Good, "", "", []buffer.Attr{{Key: "bits", Value: int64(3)}}},
+		{"running bit", Tag{StateBits: pressBits, DefaultState: "stopped"}, good(int64(0b0101)), "running", buffer.Good, "", "", []buffer.Attr{{Key: "bits", Value: int64(5)}}},
+		{"no bit: default state", Tag{StateBits: pressBits, DefaultState: "stopped"}, good(int64(0b0100)), "stopped", buffer.Good, "", "", []buffer.Attr{{Key: "bits", Value: int64(4)}}},
+		{"no bit, no default", Tag{StateBits: pressBits}, good(int64(0)), "unknown", buffer.Uncertain, "no state bit set in 0x0000", "", []buffer.Attr{{Key: "bits", Value: int64(0)}}},
+		{"negative int16 word keeps its bits", Tag{StateBits: []StateBit{{15, "blocked"}}}, good(int64(-32768)), "blocked", buffer.Good, "", "", []buffer.Attr{{Key: "bits", Value: int64(-32768)}}},
+		{"state string passed through", Tag{State: true}, good("Producing"), "Producing", buffer.Good, "", "", nil},
+		{"state pass-through integer", Tag{State: true}, good(int64(4)), "unknown", buffer.Uncertain, "state value 4 is not a name (map codes with states)", "", []buffer.Attr{{Key: "code", Value: int64(4)}}},
+		{"state pass-through empty", Tag{State: true}, good(""), "unknown", buffer.Uncertain, "empty state name", "", nil},
+
+		// Time: durations and timestamps.
+		{"IEC TIME negative", Tag{Unit: "ms", ToSeconds: 1e-3}, good(int64(-1500)), -1.5, buffer.Good, "", "s", nil},
+		{"IEC TIME max", Tag{Unit: "ms", ToSeconds: 1e-3}, good(int64(math.MaxInt32)), 2147483.647, buffer.Good, "", "s", nil},
+		{"hours to seconds", Tag{Unit: "h", ToSeconds: 3600}, good(41234.5), 148444200.0, buffer.Good, "", "s", nil},
+		{"unix seconds", Tag{Timestamp: UnixSeconds, Unit: "s"}, good(int64(1795774502)), "2026-11-27T10:15:02.000Z", buffer.Good, "", "", nil},
+		{"unix seconds fraction", Tag{Timestamp: UnixSeconds}, good(1795774502.25), "2026-11-27T10:15:02.250Z", buffer.Good, "", "", nil},
+		{"unix ms", Tag{Timestamp: UnixMillis}, good(uint64(1795774502101)), "2026-11-27T10:15:02.101Z", buffer.Good, "", "", nil},
+		{"unix ms out of range", Tag{Timestamp: UnixMillis}, good(uint64(math.MaxUint64)), nil, buffer.Uncertain, "unix_ms 18446744073709551615 is out of range", "", nil},
+		{"unix s not a number", Tag{Timestamp: UnixSeconds}, good("x"), nil, buffer.Uncertain, "unix_s: value x is not a number", "", nil},
+		{"s7 DATE_AND_TIME", Tag{Timestamp: S7DT}, good(uint64(0x2611271015021016)), "2026-11-27T10:15:02.101Z", buffer.Good, "", "", nil},
+		{"s7 DATE_AND_TIME local", Tag{Timestamp: S7DT, Location: berlin}, good(uint64(0x2611271115021016)), "2026-11-27T10:15:02.101Z", buffer.Good, "", "", nil},
+		{"s7 DATE_AND_TIME not BCD", Tag{Timestamp: S7DT}, good(uint64(0x261A271015021016)), nil, buffer.Uncertain, "s7_dt 261A271015021016: byte 1 (0x1A) is not BCD", "", nil},
+		{"s7 DATE_AND_TIME zero", Tag{Timestamp: S7DT}, good(uint64(0)), nil, buffer.Uncertain, "s7_dt 0000000000000000: month 0", "", nil},
+		{"opcua DateTime", Tag{Timestamp: OPCUATime}, good("2026-11-27T11:15:02.1015+01:00"), "2026-11-27T10:15:02.101Z", buffer.Good, "", "", nil},
+		{"opcua null DateTime", Tag{Timestamp: OPCUATime}, good("1601-01-01T00:00:00Z"), nil, buffer.Uncertain, "opcua: DateTime 1601-01-01T00:00:00Z is the null time", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

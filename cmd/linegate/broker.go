@@ -8,6 +8,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // embeddedBroker is the in-process MQTT broker of `linegate demo`.
@@ -41,4 +42,17 @@ func startBroker(addr string, log *slog.Logger) (*embeddedBroker, error) {
 	return &embeddedBroker{srv: srv, addr: ln.Addr().String()}, nil
 }
 
-func (b *embeddedBroker) Close() error { return b.srv.Close() }
+// Close stops the broker. mochi v2.7.9's Server.Close can deadlock when a
+// client connects or disconnects while it runs (it takes the clients' read
+// lock twice: mochi-mqtt/server#488), so the listener is ended first with a
+// closer that takes the lock once; Close then finds it ended.
+func (b *embeddedBroker) Close() error {
+	b.srv.Listeners.CloseAll(func(listener string) {
+		for _, cl := range b.srv.Clients.GetAll() {
+			if cl.Net.Listener == listener {
+				_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	})
+	return b.srv.Close()
+}
