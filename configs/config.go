@@ -6,6 +6,8 @@
 // Every validation message names the file and line, and the device and tag.
 package configs
 
+import "time"
+
 // Config is one linegate.yaml.
 type Config struct {
 	Gateway Gateway  `yaml:"gateway"`
@@ -74,6 +76,16 @@ type Device struct {
 	UnitID    *int   `yaml:"unit_id"`
 	ByteOrder string `yaml:"byte_order"`
 	MaxGap    *int   `yaml:"max_gap"`
+	// Modbus quirks (README: Modbus devices and their quirks).
+	MaxRegistersPerRequest *int     `yaml:"max_registers_per_request"`
+	PauseBetweenRequests   Duration `yaml:"pause_between_requests"`
+	CloseAfterPoll         bool     `yaml:"close_after_poll"`
+	// AddressBase 1: numeric tag addresses count from 1 (the manual's
+	// "register 1" is protocol address 0). Modicon strings are always 1-based.
+	AddressBase int `yaml:"address_base"`
+	// MaxConnections: how many TCP connections the devices on this address
+	// (a gateway) may open together; default 1.
+	MaxConnections int `yaml:"max_connections"`
 
 	// OPC UA.
 	Endpoint       string `yaml:"endpoint"`
@@ -82,8 +94,28 @@ type Device struct {
 	Auth           *Auth  `yaml:"auth"`
 	PKIDir         string `yaml:"pki_dir"`
 	Mode           string `yaml:"mode"`
+	// SamplingInterval and QueueSize of the monitored items (subscribe
+	// mode); 0 = poll_interval and 1.
+	SamplingInterval Duration `yaml:"sampling_interval"`
+	QueueSize        int      `yaml:"queue_size"`
+
+	// Normalization of every tag of the device (README: Normalization).
+	// Timezone is the zone of the plant's wall clock: of the shift starts
+	// and of PLC clocks without a zone (timestamp: s7_dt); default UTC.
+	Timezone string `yaml:"timezone"`
+	// Shifts are the wall-clock starts ("06:00") of the periods of the
+	// state times every state tag publishes; none = no state times.
+	Shifts []string `yaml:"shifts"`
+	// StateTimesEvery is how often the running state times are published
+	// when the state does not change (default 1m).
+	StateTimesEvery Duration `yaml:"state_times_every"`
+	// StaleAfter is the default of the tags' stale_after.
+	StaleAfter Duration `yaml:"stale_after"`
 
 	Tags []Tag `yaml:"tags"`
+
+	// Location is Timezone, loaded by validation.
+	Location *time.Location `yaml:"-"`
 
 	// Line is the line of the device in the file, for messages.
 	Line int `yaml:"-"`
@@ -94,6 +126,10 @@ type Auth struct {
 	Username     string `yaml:"username"`
 	Password     Secret `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
+	// CertFile and KeyFile, instead of username, log in with an X.509
+	// user certificate (PEM or DER) and its PEM RSA key.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Tag is one value of a device and how to normalize it.
@@ -102,15 +138,17 @@ type Tag struct {
 	Class string `yaml:"class"`
 
 	// Modbus.
-	Register  string `yaml:"register"`
-	Address   *int   `yaml:"address"`
-	Type      string `yaml:"type"`
-	Length    int    `yaml:"length"`
-	Bit       *int   `yaml:"bit"`
-	ByteOrder string `yaml:"byte_order"`
+	Register  string         `yaml:"register"`
+	Address   *ModbusAddress `yaml:"address"`
+	Type      string         `yaml:"type"`
+	Length    int            `yaml:"length"`
+	Bit       *int           `yaml:"bit"`
+	ByteOrder string         `yaml:"byte_order"`
 
-	// OPC UA.
-	Node string `yaml:"node"`
+	// OPC UA: a node id, or a browse path from the Objects folder
+	// ("Objects/Line1/Press01/Temperature", names may be "2:Press01").
+	Node       string `yaml:"node"`
+	BrowsePath string `yaml:"browse_path"`
 
 	// Normalization.
 	Unit        string           `yaml:"unit"`
@@ -121,9 +159,35 @@ type Tag struct {
 	States      map[int64]string `yaml:"states"`
 	Counter     bool             `yaml:"counter"`
 
+	// Linear mapping raw_range → range (S7 analog: [0, 27648] → [0, 100]);
+	// limits mark a value outside them uncertain (sensor fault).
+	RawRange        []float64 `yaml:"raw_range"`
+	Range           []float64 `yaml:"range"`
+	Limits          []float64 `yaml:"limits"`
+	DeadbandPercent float64   `yaml:"deadband_percent"`
+	// State marks a state tag whose string value is the state (OPC UA);
+	// state_bits derive it from a bit word, first set bit wins.
+	State        bool       `yaml:"state"`
+	StateBits    []StateBit `yaml:"state_bits"`
+	DefaultState string     `yaml:"default_state"`
+	// Alarms name the bits of an alarm word: {0: motor overload}.
+	Alarms map[int]string `yaml:"alarms"`
+	// Timestamp decodes a point in time: unix_s | unix_ms | s7_dt | opcua.
+	Timestamp  string   `yaml:"timestamp"`
+	StaleAfter Duration `yaml:"stale_after"`
+
 	// Line is the line of the tag in the file, for messages.
 	Line int `yaml:"-"`
 }
+
+// StateBit is one entry of state_bits: the state a set bit means.
+type StateBit struct {
+	Bit   int    `yaml:"bit"`
+	State string `yaml:"state"`
+}
+
+// IsState says whether the tag is an equipment state.
+func (t Tag) IsState() bool { return t.State || len(t.States) > 0 || len(t.StateBits) > 0 }
 
 // Secret is a string that never prints: a config dumped into a log, an
 // error or /status shows "***".
@@ -198,5 +262,5 @@ func (t Tag) AddressValue() uint16 {
 	if t.Address == nil {
 		return 0
 	}
-	return uint16(*t.Address)
+	return uint16(t.Address.Protocol)
 }

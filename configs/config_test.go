@@ -16,6 +16,7 @@ func env(m map[string]string) LookupEnv {
 var exampleEnv = env(map[string]string{
 	"OPCUA_PASSWORD": "secret",
 	"DEMO_MODBUS":    "127.0.0.1:5020",
+	"DEMO_OPCUA":     "127.0.0.1:4840",
 	"DEMO_BROKER":    "127.0.0.1:18830",
 	"DEMO_BUFFER":    "/tmp/demo.db",
 })
@@ -116,7 +117,29 @@ func TestErrors(t *testing.T) {
 		{"counter on float", [2]string{"type: float32}", "type: float32, counter: true}"}, `counter needs an integer type`},
 		{"time unit", [2]string{"class: process, register: holding, address: 0, type: float32", "class: time, register: holding, address: 0, type: float32, unit: days"}, `unit must be ms, s, min or h`},
 		{"unit id", [2]string{"    driver: modbus", "    driver: modbus\n    unit_id: 300"}, `linegate.yaml:7: device press01: unit_id 300 must be 0..255`},
-		{"rtu", [2]string{"tcp://127.0.0.1:502", "rtu:///dev/ttyUSB0"}, `Modbus RTU is not supported`},
+		{"rtu baud", [2]string{"tcp://127.0.0.1:502", "rtu:///dev/ttyUSB0?baud=12345"}, `linegate.yaml:7: device press01: address "rtu:///dev/ttyUSB0?baud=12345": baud "12345": want one of`},
+		{"rtu parity", [2]string{"tcp://127.0.0.1:502", "rtu:///dev/ttyUSB0?parity=M"}, `parity "M": want N, E or O`},
+		{"rtu data bits", [2]string{"tcp://127.0.0.1:502", "rtu:///dev/ttyUSB0?data_bits=7"}, `RTU needs data_bits 8`},
+		{"rtu stop bits", [2]string{"tcp://127.0.0.1:502", "rtu:///dev/ttyUSB0?stop_bits=0"}, `stop_bits "0": want 1 or 2`},
+		{"rtu option", [2]string{"tcp://127.0.0.1:502", "rtu:///dev/ttyUSB0?speed=9600"}, `unknown option "speed"`},
+		{"rtu two slashes", [2]string{"tcp://127.0.0.1:502", "rtu://dev/ttyUSB0"}, `three slashes`},
+		{"rtu unit 0", [2]string{"address: tcp://127.0.0.1:502", "address: rtu:///dev/ttyUSB0\n    unit_id: 0"}, `linegate.yaml:8: device press01: unit_id 0 must be 1..247 on a serial line`},
+		{"rtu close_after_poll", [2]string{"address: tcp://127.0.0.1:502", "address: rtu:///dev/ttyUSB0\n    close_after_poll: true"}, `linegate.yaml:8: device press01: close_after_poll is for tcp:// devices`},
+		{"rtu max_connections", [2]string{"address: tcp://127.0.0.1:502", "address: ascii:///dev/ttyUSB0\n    max_connections: 2"}, `linegate.yaml:8: device press01: max_connections is for tcp:// devices`},
+		{"scheme", [2]string{"tcp://127.0.0.1:502", "udp://127.0.0.1:502"}, `scheme must be tcp://, rtu:// or ascii://`},
+		{"max registers", [2]string{"    driver: modbus", "    driver: modbus\n    max_registers_per_request: 126"}, `linegate.yaml:7: device press01: max_registers_per_request 126 must be 1..125`},
+		{"pause", [2]string{"    driver: modbus", "    driver: modbus\n    pause_between_requests: 11s"}, `linegate.yaml:7: device press01: pause_between_requests 11s must be 0..10s`},
+		{"address base", [2]string{"    driver: modbus", "    driver: modbus\n    address_base: 2"}, `linegate.yaml:7: device press01: address_base 2 must be 0`},
+		{"address base 1 and 0", [2]string{"    driver: modbus", "    driver: modbus\n    address_base: 1"}, `linegate.yaml:10: device press01, tag temp: address 0: with address_base 1, addresses start at 1`},
+		{"max connections", [2]string{"    driver: modbus", "    driver: modbus\n    max_connections: 65"}, `max_connections 65 must be 1..64`},
+		{"modicon digits", [2]string{"register: holding, address: 0", "address: \"4001\""}, `linegate.yaml:9: device press01, tag temp: address "4001": a Modicon reference has 5 or 6 digits`},
+		{"modicon table", [2]string{"register: holding, address: 0", "address: \"20001\""}, `address "20001": a Modicon reference starts with 0 (coil), 1 (discrete), 3 (input) or 4 (holding)`},
+		{"modicon zero", [2]string{"register: holding, address: 0", "address: \"40000\""}, `address "40000": the offset after the first digit must be 1..9999`},
+		{"modicon register clash", [2]string{"register: holding, address: 0", "register: input, address: \"40001\""}, `address "40001" is a holding reference, but register is input`},
+		{"modicon end", [2]string{"register: holding, address: 0", "address: \"465536\""}, `address "465536" (+2 registers) is outside 0..65535`},
+		{"address list", [2]string{"address: 0, type", "address: [1], type"}, `linegate.yaml:9: address must be a number or a Modicon reference`},
+		{"shared port settings", [2]string{"address: tcp://127.0.0.1:502\n    tags:\n      - {name: temp, class: process, register: holding, address: 0, type: float32}\n", "address: rtu:///dev/ttyUSB0?baud=9600\n    tags:\n      - {name: temp, class: process, register: holding, address: 0, type: float32}\n  - {name: press02, driver: modbus, address: rtu:///dev/ttyUSB0, unit_id: 2, tags: [{name: a, class: process, register: coil, address: 1}]}\n"}, `linegate.yaml:10: device press02: shares /dev/ttyUSB0 with device press01 (line 5), so its protocol and line settings must be the same: rtu 19200 8E1 here, rtu 9600 8E1 there`},
+		{"shared gateway connections", [2]string{"    tags:\n      - {name: temp, class: process, register: holding, address: 0, type: float32}\n", "    max_connections: 2\n    tags:\n      - {name: temp, class: process, register: holding, address: 0, type: float32}\n  - {name: press02, driver: modbus, address: tcp://127.0.0.1:502, unit_id: 2, tags: [{name: a, class: process, register: coil, address: 1}]}\n"}, `device press02: shares tcp://127.0.0.1:502 with device press01 (line 5), so its max_connections must be the same: 1 here, 2 there`},
 		{"broker scheme", [2]string{"tcp://127.0.0.1:1884", "http://127.0.0.1:1884"}, `linegate.yaml:3: uplink: broker "http://127.0.0.1:1884": scheme must be`},
 		{"gateway id", [2]string{"id: gw1", "id: gw/1"}, `linegate.yaml:1: gateway: id "gw/1" may only hold`},
 		{"missing site", [2]string{"site: s, ", ""}, `gateway: site is required`},
@@ -201,5 +224,75 @@ func TestByteSize(t *testing.T) {
 		if _, err := ParseByteSize(in); err == nil {
 			t.Errorf("ParseByteSize(%q) accepted", in)
 		}
+	}
+}
+
+func TestModbusAddressesAndQuirks(t *testing.T) {
+	const cfgText = `gateway: {id: gw1, site: s, area: a, line: l}
+buffer: {path: /tmp/x.db}
+uplink: {brokers: [tcp://127.0.0.1:1884]}
+devices:
+  - name: press01
+    driver: modbus
+    address: rtu:///dev/ttyUSB0?baud=9600&parity=N&stop_bits=2
+    unit_id: 3
+    address_base: 1
+    max_registers_per_request: 32
+    pause_between_requests: 20ms
+    tags:
+      - {name: based, class: process, register: holding, address: 1, type: uint16}
+      - {name: hr, class: process, address: "40001", type: float32}
+      - {name: ir, class: process, address: "30010", type: int16}
+      - {name: co, class: equipment, address: "00001"}
+      - {name: di, class: equipment, address: "10002"}
+      - {name: hr6, class: process, address: "465535", type: uint16}
+      - {name: text, class: equipment, register: holding, address: 20, type: string, length: 4, byte_order: BADC}
+  - name: press02
+    driver: modbus
+    address: rtu:///dev/ttyUSB0?baud=9600&parity=N&stop_bits=2
+    unit_id: 4
+    tags:
+      - {name: plain, class: process, register: input, address: 7, type: uint16}
+  - name: gw-unit5
+    driver: modbus
+    address: tcp://127.0.0.1:502
+    unit_id: 5
+    max_connections: 2
+    close_after_poll: true
+    tags:
+      - {name: t, class: process, register: holding, address: 0, type: uint16}
+`
+	cfg, err := Parse("linegate.yaml", []byte(cfgText), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		register string
+		addr     uint16
+		typ      string
+	}{
+		{"holding", 0, "uint16"}, {"holding", 0, "float32"}, {"input", 9, "int16"},
+		{"coil", 0, "bool"}, {"discrete", 1, "bool"}, {"holding", 65534, "uint16"}, {"holding", 19, "string"}, // address_base 1: 20 is 19
+	}
+	for i, w := range want {
+		tag := cfg.Devices[0].Tags[i]
+		if tag.Register != w.register || tag.AddressValue() != w.addr || tag.Type != w.typ {
+			t.Errorf("%s: %s %d %s, want %s %d %s", tag.Name, tag.Register, tag.AddressValue(), tag.Type, w.register, w.addr, w.typ)
+		}
+	}
+	if got := cfg.Devices[1].Tags[0].AddressValue(); got != 7 {
+		t.Errorf("address_base is per device: press02 address %d, want 7", got)
+	}
+	d := cfg.Devices[0]
+	if *d.MaxRegistersPerRequest != 32 || d.PauseBetweenRequests.D() != 20*time.Millisecond || d.AddressBase != 1 {
+		t.Errorf("quirks: %+v", d)
+	}
+	g := cfg.Devices[2]
+	if g.MaxConnections != 2 || !g.CloseAfterPoll {
+		t.Errorf("gateway options: %+v", g)
+	}
+	s, err := ParseSerialAddress(d.Address)
+	if err != nil || s != (SerialSettings{"/dev/ttyUSB0", 9600, "N", 8, 2}) {
+		t.Errorf("serial settings %+v, %v", s, err)
 	}
 }

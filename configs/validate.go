@@ -116,6 +116,7 @@ func (v *validator) run() {
 		seen[d.Name] = n.Line
 		v.device(i, where)
 	}
+	v.modbusLinks()
 }
 
 func topicSafe(s string) bool {
@@ -295,13 +296,15 @@ func (v *validator) device(i int, where string) {
 		}
 		seen[t.Name] = tn.Line
 		v.normalization(t, tn, tw, d.Driver)
+		v.tagNormalization(t, tn, tw, d.Driver, d)
 	}
+	v.deviceNormalization(i, where)
 }
 
 func (v *validator) modbusDevice(i int, where string) {
 	d := &v.cfg.Devices[i]
 	n := v.nodes.device(i)
-	for _, k := range []string{"endpoint", "security_policy", "security_mode", "auth", "pki_dir", "mode"} {
+	for _, k := range []string{"endpoint", "security_policy", "security_mode", "auth", "pki_dir", "mode", "sampling_interval", "queue_size"} {
 		if valueOf(n, k) != nil {
 			v.addf(keyLine(n, k), where, "%s is an OPC UA setting; this device has driver modbus", k)
 		}
@@ -321,14 +324,37 @@ func (v *validator) modbusDevice(i int, where string) {
 					v.addf(keyLine(n, "address"), where, "address %q: bad port", d.Address)
 				}
 			}
-		case "rtu":
-			v.addf(keyLine(n, "address"), where, "address %q: Modbus RTU is not supported by this version yet (tcp:// only)", d.Address)
+		case "rtu", "ascii":
+			if _, err := ParseSerialAddress(d.Address); err != nil {
+				v.addf(keyLine(n, "address"), where, "address %q: %v", d.Address, err)
+			}
+			if d.UnitID != nil && (*d.UnitID < 1 || *d.UnitID > 247) {
+				v.addf(keyLine(n, "unit_id"), where, "unit_id %d must be 1..247 on a serial line (0 is broadcast: no reply)", *d.UnitID)
+			}
+			if d.CloseAfterPoll {
+				v.addf(keyLine(n, "close_after_poll"), where, "close_after_poll is for tcp:// devices; a serial port stays open")
+			}
+			if d.MaxConnections != 0 {
+				v.addf(keyLine(n, "max_connections"), where, "max_connections is for tcp:// devices; a serial port carries one request at a time")
+			}
 		default:
-			v.addf(keyLine(n, "address"), where, "address %q: scheme must be tcp://", d.Address)
+			v.addf(keyLine(n, "address"), where, "address %q: scheme must be tcp://, rtu:// or ascii://", d.Address)
 		}
 	}
 	if d.UnitID != nil && (*d.UnitID < 0 || *d.UnitID > 255) {
 		v.addf(keyLine(n, "unit_id"), where, "unit_id %d must be 0..255", *d.UnitID)
+	}
+	if m := d.MaxRegistersPerRequest; m != nil && (*m < 1 || *m > 125) {
+		v.addf(keyLine(n, "max_registers_per_request"), where, "max_registers_per_request %d must be 1..125", *m)
+	}
+	if d.PauseBetweenRequests < 0 || d.PauseBetweenRequests > Duration(10*time.Second) {
+		v.addf(keyLine(n, "pause_between_requests"), where, "pause_between_requests %s must be 0..10s", d.PauseBetweenRequests)
+	}
+	if d.AddressBase != 0 && d.AddressBase != 1 {
+		v.addf(keyLine(n, "address_base"), where, "address_base %d must be 0 (protocol addresses) or 1 (register numbers from 1)", d.AddressBase)
+	}
+	if d.MaxConnections < 0 || d.MaxConnections > 64 {
+		v.addf(keyLine(n, "max_connections"), where, "max_connections %d must be 1..64", d.MaxConnections)
 	}
 	if d.ByteOrder == "" {
 		d.ByteOrder = "ABCD"
@@ -339,13 +365,18 @@ func (v *validator) modbusDevice(i int, where string) {
 		v.addf(keyLine(n, "max_gap"), where, "max_gap %d must be 0..124 registers", *d.MaxGap)
 	}
 	for j := range d.Tags {
-		v.modbusTag(&d.Tags[j], v.nodes.tag(i, j), where+", tag "+d.Tags[j].Name)
+		v.modbusTag(d, &d.Tags[j], v.nodes.tag(i, j), where+", tag "+d.Tags[j].Name)
 	}
 }
 
-func (v *validator) modbusTag(t *Tag, n *yaml.Node, where string) {
-	if t.Node != "" {
-		v.addf(keyLine(n, "node"), where, "node is an OPC UA setting; this device has driver modbus")
+func (v *validator) modbusTag(d *Device, t *Tag, n *yaml.Node, where string) {
+	for _, k := range []string{"node", "browse_path"} {
+		if valueOf(n, k) != nil {
+			v.addf(keyLine(n, k), where, "%s is an OPC UA setting; this device has driver modbus", k)
+		}
+	}
+	if !v.modbusAddress(d, t, n, where) {
+		return
 	}
 	if !oneOf(t.Register, Registers) {
 		if t.Register == "" {
@@ -367,10 +398,6 @@ func (v *validator) modbusTag(t *Tag, n *yaml.Node, where string) {
 		v.addf(keyLine(n, "type"), where, "unknown type %q (%s)", t.Type, quoteList(Types))
 		return
 	}
-	if t.Address == nil {
-		v.addf(n.Line, where, "address is required (0-based protocol address)")
-		return
-	}
 	bits := t.Register == "coil" || t.Register == "discrete"
 	switch {
 	case bits && t.Type != "bool":
@@ -390,8 +417,8 @@ func (v *validator) modbusTag(t *Tag, n *yaml.Node, where string) {
 		v.addf(keyLine(n, "length"), where, "length is only for type string")
 	}
 	width := RegisterWidth(t.Type, t.Length)
-	if *t.Address < 0 || *t.Address+width-1 > 65535 {
-		v.addf(keyLine(n, "address"), where, "address %d (+%d registers) is outside 0..65535", *t.Address, width)
+	if a := t.Address.Protocol; a < 0 || a+width-1 > 65535 {
+		v.addf(keyLine(n, "address"), where, "address %s (+%d registers) is outside 0..65535", t.Address, width)
 	}
 	if t.ByteOrder != "" && !oneOf(t.ByteOrder, ByteOrders) {
 		v.addf(keyLine(n, "byte_order"), where, "unknown byte_order %q (%s)", t.ByteOrder, quoteList(ByteOrders))
@@ -401,7 +428,7 @@ func (v *validator) modbusTag(t *Tag, n *yaml.Node, where string) {
 func (v *validator) opcuaDevice(i int, where string) {
 	d := &v.cfg.Devices[i]
 	n := v.nodes.device(i)
-	for _, k := range []string{"address", "unit_id", "byte_order", "max_gap"} {
+	for _, k := range []string{"address", "unit_id", "byte_order", "max_gap", "max_registers_per_request", "pause_between_requests", "close_after_poll", "address_base", "max_connections"} {
 		if valueOf(n, k) != nil {
 			v.addf(keyLine(n, k), where, "%s is a Modbus setting; this device has driver opcua", k)
 		}
@@ -430,25 +457,25 @@ func (v *validator) opcuaDevice(i int, where string) {
 	} else if d.Mode != "subscribe" && d.Mode != "poll" {
 		v.addf(keyLine(n, "mode"), where, "unknown mode %q (subscribe | poll)", d.Mode)
 	}
-	if a := d.Auth; a != nil {
-		an := valueOf(n, "auth")
-		if a.Username == "" {
-			v.addf(keyLine(an, "username"), where, "auth: username is required (omit auth for anonymous)")
-		}
-		if a.Password != "" && a.PasswordFile != "" {
-			v.addf(keyLine(an, "password_file"), where, "auth: password and password_file are exclusive")
-		}
-		if a.PasswordFile != "" {
-			a.PasswordFile = v.resolve(a.PasswordFile)
-			if p, err := readSecret(a.PasswordFile); err != nil {
-				v.addf(keyLine(an, "password_file"), where, "auth: %v", err)
-			} else {
-				a.Password = p
-			}
-		}
-	}
+	v.opcuaAuth(d, n, where)
 	if d.PKIDir != "" {
 		d.PKIDir = v.resolve(d.PKIDir)
+	} else {
+		// Beside the buffer file: both are the agent's state.
+		d.PKIDir = filepath.Join(filepath.Dir(v.cfg.Buffer.Path), "pki")
+	}
+	if d.SamplingInterval < 0 {
+		v.addf(keyLine(n, "sampling_interval"), where, "sampling_interval %s must be positive", d.SamplingInterval)
+	}
+	if d.QueueSize < 0 || d.QueueSize > 10000 {
+		v.addf(keyLine(n, "queue_size"), where, "queue_size %d must be 1..10000", d.QueueSize)
+	}
+	if d.Mode == "poll" {
+		for _, k := range []string{"sampling_interval", "queue_size"} {
+			if valueOf(n, k) != nil {
+				v.addf(keyLine(n, k), where, "%s is for mode subscribe; this device has mode poll", k)
+			}
+		}
 	}
 	for j := range d.Tags {
 		t := &d.Tags[j]
@@ -459,9 +486,7 @@ func (v *validator) opcuaDevice(i int, where string) {
 				v.addf(keyLine(tn, k), tw, "%s is a Modbus setting; this device has driver opcua", k)
 			}
 		}
-		if t.Node == "" {
-			v.addf(tn.Line, tw, "node is required (ns=2;s=Oven02.Zone1.Temp)")
-		}
+		v.opcuaSource(t, tn, tw)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,25 +17,45 @@ import (
 )
 
 func newCheckCmd(g *globals) *cobra.Command {
-	var path string
+	var (
+		path    string
+		connect bool
+	)
 	cmd := &cobra.Command{
-		Use:   "check -c FILE",
+		Use:   "check -c FILE [--connect]",
 		Short: "Validate a config and print its devices, tags and Modbus request plan",
 		Long: `Check validates the config (every problem is listed with its file line,
 device and tag), then prints the topics, every device and tag with its
 normalization, and the Modbus requests of one poll cycle after coalescing.
-It touches no device and no broker. Exit 0 when valid, 2 when not.`,
-		Example: `  linegate check -c /etc/linegate/linegate.yaml`,
-		Args:    cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+It touches no device and no broker, unless --connect: then it also reads
+every device once (its whole request plan) and connects to every broker, all
+at once, and prints PASS or FAIL for each with the time it took and the first
+error. Exit 0 when valid (and, with --connect, everything answered), 1 when
+a device or broker failed, 2 when the config is not valid.`,
+		Example: `  linegate check -c /etc/linegate/linegate.yaml
+  linegate check -c /etc/linegate/linegate.yaml --connect`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
 			}
-			return printCheck(g.stdout, cfg)
+			if err := printCheck(g.stdout, cfg); err != nil || !connect {
+				return err
+			}
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			ok, err := checkConnect(cmd.Context(), g.stdout, cfg, log)
+			if err == nil && !ok {
+				err = &exitError{exitFailed, errors.New("check --connect: something failed (see above)")}
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
+	cmd.Flags().BoolVar(&connect, "connect", false, "also read every device once and connect to every broker")
 	return cmd
 }
 
@@ -53,6 +74,7 @@ func printCheck(w io.Writer, cfg *configs.Config) error {
 	var readsPerSec float64
 	for _, d := range cfg.Devices {
 		fmt.Fprintf(w, "\ndevice %s: %s %s, every %s, timeout %s\n", d.Name, d.Driver, deviceTarget(d), d.PollInterval, d.Timeout)
+		fmt.Fprint(w, shiftLine(d))
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  TAG\tCLASS\tSOURCE\tTYPE\tUNIT\tNORMALIZATION")
 		for _, t := range d.Tags {
@@ -75,6 +97,7 @@ func printCheck(w io.Writer, cfg *configs.Config) error {
 		totalReads += len(plan)
 		readsPerSec += float64(len(plan)) / d.PollInterval.D().Seconds()
 	}
+	printSharedLinks(w, cfg)
 	fmt.Fprintf(w, "\n%d device(s), %d tag(s), %d Modbus read(s) per cycle (%s reads/s)\n",
 		len(cfg.Devices), totalTags, totalReads, strconv.FormatFloat(readsPerSec, 'f', 1, 64))
 	return nil
@@ -82,16 +105,22 @@ func printCheck(w io.Writer, cfg *configs.Config) error {
 
 func deviceTarget(d configs.Device) string {
 	if d.Driver == "modbus" {
-		return fmt.Sprintf("%s unit %d, byte order %s", d.Address, d.UnitIDValue(), d.ByteOrder)
+		return fmt.Sprintf("%s unit %d, byte order %s%s", d.Address, d.UnitIDValue(), d.ByteOrder, modbusQuirks(d))
 	}
 	return fmt.Sprintf("%s %s/%s, mode %s", d.Endpoint, d.SecurityPolicy, d.SecurityMode, d.Mode)
 }
 
 func tagSource(d configs.Device, t configs.Tag) string {
 	if d.Driver != "modbus" {
+		if t.BrowsePath != "" {
+			return t.BrowsePath
+		}
 		return t.Node
 	}
 	s := fmt.Sprintf("%s %d", t.Register, t.AddressValue())
+	if t.Address != nil && (t.Address.Text != "" || d.AddressBase == 1) {
+		s += " (" + t.Address.String() + ")" // as written
+	}
 	if b := t.BitValue(); b >= 0 {
 		s += fmt.Sprintf(".%d", b)
 	}
@@ -133,6 +162,7 @@ func normalization(t configs.Tag) string {
 	if f, ok := configs.DurationUnits[t.Unit]; ok && t.Class == "time" {
 		parts = append(parts, fmt.Sprintf("%s → s (×%s)", t.Unit, strconv.FormatFloat(f, 'g', -1, 64)))
 	}
+	parts = append(parts, rules(t)...)
 	if len(parts) == 0 {
 		return "-"
 	}
@@ -144,4 +174,59 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// modbusQuirks lists a Modbus device's quirk options that are set.
+func modbusQuirks(d configs.Device) string {
+	var q []string
+	if m := d.MaxRegistersPerRequest; m != nil {
+		q = append(q, fmt.Sprintf("max %d registers/request", *m))
+	}
+	if d.PauseBetweenRequests > 0 {
+		q = append(q, "pause "+d.PauseBetweenRequests.String()+" between requests")
+	}
+	if d.CloseAfterPoll {
+		q = append(q, "close after poll")
+	}
+	if d.AddressBase == 1 {
+		q = append(q, "addresses from 1")
+	}
+	if d.MaxConnections > 1 {
+		q = append(q, fmt.Sprintf("up to %d connections", d.MaxConnections))
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(q, ", ")
+}
+
+// printSharedLinks names the serial ports and TCP addresses several Modbus
+// devices share: their requests take turns, one at a time per connection.
+func printSharedLinks(w io.Writer, cfg *configs.Config) {
+	var keys []string
+	users := map[string][]string{}
+	for _, d := range cfg.Devices {
+		if d.Driver != "modbus" {
+			continue
+		}
+		key := d.Address
+		if s, err := configs.ParseSerialAddress(d.Address); err == nil && !strings.HasPrefix(d.Address, "tcp://") {
+			key = s.Path + " (" + strings.SplitN(d.Address, ":", 2)[0] + " " + s.String() + ")"
+		}
+		if users[key] == nil {
+			keys = append(keys, key)
+		}
+		users[key] = append(users[key], fmt.Sprintf("%s (unit %d)", d.Name, d.UnitIDValue()))
+	}
+	header := false
+	for _, k := range keys {
+		if len(users[k]) < 2 {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(w, "\nshared Modbus links (one request at a time per connection):\n")
+			header = true
+		}
+		fmt.Fprintf(w, "  %s: %s\n", k, strings.Join(users[k], ", "))
+	}
 }

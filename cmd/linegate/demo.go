@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,8 +29,9 @@ func newDemoCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole pipeline on simulated presses and an embedded MQTT broker",
-		Long: `Demo starts a simulated Modbus TCP press line (two presses, unit ids 1 and 2)
-and an embedded MQTT broker on free loopback ports, runs linegate on the
+		Long: `Demo starts a simulated Modbus TCP press line (two presses, unit ids 1 and 2),
+a simulated oven on an OPC UA server (subscribed) and an embedded MQTT
+broker on free loopback ports, runs linegate on the
 embedded configs/demo.yaml, and prints what the MES receives, one line per
 message. Ctrl-C stops it cleanly. Nothing is installed and nothing is left
 behind (the buffer lives in a temporary folder).`,
@@ -74,6 +73,12 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool) err
 		return fmt.Errorf("simulator: %w", err)
 	}
 	defer line.Stop()
+	quietStdLog(log)
+	oven := sim.NewOven(sim.OvenOptions{Addr: "127.0.0.1:0", Logger: log.With("component", "sim")})
+	if err := oven.Start(simCtx); err != nil {
+		return fmt.Errorf("simulator: %w", err)
+	}
+	defer oven.Stop()
 
 	brokerLog := slog.New(slog.DiscardHandler)
 	broker, err := startBroker("127.0.0.1:0", brokerLog)
@@ -88,6 +93,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool) err
 	}
 	env := map[string]string{
 		"DEMO_MODBUS": line.Addr(),
+		"DEMO_OPCUA":  strings.TrimPrefix(oven.Endpoint(), "opc.tcp://"),
 		"DEMO_BROKER": broker.addr,
 		"DEMO_BUFFER": filepath.Join(dir, "buffer.db"),
 	}
@@ -102,7 +108,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool) err
 	}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "linegate demo: simulated presses on modbus tcp://%s (units 1, 2), MQTT broker on tcp://%s\n", line.Addr(), broker.addr)
+	fmt.Fprintf(out, "linegate demo: simulated presses on modbus tcp://%s (units 1, 2), oven on %s, MQTT broker on tcp://%s\n", line.Addr(), oven.Endpoint(), broker.addr)
 	fmt.Fprintf(out, "what the MES receives on %s/# (Ctrl-C to stop):\n", cfg.Uplink.TopicPrefix)
 
 	p, err := newPipeline(cfg, log)
@@ -137,66 +143,4 @@ func (p *demoPrinter) print(topic string, payload []byte) {
 		return
 	}
 	fmt.Fprintln(p.w, describe(topic, payload))
-}
-
-type demoPayload struct {
-	Seq       uint64           `json:"seq"`
-	Equipment string           `json:"equipment"`
-	Class     string           `json:"class"`
-	TS        string           `json:"ts"`
-	Hist      bool             `json:"historical"`
-	Readings  []map[string]any `json:"readings"`
-	State     string           `json:"state"`
-	Event     string           `json:"event"`
-}
-
-// describe renders one payload as a line a person can read.
-func describe(topic string, payload []byte) string {
-	var m demoPayload
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return fmt.Sprintf("%s: unreadable payload: %v", topic, err)
-	}
-	ts := m.TS
-	if t, err := time.Parse(time.RFC3339Nano, m.TS); err == nil {
-		ts = t.Local().Format("15:04:05.000")
-	}
-	switch {
-	case strings.HasSuffix(topic, "/status"):
-		return fmt.Sprintf("%s  gateway %s", ts, m.State)
-	case m.Event != "":
-		var attrs map[string]any
-		_ = json.Unmarshal(payload, &attrs)
-		var kv []string
-		for _, k := range []string{"device", "error", "dropped_seq_from", "dropped_seq_to"} {
-			if v, ok := attrs[k]; ok {
-				kv = append(kv, fmt.Sprintf("%s=%v", k, v))
-			}
-		}
-		return fmt.Sprintf("%s  event %s %s", ts, m.Event, strings.Join(kv, " "))
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %-9s %-10s seq %-5d", ts, m.Equipment, m.Class, m.Seq)
-	if m.Hist {
-		b.WriteString(" (historical)")
-	}
-	for _, r := range m.Readings {
-		fmt.Fprintf(&b, "  %v=", r["tag"])
-		if q, _ := r["quality"].(string); q != "good" {
-			fmt.Fprintf(&b, "%s(%v)", strings.ToUpper(q), r["error"])
-			continue
-		}
-		switch v := r["value"].(type) {
-		case string:
-			b.WriteString(strconv.Quote(v))
-		default:
-			fmt.Fprintf(&b, "%v", v)
-		}
-		if u, ok := r["unit"].(string); ok {
-			b.WriteString(" " + u)
-		}
-		if d, ok := r["delta"]; ok {
-			fmt.Fprintf(&b, " (+%v)", d)
-		}
-	}
-	return b.String()
 }

@@ -62,6 +62,7 @@ type deviceStatus struct {
 	Up           bool       `json:"up"`
 	LastError    string     `json:"last_error,omitempty"`
 	LastGoodRead *time.Time `json:"last_good_read,omitempty"`
+	LastPoll     *time.Time `json:"last_poll,omitempty"`
 	Polls        uint64     `json:"polls"`
 	Overruns     uint64     `json:"overruns"`
 }
@@ -74,6 +75,10 @@ type bufferStatus struct {
 	OldestSeq uint64 `json:"oldest_seq"`
 	NextSeq   uint64 `json:"next_seq"`
 	Dropped   uint64 `json:"dropped"`
+	// OldestCreated is when the oldest waiting message was made: how far
+	// behind the MES is.
+	OldestCreated *time.Time `json:"oldest_created,omitempty"`
+	Events        int        `json:"events"`
 }
 
 type uplinkStatus struct {
@@ -98,7 +103,7 @@ func (p *pipeline) status() statusDoc {
 	doc := statusDoc{Gateway: p.cfg.Gateway.ID, Version: version}
 	for _, d := range p.col.Status() {
 		doc.Devices = append(doc.Devices, deviceStatus{
-			Name: d.Name, Up: d.Up, LastError: d.LastError, LastGoodRead: optTime(d.LastGoodRead),
+			Name: d.Name, Up: d.Up, LastError: d.LastError, LastGoodRead: optTime(d.LastGoodRead), LastPoll: optTime(d.LastPoll),
 			Polls: d.Polls, Overruns: d.Overruns,
 		})
 	}
@@ -106,6 +111,7 @@ func (p *pipeline) status() statusDoc {
 	doc.Buffer = bufferStatus{
 		Path: p.cfg.Buffer.Path, Messages: int64(bs.Messages), FileBytes: bs.FileSize, MaxBytes: int64(p.cfg.Buffer.MaxSize),
 		OldestSeq: bs.OldestSeq, NextSeq: bs.NextSeq, Dropped: bs.Dropped,
+		OldestCreated: optTime(bs.OldestCreated), Events: bs.Events,
 	}
 	us := p.up.Status()
 	doc.Uplink = uplinkStatus{

@@ -152,43 +152,77 @@ func (p *pipeline) drain(grace time.Duration) {
 }
 
 // buildDevices turns the config into collector devices with their drivers.
+//
+// Modbus devices on one serial port or one TCP address share its link
+// through one pool: it holds no goroutine, and a link's connection closes
+// when the last of its drivers closes (the collector closes them all when
+// it stops).
 func buildDevices(cfg *configs.Config, log *slog.Logger) ([]collector.Device, error) {
 	var out []collector.Device
+	pool := modbus.NewPool()
 	for _, d := range cfg.Devices {
 		var drv drivers.Driver
 		switch d.Driver {
 		case "modbus":
-			m, err := newModbus(d, log)
+			m, err := newModbusIn(pool, d, log)
 			if err != nil {
 				return nil, err
 			}
 			drv = m
+		case "opcua":
+			o, err := newOPCUA(d, log)
+			if err != nil {
+				return nil, err
+			}
+			drv = o
 		default:
 			return nil, fmt.Errorf("device %s: driver %s is not available in this version", d.Name, d.Driver)
+		}
+		shifts, err := shiftPlan(d)
+		if err != nil {
+			drv.Close()
+			return nil, err
 		}
 		out = append(out, collector.Device{
 			Name:     d.Name,
 			Interval: d.PollInterval.D(),
 			Driver:   drv,
 			Tags:     collectorTags(d),
+			Shifts:   shifts,
+			// OPC UA pushes changes in subscribe mode (the default).
+			Subscribe: d.Driver == "opcua" && d.Mode == "subscribe",
 		})
 	}
 	return out, nil
 }
 
+// newModbus makes a driver with a link of its own (check, diagnostics).
 func newModbus(d configs.Device, log *slog.Logger) (*modbus.Driver, error) {
+	return newModbusIn(nil, d, log)
+}
+
+// newModbusIn makes a driver that shares its port or connection through
+// pool (nil: its own).
+func newModbusIn(pool *modbus.Pool, d configs.Device, log *slog.Logger) (*modbus.Driver, error) {
 	gap := d.MaxGapValue()
 	if gap == 0 {
 		gap = -1 // the driver's 0 means "default"; the config's 0 means "never bridge"
 	}
 	mc := modbus.Config{
-		Device:    d.Name,
-		Address:   d.Address,
-		UnitID:    d.UnitIDValue(),
-		Timeout:   d.Timeout.D(),
-		ByteOrder: d.ByteOrder,
-		MaxGap:    gap,
-		Logger:    log.With("device", d.Name),
+		Device:         d.Name,
+		Address:        d.Address,
+		UnitID:         d.UnitIDValue(),
+		Timeout:        d.Timeout.D(),
+		ByteOrder:      d.ByteOrder,
+		MaxGap:         gap,
+		Pause:          d.PauseBetweenRequests.D(),
+		CloseAfterPoll: d.CloseAfterPoll,
+		MaxConnections: d.MaxConnections,
+		Pool:           pool,
+		Logger:         log.With("device", d.Name),
+	}
+	if m := d.MaxRegistersPerRequest; m != nil {
+		mc.MaxRegisters = *m
 	}
 	for _, t := range d.Tags {
 		mc.Tags = append(mc.Tags, modbus.Tag{
@@ -224,9 +258,13 @@ func collectorTags(d configs.Device) []collector.Tag {
 			Counter:     t.Counter,
 			CounterBits: 16 * configs.RegisterWidth(t.Type, t.Length),
 		}
+		if d.Driver == "opcua" {
+			ct.CounterBits = 64 // the node's own type sets the width; no register count to go by
+		}
 		if f, ok := configs.DurationUnits[t.Unit]; ok && t.Class == "time" {
 			ct.ToSeconds = f
 		}
+		normalizationRules(&ct, t, d)
 		tags = append(tags, ct)
 	}
 	return tags

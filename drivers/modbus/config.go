@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,18 +30,38 @@ type Tag struct {
 	ByteOrder string // "" = the device's; ABCD | CDAB | BADC | DCBA
 }
 
-// Config of one Modbus TCP device.
+// Config of one Modbus device (one unit id).
 type Config struct {
-	Device       string        // device name, for error context and logs
-	Address      string        // tcp://host:port (port default 502)
-	UnitID       byte          // used as given: 0 is a valid unit id on TCP
+	Device string // device name, for error context and logs
+	// Address is tcp://host[:port] (port default 502), or a serial port:
+	// rtu:///dev/ttyUSB0?baud=19200&parity=E&data_bits=8&stop_bits=1 or
+	// ascii://... with the same options (defaults 19200, E, 8, 1; on
+	// Windows rtu://COM3).
+	Address      string
+	UnitID       byte          // used as given: 0 is a valid unit id on TCP; 1..247 on serial
 	Timeout      time.Duration // per request and per dial; default 1s
 	ByteOrder    string        // default ABCD
 	MaxGap       int           // registers (bits) bridged to merge reads; 0 = default 10, <0 = none
 	MaxRegisters int           // per read, default and max 125
 	MaxBits      int           // per read, default and max 2000
-	Tags         []Tag
-	Logger       *slog.Logger // nil = discard; the caller scopes it (device=...)
+	// Pause is a silence kept between two requests of one poll, for
+	// devices that drop a request that follows the previous reply too
+	// closely. The bus or connection is free for other devices meanwhile.
+	Pause time.Duration
+	// CloseAfterPoll drops the TCP connection after every poll, for
+	// devices that hold only a few connections or hang on idle ones.
+	CloseAfterPoll bool
+	// MaxConnections is how many TCP connections the devices that share
+	// Address may open together (a gateway's limit); default 1: every
+	// unit id behind a gateway shares one connection, one request at a
+	// time. Serial ports always carry one request at a time.
+	MaxConnections int
+	// Pool shares connections and serial ports between the devices on one
+	// address; nil = this driver has its own.
+	Pool *Pool
+	Tags []Tag
+	// Logger: nil = discard; the caller scopes it (device=...).
+	Logger *slog.Logger
 }
 
 const (
@@ -81,10 +104,117 @@ func (c *Config) normalize() error {
 	if c.MaxBits < 1 || c.MaxBits > maxBitsPerRead {
 		return fmt.Errorf("max bits %d: want 1..%d", c.MaxBits, maxBitsPerRead)
 	}
+	if c.Pause < 0 {
+		return fmt.Errorf("pause between requests %v is negative", c.Pause)
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 1
+	}
+	if c.MaxConnections < 1 || c.MaxConnections > maxConnections {
+		return fmt.Errorf("max connections %d: want 1..%d", c.MaxConnections, maxConnections)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
+}
+
+// maxConnections bounds MaxConnections: gateways allow a handful.
+const maxConnections = 64
+
+// endpoint is a parsed Config.Address: a TCP host:port or a serial port.
+type endpoint struct {
+	scheme string // tcp | rtu | ascii
+	tcp    string // host:port, for tcp
+	serial serialConfig
+}
+
+// key names the connection or port that devices share.
+func (e endpoint) key() string {
+	if e.scheme == "tcp" {
+		return "tcp://" + e.tcp
+	}
+	return "serial:" + e.serial.Path
+}
+
+func parseEndpoint(address string) (endpoint, error) {
+	scheme, _, _ := strings.Cut(address, "://")
+	switch scheme {
+	case "rtu", "ascii":
+		sc, err := parseSerial(address)
+		return endpoint{scheme: scheme, serial: sc}, err
+	}
+	addr, err := dialAddress(address)
+	return endpoint{scheme: "tcp", tcp: addr}, err
+}
+
+// serialConfig is a serial line's settings.
+type serialConfig struct {
+	Path     string
+	Baud     int
+	Parity   string // N | E | O
+	DataBits int    // 7 | 8
+	StopBits int    // 1 | 2
+}
+
+// String gives e.g. "/dev/ttyUSB0 19200 8E1".
+func (c serialConfig) String() string {
+	return fmt.Sprintf("%s %d %d%s%d", c.Path, c.Baud, c.DataBits, c.Parity, c.StopBits)
+}
+
+// Baud rates a serial port may be set to.
+var baudRates = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600}
+
+// parseSerial reads rtu:///dev/ttyUSB0?baud=19200&parity=E&data_bits=8&stop_bits=1
+// (or rtu://COM3?... on Windows). Defaults are the Modbus serial line
+// specification's: 19200 baud, even parity, 8 data bits, 1 stop bit.
+func parseSerial(address string) (serialConfig, error) {
+	c := serialConfig{Baud: 19200, Parity: "E", DataBits: 8, StopBits: 1}
+	u, err := url.Parse(address)
+	if err != nil || u.User != nil || u.Fragment != "" || u.Port() != "" {
+		return c, fmt.Errorf("address %q: want rtu:///dev/ttyUSB0?baud=19200&parity=E", address)
+	}
+	switch {
+	case u.Host == "" && u.Path != "":
+		c.Path = u.Path
+	case u.Host != "" && (u.Path == "" || u.Path == "/"):
+		c.Path = u.Host // rtu://COM3
+	default:
+		return c, fmt.Errorf("address %q: want %s:///dev/ttyUSB0 (three slashes) or %s://COM3", address, u.Scheme, u.Scheme)
+	}
+	for k, vs := range u.Query() {
+		v := vs[len(vs)-1]
+		n, nerr := strconv.Atoi(v)
+		switch k {
+		case "baud":
+			if nerr != nil || !slices.Contains(baudRates, n) {
+				return c, fmt.Errorf("address %q: baud %q: want one of %v", address, v, baudRates)
+			}
+			c.Baud = n
+		case "parity":
+			p := strings.ToUpper(v)
+			if p != "N" && p != "E" && p != "O" {
+				return c, fmt.Errorf("address %q: parity %q: want N, E or O", address, v)
+			}
+			c.Parity = p
+		case "data_bits":
+			if nerr != nil || (n != 7 && n != 8) {
+				return c, fmt.Errorf("address %q: data_bits %q: want 7 or 8", address, v)
+			}
+			c.DataBits = n
+		case "stop_bits":
+			if nerr != nil || (n != 1 && n != 2) {
+				return c, fmt.Errorf("address %q: stop_bits %q: want 1 or 2", address, v)
+			}
+			c.StopBits = n
+		default:
+			return c, fmt.Errorf("address %q: unknown option %q (baud, parity, data_bits, stop_bits)", address, k)
+		}
+	}
+	if u.Scheme == "rtu" && c.DataBits != 8 {
+		return c, fmt.Errorf("address %q: RTU needs data_bits 8 (7 is for ascii://)", address)
+	}
+	return c, nil
 }
 
 // dialAddress turns tcp://host[:port] into host:port.

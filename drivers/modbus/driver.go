@@ -1,18 +1,31 @@
-// Package modbus is the Modbus TCP driver: it reads the configured tags of
-// one device in as few requests as the register map allows, decodes them
-// by type and byte order, and reports each request's outcome on its tags.
+// Package modbus is the Modbus driver (TCP, RTU and ASCII): it reads the
+// configured tags of one device (one unit id) in as few requests as the
+// register map allows, decodes them by type and byte order, and reports
+// each request's outcome on its own tags.
 //
-// Connection policy: the socket is dialled lazily by Read and dropped after
-// any failure other than a Modbus exception, because a reply that arrives
-// after its timeout would otherwise be taken for the next request's. After
-// a failed dial, Read does not dial again before a backoff (1s doubling to
-// 30s, reset when the device answers); meanwhile it returns at once with
-// every sample Bad. Two requests failing in a row end the cycle early, so a
-// dead device costs at most two timeouts per cycle.
+// Devices on one serial port, or behind one TCP address (a gateway), share
+// one link through a Pool: one request at a time per connection, the
+// units taking turns request by request, so a slow or silent unit costs
+// the others at most its timeout per request it sends.
+//
+// Connection policy: a TCP connection is dialled lazily and dropped after
+// any failure other than a Modbus exception (see tcpLink); a serial port
+// is opened lazily and kept. After a failed dial or open the link does not
+// try again before a backoff (1s doubling to 30s). A device that answered
+// nothing in a cycle backs off the same way: until then Read returns at
+// once with every sample Bad, and the first answer resets it. Two requests
+// failing in a row end a cycle early, so a dead device costs at most two
+// timeouts per cycle.
+//
+// A request answered with exception 2, 3 or 4 (what devices answer when a
+// merged read spans an address they do not serve) is split to find the
+// tags that fail; only those are Bad, and the split is kept for the next
+// cycles (ActivePlan).
 package modbus
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,24 +45,33 @@ const (
 	maxFailures = 2
 )
 
-// Driver reads one Modbus TCP device. Read and Close are safe to call from
+// Driver reads one Modbus device. Read and Close are safe to call from
 // different goroutines; Reads are serialized. It logs only at debug level:
 // the collector reports a device going down or up.
 type Driver struct {
-	fields []field
-	reqs   []Request
-	kinds  []registerKind // of reqs
-	log    *slog.Logger
+	fields           []field
+	reqs             []Request
+	log              *slog.Logger
+	pause            time.Duration
+	closeAfterPoll   bool
+	maxRegs, maxBits int
+
+	pool *Pool // nil: l is this driver's own
+	l    link
+
+	amu      sync.Mutex // guards attached; not held during I/O, so Close never waits for a Read
+	attached bool
 
 	mu      sync.Mutex // one Read at a time; guards everything below
-	t       *transport
+	t       *linkTransport
 	client  goburrow.Client
+	active  []Request // the plan as split by exceptions
 	scratch [2 * maxRegistersPerRead]byte
 
 	minBackoff, maxBackoff time.Duration // fields so tests can shorten them
 	backoff                time.Duration // current delay, 0 while healthy
-	nextDial               time.Time
-	dialErr                error
+	nextTry                time.Time
+	downErr                error
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -63,9 +85,15 @@ func New(cfg Config) (*Driver, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	addr, err := dialAddress(cfg.Address)
+	ep, err := parseEndpoint(cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if ep.scheme != "tcp" && (cfg.UnitID < 1 || cfg.UnitID > 247) {
+		return nil, fmt.Errorf("%s: unit id %d: want 1..247 on a serial line (0 is broadcast, which has no reply)", where, cfg.UnitID)
+	}
+	if ep.scheme != "tcp" && cfg.CloseAfterPoll {
+		return nil, fmt.Errorf("%s: close after poll applies to tcp:// devices", where)
 	}
 	order, _ := parseByteOrder(cfg.ByteOrder)
 	fields := make([]field, len(cfg.Tags))
@@ -81,39 +109,150 @@ func New(cfg Config) (*Driver, error) {
 		fields[i] = f
 	}
 	reqs := plan(fields, cfg.MaxGap, cfg.MaxRegisters, cfg.MaxBits)
-	kinds := make([]registerKind, len(reqs))
-	for i, r := range reqs {
-		kinds[i], _ = parseRegisterKind(r.Register)
+
+	// The handler only packages requests (header or CRC, unit id); the
+	// link does the I/O.
+	var packager goburrow.Packager
+	var sig string
+	switch ep.scheme {
+	case "tcp":
+		h := goburrow.NewTCPClientHandler(ep.tcp)
+		h.SlaveId = cfg.UnitID
+		packager = h
+		sig = fmt.Sprintf("max_connections %d", cfg.MaxConnections)
+	case "rtu":
+		h := goburrow.NewRTUClientHandler(ep.serial.Path)
+		h.SlaveId = cfg.UnitID
+		packager = h
+		sig = "rtu " + ep.serial.String()
+	case "ascii":
+		h := goburrow.NewASCIIClientHandler(ep.serial.Path)
+		h.SlaveId = cfg.UnitID
+		packager = h
+		sig = "ascii " + ep.serial.String()
 	}
-
-	// The handler only packages requests (MBAP header, SlaveId,
-	// transaction ids); the transport below does the I/O.
-	handler := goburrow.NewTCPClientHandler(addr)
-	handler.SlaveId = cfg.UnitID
-	handler.Timeout = cfg.Timeout
-	handler.IdleTimeout = 0
-	t := &transport{addr: addr, timeout: cfg.Timeout}
-
+	mk := func() link {
+		if ep.scheme == "tcp" {
+			return newTCPLink(ep.tcp, cfg.MaxConnections)
+		}
+		return newSerialLink(ep.serial, ep.scheme == "ascii")
+	}
+	var l link
+	if cfg.Pool != nil {
+		if l, err = cfg.Pool.get(ep, where, sig, mk); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+	} else {
+		l = mk()
+	}
+	t := &linkTransport{l: l, p: packager, timeout: cfg.Timeout}
 	return &Driver{
-		fields:     fields,
-		reqs:       reqs,
-		kinds:      kinds,
-		log:        cfg.Logger,
-		t:          t,
-		client:     goburrow.NewClient2(handler, t),
-		minBackoff: minBackoff,
-		maxBackoff: maxBackoff,
+		fields:         fields,
+		reqs:           reqs,
+		active:         clonePlan(reqs),
+		log:            cfg.Logger,
+		pause:          cfg.Pause,
+		closeAfterPoll: cfg.CloseAfterPoll,
+		maxRegs:        cfg.MaxRegisters,
+		maxBits:        cfg.MaxBits,
+		pool:           cfg.Pool,
+		l:              l,
+		t:              t,
+		client:         goburrow.NewClient2(packager, t),
+		minBackoff:     minBackoff,
+		maxBackoff:     maxBackoff,
 	}, nil
 }
 
-// Plan returns the reads of one cycle, in the order Read sends them.
-func (d *Driver) Plan() []Request {
-	out := make([]Request, len(d.reqs))
-	for i, r := range d.reqs {
+func clonePlan(reqs []Request) []Request {
+	out := make([]Request, len(reqs))
+	for i, r := range reqs {
 		r.Tags = slices.Clone(r.Tags)
 		out[i] = r
 	}
 	return out
+}
+
+// Plan returns the reads of one cycle as configured, in the order Read
+// sends them.
+func (d *Driver) Plan() []Request { return clonePlan(d.reqs) }
+
+// ActivePlan returns the reads Read sends now: Plan, with the requests
+// that drew an exception split into the parts that succeed and the tags
+// that fail.
+func (d *Driver) ActivePlan() []Request {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return clonePlan(d.active)
+}
+
+// linkTransport is goburrow's Transporter for one driver: it hands each
+// request to the shared link with the context of the Read in progress
+// (goburrow's Client API has none) and the driver's timeout.
+type linkTransport struct {
+	l       link
+	p       goburrow.Packager
+	timeout time.Duration
+	ctx     context.Context // set by the caller holding Driver.mu
+	buf     []byte          // the last reply; valid until the next Send
+}
+
+func (t *linkTransport) Send(adu []byte) ([]byte, error) {
+	ctx := t.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	reply, err := t.l.exchange(ctx, adu, t.timeout, t.buf[:0], t.inStep)
+	if err != nil {
+		return nil, err
+	}
+	t.buf = reply
+	return reply, nil
+}
+
+// inStep tells whether reply answers req as the protocol says: same
+// header (transaction and unit id), checksum, function (or its exception),
+// and for reads the byte count asked for. goburrow checks the same after
+// Send, to report it; this lets the link drop a connection that is out of
+// step before another request uses it.
+func (t *linkTransport) inStep(req, reply []byte) bool {
+	if t.p.Verify(req, reply) != nil {
+		return false
+	}
+	rp, err := t.p.Decode(reply)
+	if err != nil {
+		return false
+	}
+	qp, err := t.p.Decode(req)
+	if err != nil || len(qp.Data) < 4 {
+		return false
+	}
+	switch {
+	case rp.FunctionCode == qp.FunctionCode|0x80:
+		return len(rp.Data) == 1
+	case rp.FunctionCode != qp.FunctionCode || len(rp.Data) < 1:
+		return false
+	case qp.FunctionCode >= 1 && qp.FunctionCode <= 4:
+		count := binary.BigEndian.Uint16(qp.Data[2:])
+		return int(rp.Data[0]) == len(rp.Data)-1 && int(rp.Data[0]) == expectedData(qp.FunctionCode, count)
+	}
+	return true
+}
+
+// close: the link drops a connection after a failure by itself.
+func (t *linkTransport) close() error { return nil }
+
+// connect attaches the driver to its link; the link connects lazily.
+func (d *Driver) connect(ctx context.Context) error {
+	d.amu.Lock()
+	defer d.amu.Unlock()
+	if !d.attached {
+		d.attached = true
+		if d.pool != nil {
+			d.pool.attach(d.l)
+		}
+	}
+	return ctx.Err()
 }
 
 // Read fills out[i] for Config.Tags[i]. Good samples have a zero TS (the
@@ -128,95 +267,172 @@ func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
 	out = out[:len(d.fields)]
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.t.ctx = ctx
-	defer func() { d.t.ctx = nil }()
-
-	answered := false
-	failures := 0
-	var lastErr error // the last failure that was not an exception
-	for i := range d.reqs {
-		r := &d.reqs[i]
-		if err := d.connect(ctx); err != nil {
-			lastErr = err
-			d.markBad(out, d.reqs[i:], err)
-			break
-		}
-		if failures >= maxFailures {
-			d.markBad(out, d.reqs[i:], fmt.Errorf("not sent after %d failed requests: %w", failures, lastErr))
-			break
-		}
-		data, err := d.read(r, d.kinds[i])
-		if err == nil {
-			answered, failures = true, 0
-			d.decode(r, data, out)
-			continue
-		}
-		err, exception := classify(err)
-		rerr := &RequestError{Register: r.Register, Address: r.Address, Count: r.Count, Err: err}
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			d.t.close()
-			lastErr = rerr
-			d.markBad(out, d.reqs[i:], rerr)
-			break
-		}
-		d.markBad(out, d.reqs[i:i+1], rerr)
-		if exception {
-			answered, failures = true, 0
-			d.log.Debug("modbus exception", "request", r.String(), "err", err)
-			continue
-		}
-		// Out of step with the device: drop the socket (see transport).
-		d.log.Debug("modbus connection dropped", "err", rerr)
-		d.t.close()
-		lastErr = rerr
-		failures++
-	}
-
-	if answered {
-		d.backoff = 0
-		return nil
-	}
-	if lastErr == nil {
-		return nil // no tags
-	}
-	for i := range out {
-		out[i] = drivers.Sample{Quality: drivers.Bad, Err: lastErr}
-	}
-	return lastErr
-}
-
-// connect dials if there is no socket, unless a failed dial is still
-// backing off.
-func (d *Driver) connect(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+	if err := d.connect(ctx); err != nil {
+		d.allBad(out, err)
 		return err
 	}
-	if d.t.connected() {
+	if len(d.fields) == 0 {
 		return nil
 	}
-	if wait := time.Until(d.nextDial); d.dialErr != nil && wait > 0 {
-		// Round up to 0.1s so the message never says "reconnect in 0s".
+	if wait := time.Until(d.nextTry); d.downErr != nil && wait > 0 {
 		wait = (wait + 99*time.Millisecond).Truncate(100 * time.Millisecond)
-		return fmt.Errorf("reconnect in %v: %w", wait, d.dialErr)
+		err := fmt.Errorf("retry in %v: %w", wait, d.downErr)
+		d.allBad(out, err)
+		return err
 	}
-	err := d.t.dial(ctx)
-	if err == nil {
-		d.dialErr = nil
+	d.t.ctx = ctx
+	defer func() { d.t.ctx = nil }()
+	if d.closeAfterPoll {
+		defer d.l.closeIdle()
+	}
+
+	c := cycle{d: d, ctx: ctx, out: out}
+	next := make([]Request, 0, len(d.active))
+	for i := range d.active {
+		r := d.active[i]
+		if c.stop != nil {
+			d.markBad(out, &r, c.stop)
+			next = append(next, r)
+			continue
+		}
+		next = append(next, c.do(r)...)
+	}
+	d.active = next
+
+	if c.answered {
+		d.backoff, d.downErr = 0, nil
 		return nil
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	err := c.lastErr
+	if err == nil {
+		err = c.stop
 	}
-	d.backoff = nextBackoff(d.backoff, d.minBackoff, d.maxBackoff)
-	d.nextDial = time.Now().Add(d.backoff)
-	d.dialErr = err
-	d.log.Debug("modbus dial failed", "err", err, "retry_in", d.backoff)
+	if ctx.Err() == nil {
+		d.backoff = nextBackoff(d.backoff, d.minBackoff, d.maxBackoff)
+		d.nextTry = time.Now().Add(d.backoff)
+		d.downErr = err
+		d.log.Debug("modbus device not answering", "err", err, "retry_in", d.backoff)
+	}
+	d.allBad(out, err)
 	return err
 }
 
-// nextBackoff doubles the delay between dials, from lo up to hi.
-func nextBackoff(cur, lo, hi time.Duration) time.Duration {
-	return min(max(2*cur, lo), hi)
+// cycle is the state of one Read.
+type cycle struct {
+	d        *Driver
+	ctx      context.Context
+	out      []drivers.Sample
+	sent     int   // requests sent so far
+	failures int   // in a row
+	answered bool  // some request got a reply (an exception counts)
+	lastErr  error // the last failure that was not an exception
+	stop     error // set when the rest of the cycle is not sent
+}
+
+// do reads r and returns what replaces it in the plan: r itself, or the
+// parts it was split into.
+func (c *cycle) do(r Request) []Request {
+	err := c.send(&r)
+	var ex *Exception
+	if err == nil || !errors.As(err, &ex) || !splittable(ex) {
+		return []Request{r}
+	}
+	parts := clusters(c.d.fields, r)
+	if len(parts) < 2 {
+		return []Request{r}
+	}
+	c.d.log.Debug("modbus exception on a merged read: splitting it", "request", r.String(), "err", err)
+	return compact(c.halves(parts))
+}
+
+// part is one read of a split plan and whether it answered.
+type part struct {
+	r  Request
+	ok bool
+}
+
+// halves reads each half of parts (clusters in address order) as one
+// request, and halves again a half that draws an exception splitting may
+// explain, down to single clusters: the tags that fail end up alone.
+func (c *cycle) halves(parts []Request) []part {
+	h := len(parts) / 2
+	return append(c.try(parts[:h]), c.try(parts[h:])...)
+}
+
+func (c *cycle) try(parts []Request) []part {
+	r := merge(parts)
+	if c.stop != nil {
+		c.d.markBad(c.out, &r, c.stop)
+		return []part{{r, false}}
+	}
+	err := c.send(&r)
+	var ex *Exception
+	if err != nil && len(parts) > 1 && errors.As(err, &ex) && splittable(ex) {
+		return c.halves(parts)
+	}
+	return []part{{r, err == nil}}
+}
+
+// compact joins reads that answered and touch each other (no address
+// between them went unread), so halving at arbitrary points costs no
+// extra reads in the next cycles.
+func compact(parts []part) []Request {
+	var out []Request
+	prevOK := false
+	for _, p := range parts {
+		if n := len(out); n > 0 && prevOK && p.ok {
+			last := &out[n-1]
+			if int(last.Address)+int(last.Count) == int(p.r.Address) {
+				last.Count += p.r.Count
+				last.Tags = append(last.Tags, p.r.Tags...)
+				continue
+			}
+		}
+		out = append(out, p.r)
+		prevOK = p.ok
+	}
+	return out
+}
+
+// send reads r and stores the outcome in its tags.
+func (c *cycle) send(r *Request) error {
+	d := c.d
+	if c.sent > 0 && d.pause > 0 {
+		if err := sleepCtx(c.ctx, d.pause); err != nil {
+			c.stop, c.lastErr = err, err
+			d.markBad(c.out, r, err)
+			return err
+		}
+	}
+	c.sent++
+	kind, _ := parseRegisterKind(r.Register)
+	data, err := d.read(r, kind)
+	if err == nil {
+		c.answered, c.failures = true, 0
+		d.decode(r, data, c.out)
+		return nil
+	}
+	err, exception := classify(err)
+	rerr := &RequestError{Register: r.Register, Address: r.Address, Count: r.Count, Err: err}
+	d.markBad(c.out, r, rerr)
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		c.stop, c.lastErr = rerr, rerr
+	case errors.Is(err, errLinkDown):
+		// Nothing was sent: the port or connection cannot be opened.
+		c.stop, c.lastErr = err, err
+	case exception && !gatewayNoAnswer(err):
+		c.answered, c.failures = true, 0
+		d.log.Debug("modbus exception", "request", r.String(), "err", err)
+	default:
+		d.log.Debug("modbus request failed", "err", rerr)
+		c.lastErr = rerr
+		c.failures++
+		if c.failures >= maxFailures {
+			c.stop = fmt.Errorf("not sent after %d failed requests: %w", c.failures, rerr)
+		}
+	}
+	return rerr
 }
 
 // read sends one request and checks that the reply holds what was asked.
@@ -259,16 +475,31 @@ func (d *Driver) decode(r *Request, data []byte, out []drivers.Sample) {
 	}
 }
 
-func (d *Driver) markBad(out []drivers.Sample, reqs []Request, err error) {
-	for _, r := range reqs {
-		for _, i := range r.Tags {
-			out[i] = drivers.Sample{Quality: drivers.Bad, Err: err}
-		}
+func (d *Driver) markBad(out []drivers.Sample, r *Request, err error) {
+	for _, i := range r.Tags {
+		out[i] = drivers.Sample{Quality: drivers.Bad, Err: err}
 	}
 }
 
-// Close drops the connection; a Read in progress fails at once. Read after
-// Close dials again.
+func (d *Driver) allBad(out []drivers.Sample, err error) {
+	for i := range out {
+		out[i] = drivers.Sample{Quality: drivers.Bad, Err: err}
+	}
+}
+
+// Close releases the driver's hold on its link: the connection or port
+// closes when no other device uses it, and a Read in progress on a link
+// of its own fails at once. Read after Close connects again.
 func (d *Driver) Close() error {
-	return d.t.close()
+	d.amu.Lock()
+	attached := d.attached
+	d.attached = false
+	d.amu.Unlock()
+	if d.pool == nil {
+		return d.l.close()
+	}
+	if !attached {
+		return nil
+	}
+	return d.pool.detach(d.l)
 }

@@ -23,7 +23,7 @@ func newDriver(t *testing.T, addr string, edit func(*Config), tags ...Tag) *Driv
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.minBackoff, d.maxBackoff = 10*time.Millisecond, 50*time.Millisecond
+	d.setBackoff(10*time.Millisecond, 50*time.Millisecond)
 	t.Cleanup(func() { d.Close() })
 	return d
 }
@@ -118,8 +118,9 @@ func TestReadException(t *testing.T) {
 	}
 	wantGood(t, out, 0, 23.5)
 	wantGood(t, out, 1, 0.0)
-	wantBad(t, out, 2, "read holding 0x0096+3: modbus exception 2 (illegal data address)")
-	wantBad(t, out, 4, "read holding 0x0096+3: modbus exception 2 (illegal data address)")
+	// The merged read 0x0096+3 drew the exception; split, each tag fails alone.
+	wantBad(t, out, 2, "read holding 0x0096+2: modbus exception 2 (illegal data address)")
+	wantBad(t, out, 4, "read holding 0x0098+1: modbus exception 2 (illegal data address)")
 	wantGood(t, out, 3, int64(1234))
 	var ex *Exception
 	if !errors.As(out[2].Err, &ex) || ex.Code != 2 || ex.Function != 3 {
@@ -169,7 +170,7 @@ func TestReadServerStopsAndReturns(t *testing.T) {
 func TestReadBackoff(t *testing.T) {
 	addr := freeAddr(t) // nobody listens: connection refused
 	d := newDriver(t, addr, nil, tg("holding", 0, "uint16"))
-	d.minBackoff = time.Hour
+	d.setBackoff(time.Hour, time.Hour)
 
 	out, err := read(t, d)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "reconnect in") {
@@ -180,8 +181,17 @@ func TestReadBackoff(t *testing.T) {
 	// With a server up now, Read must still not dial before the backoff.
 	startServer(t, newBank(), addr)
 	out, err = read(t, d)
-	if err == nil || !strings.HasPrefix(err.Error(), "reconnect in ") || !strings.Contains(err.Error(), "connection refused") {
+	if err == nil || !strings.HasPrefix(err.Error(), "retry in 1h0m0s: ") || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("read during backoff: %v", err)
+	}
+	wantBad(t, out, 0, "retry in ")
+
+	// Without the device's backoff, the link's own still holds the dial.
+	d.setBackoff(0, 0)
+	d.l.(*tcpLink).dial.set(time.Hour, time.Hour)
+	out, err = read(t, d)
+	if err == nil || !strings.HasPrefix(err.Error(), "reconnect in ") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("read during the link's backoff: %v", err)
 	}
 	wantBad(t, out, 0, "reconnect in ")
 
@@ -373,6 +383,7 @@ func TestReadMalformedReplies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, accepts := rawServer(t, tc.reply)
 			d := newDriver(t, addr, func(c *Config) { c.Timeout = 200 * time.Millisecond }, tg("holding", 0, "float32"))
+			d.setBackoff(0, 0) // retry at once
 			for range 2 {
 				out, err := read(t, d)
 				if err == nil {

@@ -213,7 +213,17 @@ func TestNewRejects(t *testing.T) {
 		edit func(*Config)
 		want string
 	}{
-		{"scheme", func(c *Config) { c.Address = "rtu:///dev/ttyUSB0" }, `press01: address "rtu:///dev/ttyUSB0": want tcp://host:port`},
+		{"scheme", func(c *Config) { c.Address = "udp://h:502" }, `press01: address "udp://h:502": want tcp://host:port`},
+		{"rtu unit 0", func(c *Config) { c.Address = "rtu:///dev/ttyUSB0" }, "unit id 0: want 1..247 on a serial line"},
+		{"rtu baud", func(c *Config) { c.UnitID = 1; c.Address = "rtu:///dev/ttyUSB0?baud=12345" }, `baud "12345": want one of`},
+		{"rtu parity", func(c *Config) { c.UnitID = 1; c.Address = "rtu:///dev/ttyUSB0?parity=X" }, `parity "X": want N, E or O`},
+		{"rtu data bits", func(c *Config) { c.UnitID = 1; c.Address = "rtu:///dev/ttyUSB0?data_bits=7" }, "RTU needs data_bits 8"},
+		{"rtu stop bits", func(c *Config) { c.UnitID = 1; c.Address = "rtu:///dev/ttyUSB0?stop_bits=3" }, `stop_bits "3": want 1 or 2`},
+		{"rtu unknown option", func(c *Config) { c.UnitID = 1; c.Address = "rtu:///dev/ttyUSB0?speed=9600" }, `unknown option "speed"`},
+		{"rtu two slashes", func(c *Config) { c.UnitID = 1; c.Address = "rtu://dev/ttyUSB0" }, "three slashes"},
+		{"close after poll on serial", func(c *Config) { c.UnitID = 1; c.Address = "rtu:///dev/ttyUSB0"; c.CloseAfterPoll = true }, "applies to tcp://"},
+		{"pause", func(c *Config) { c.Pause = -1 }, "pause between requests -1ns is negative"},
+		{"max connections", func(c *Config) { c.MaxConnections = 65 }, "max connections 65: want 1..64"},
 		{"no host", func(c *Config) { c.Address = "tcp://:502" }, "want tcp://host:port"},
 		{"bare host", func(c *Config) { c.Address = "10.0.0.1:502" }, "want tcp://host:port"},
 		{"query", func(c *Config) { c.Address = "tcp://h:502?x=1" }, "want tcp://host:port"},
@@ -250,6 +260,27 @@ func TestNewRejects(t *testing.T) {
 	}
 	if _, err := New(ok); err != nil {
 		t.Errorf("valid config: %v", err)
+	}
+}
+
+func TestParseSerial(t *testing.T) {
+	tests := []struct {
+		in   string
+		want serialConfig
+	}{
+		{"rtu:///dev/ttyUSB0", serialConfig{"/dev/ttyUSB0", 19200, "E", 8, 1}},
+		{"rtu:///dev/ttyUSB0?baud=9600&parity=n&data_bits=8&stop_bits=2", serialConfig{"/dev/ttyUSB0", 9600, "N", 8, 2}},
+		{"ascii:///dev/ttyS1?data_bits=7&parity=O", serialConfig{"/dev/ttyS1", 19200, "O", 7, 1}},
+		{"rtu://COM3?baud=115200", serialConfig{"COM3", 115200, "E", 8, 1}},
+	}
+	for _, tc := range tests {
+		got, err := parseSerial(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+	if s := (serialConfig{"/dev/ttyUSB0", 19200, "E", 8, 1}).String(); s != "/dev/ttyUSB0 19200 8E1" {
+		t.Errorf("String() = %q", s)
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 type bank struct {
 	mu       sync.Mutex
 	limit    uint16
+	holes    map[uint16]bool // addresses (of every table) that answer exception 2
+	requests int
 	holding  [1024]uint16
 	input    [1024]uint16
 	coils    [1024]bool
@@ -73,10 +75,23 @@ func (b *bank) setBit(table string, addr uint16, v bool) {
 }
 
 func (b *bank) check(addr, qty uint16) error {
+	b.requests++
 	if int(addr)+int(qty) > int(b.limit) {
 		return mbserver.ErrIllegalDataAddress
 	}
+	for a := int(addr); a < int(addr)+int(qty); a++ {
+		if b.holes[uint16(a)] {
+			return mbserver.ErrIllegalDataAddress
+		}
+	}
 	return nil
+}
+
+// served counts the requests the bank has seen.
+func (b *bank) served() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.requests
 }
 
 func (b *bank) HandleCoils(req *mbserver.CoilsRequest) ([]bool, error) {

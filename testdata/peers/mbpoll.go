@@ -37,6 +37,13 @@ func Mbpoll(t testing.TB, addr string, args ...string) (map[int]string, error) {
 	}
 	argv := append([]string{"-m", "tcp", "-1", "-o", "1", "-p", port}, args...)
 	argv = append(argv, host)
+	return runMbpoll(t, argv)
+}
+
+// runMbpoll runs mbpoll with argv and parses its values.
+func runMbpoll(t testing.TB, argv []string) (map[int]string, error) {
+	t.Helper()
+	need(t, MbpollPath, "mbpoll")
 	out, stderr, err := execOutput(MbpollPath, argv...)
 	if err != nil {
 		// mbpoll prints the reason on stderr: "Read output (holding)

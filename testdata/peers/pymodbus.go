@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // PythonPath is Debian's Python, the one python3-pymodbus is installed for
@@ -32,6 +34,12 @@ type UnitSpec struct {
 	// read reaching past that gets exception 2 (illegal data address).
 	// 0 = the unit's highest address in the spec + 1 + DefaultPad.
 	Size int
+	// Sparse: only the addresses in the spec exist; a read touching any
+	// other gets exception 2 (a register map with holes).
+	Sparse bool
+	// Delay: the unit answers every request this late, and the whole
+	// server waits meanwhile (a slow device holding an RS-485 bus).
+	Delay time.Duration
 }
 
 // Served is the number of addresses each table of the unit serves.
@@ -57,26 +65,41 @@ func (u UnitSpec) Served() int {
 // modbus_server.py) started for one test; the test's cleanup stops it.
 // A unit id not in the spec gets no reply at all.
 type Pymodbus struct {
-	Addr     string // 127.0.0.1:PORT
-	URL      string // tcp://127.0.0.1:PORT, as linegate's config wants it
+	Addr     string // 127.0.0.1:PORT (TCP only)
+	URL      string // tcp://127.0.0.1:PORT, as linegate's config wants it (TCP only)
 	Port     int
+	Device   string   // serial only: the pty end the client opens
+	Pty      *PtyPair // serial only
 	SpecPath string
 	LogPath  string
 
 	p     *process
 	spec  pymodbusJSON
-	ready chan string // "host:port" from the script's READY line
+	ready chan string // "host:port" (or the serial port) from the script's READY line
+
+	mu    sync.Mutex // guards muted
+	muted map[byte]bool
 }
 
 // The JSON modbus_server.py reads (see its docstring).
 type pymodbusJSON struct {
-	Host  string              `json:"host"`
-	Port  int                 `json:"port"`
-	Units map[string]unitJSON `json:"units"`
+	Host    string              `json:"host"`
+	Port    int                 `json:"port"`
+	Serial  *serialJSON         `json:"serial,omitempty"`
+	Control string              `json:"control"`
+	Units   map[string]unitJSON `json:"units"`
+}
+
+type serialJSON struct {
+	Port     string `json:"port"`
+	Framer   string `json:"framer"`
+	Baudrate int    `json:"baudrate"`
 }
 
 type unitJSON struct {
 	Size     int               `json:"size"`
+	Sparse   bool              `json:"sparse,omitempty"`
+	DelayMs  int64             `json:"delay_ms,omitempty"`
 	Holding  map[uint16]uint16 `json:"holding,omitempty"`
 	Input    map[uint16]uint16 `json:"input,omitempty"`
 	Coils    map[uint16]bool   `json:"coils,omitempty"`
@@ -86,6 +109,11 @@ type unitJSON struct {
 // StartPymodbus starts /usr/bin/python3 modbus_server.py on 127.0.0.1 with
 // spec, and returns once it listens.
 func StartPymodbus(t testing.TB, spec PymodbusSpec) *Pymodbus {
+	t.Helper()
+	return startPymodbus(t, spec, nil, nil)
+}
+
+func startPymodbus(t testing.TB, spec PymodbusSpec, serial *serialJSON, pty *PtyPair) *Pymodbus {
 	t.Helper()
 	need(t, PythonPath, "python3")
 	script := filepath.Join(Dir(t), "modbus_server.py")
@@ -108,14 +136,22 @@ func StartPymodbus(t testing.TB, spec PymodbusSpec) *Pymodbus {
 				}
 			}
 		}
-		js.Units[strconv.Itoa(int(id))] = unitJSON{Size: size, Holding: u.Holding, Input: u.Input, Coils: u.Coils, Discrete: u.Discrete}
+		js.Units[strconv.Itoa(int(id))] = unitJSON{Size: size, Sparse: u.Sparse, DelayMs: u.Delay.Milliseconds(),
+			Holding: u.Holding, Input: u.Input, Coils: u.Coils, Discrete: u.Discrete}
 	}
 	dir := t.TempDir()
+	js.Serial = serial
+	js.Control = filepath.Join(dir, "muted")
 	s := &Pymodbus{
 		SpecPath: filepath.Join(dir, "spec.json"),
 		LogPath:  filepath.Join(dir, "pymodbus.log"),
+		Pty:      pty,
 		spec:     js,
 		ready:    make(chan string, 1),
+		muted:    map[byte]bool{},
+	}
+	if pty != nil {
+		s.Device = pty.B
 	}
 	s.p = newProcess(t, "pymodbus", s.LogPath, PythonPath, script, s.SpecPath)
 	s.p.onLine = func(line string) {
@@ -166,6 +202,13 @@ func (s *Pymodbus) Start() {
 			return false
 		}
 	})
+	if s.spec.Serial != nil {
+		if addr != s.spec.Serial.Port {
+			s.p.stop()
+			t.Fatalf("pymodbus: READY %q: want %s", addr, s.spec.Serial.Port)
+		}
+		return
+	}
 	_, portText, _ := strings.Cut(addr, ":")
 	port, err := strconv.Atoi(portText)
 	if err != nil || port <= 0 || (s.Port != 0 && port != s.Port) {

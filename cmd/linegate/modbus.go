@@ -1,0 +1,520 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/linegate/linegate/configs"
+	"github.com/linegate/linegate/drivers"
+	"github.com/linegate/linegate/drivers/modbus"
+)
+
+func newModbusCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "modbus",
+		Short: "Read, watch, scan and (explicitly) write a Modbus device, without a config",
+		Long: `Diagnostics for a Modbus device, by its address alone: tcp://host:port or
+host:port (port 502 if omitted). Addresses are 0-based protocol addresses, as
+in the config (mbpoll's -r is one more). Values are decoded by the same code
+as the gateway's, so what "modbus read" shows is what "run" publishes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError(errors.New("modbus: name a subcommand: read, watch, scan or write"))
+		},
+	}
+	cmd.AddCommand(newModbusReadCmd(g), newModbusWatchCmd(g), newModbusScanCmd(g), newModbusWriteCmd(g))
+	return cmd
+}
+
+// modbusConn holds the flags that reach a device.
+type modbusConn struct {
+	unit    int
+	timeout time.Duration
+}
+
+func (c *modbusConn) addFlags(fs *pflag.FlagSet, timeout time.Duration) {
+	fs.IntVarP(&c.unit, "unit", "u", 1, "unit id (slave id), 0..255")
+	fs.DurationVar(&c.timeout, "timeout", timeout, "timeout of each request")
+}
+
+// modbusURL accepts host:port as well as tcp://host:port.
+func modbusURL(arg string) string {
+	if strings.Contains(arg, "://") {
+		return arg
+	}
+	return "tcp://" + arg
+}
+
+// driver builds a driver for ad-hoc tags; a bad flag is a usage error.
+func (c *modbusConn) driver(addr string, unit int, byteOrder string, tags []modbus.Tag) (*modbus.Driver, error) {
+	if unit < 0 || unit > 255 {
+		return nil, usageError(fmt.Errorf("--unit %d: want 0..255", unit))
+	}
+	if c.timeout <= 0 {
+		return nil, usageError(fmt.Errorf("--timeout %v: want more than 0", c.timeout))
+	}
+	d, err := modbus.New(modbus.Config{
+		Address: modbusURL(addr), UnitID: byte(unit), Timeout: c.timeout, ByteOrder: byteOrder, Tags: tags,
+	})
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return d, nil
+}
+
+// readSpec is what to read: count values of one type from address on.
+type readSpec struct {
+	register  string
+	address   int
+	count     int
+	typ       string
+	length    int
+	byteOrder string
+}
+
+func (s *readSpec) addFlags(fs *pflag.FlagSet) {
+	fs.StringVarP(&s.register, "register", "r", "holding", "holding | input | coil | discrete")
+	fs.IntVarP(&s.address, "address", "a", 0, "first address, 0-based")
+	fs.IntVarP(&s.count, "count", "n", 1, "number of values of --type")
+	fs.StringVarP(&s.typ, "type", "t", "", "bool int16 uint16 int32 uint32 int64 uint64 float32 float64 string (default uint16, bool for coil/discrete)")
+	fs.IntVar(&s.length, "length", 0, "registers per string, for --type string")
+	fs.StringVarP(&s.byteOrder, "byte-order", "b", "ABCD", "ABCD | CDAB | BADC | DCBA, for 32/64-bit values")
+}
+
+func (s *readSpec) bits() bool { return s.register == "coil" || s.register == "discrete" }
+
+// tags turns the spec into driver tags: the count typed values, then (for
+// registers) one raw uint16 per register, which the planner merges into the
+// same request. Raw words are read ABCD: as they are on the wire.
+func (s *readSpec) tags() ([]modbus.Tag, error) {
+	if s.typ == "" {
+		s.typ = "uint16"
+		if s.bits() {
+			s.typ = "bool"
+		}
+	}
+	if s.address < 0 || s.address > 0xFFFF {
+		return nil, fmt.Errorf("--address %d: want 0..65535", s.address)
+	}
+	if s.count < 1 || s.count > 2000 {
+		return nil, fmt.Errorf("--count %d: want 1..2000", s.count)
+	}
+	w := s.width()
+	if s.address+s.count*w > 1<<16 {
+		return nil, fmt.Errorf("--address %d --count %d runs past 65535", s.address, s.count)
+	}
+	var tags []modbus.Tag
+	for i := range s.count {
+		a := s.address + i*w
+		tags = append(tags, modbus.Tag{Name: strconv.Itoa(a), Register: s.register, Address: uint16(a), Type: s.typ, Length: s.length, Bit: -1})
+	}
+	if !s.bits() {
+		for i := range s.count * w {
+			tags = append(tags, modbus.Tag{Name: "raw", Register: s.register, Address: uint16(s.address + i), Type: "uint16", Bit: -1, ByteOrder: "ABCD"})
+		}
+	}
+	return tags, nil
+}
+
+func (s *readSpec) width() int {
+	if s.bits() {
+		return 1
+	}
+	return max(configs.RegisterWidth(s.typ, s.length), 1)
+}
+
+func (s *readSpec) describe(addr string, unit int) string {
+	d := fmt.Sprintf("%s unit %d, %s %d", modbusURL(addr), unit, s.register, s.address)
+	if n := s.count * s.width(); n > 1 {
+		d += fmt.Sprintf("..%d", s.address+n-1)
+	}
+	d += ", " + s.typ
+	if !s.bits() && s.width() > 1 {
+		d += " " + strings.ToUpper(s.byteOrder)
+	}
+	return d
+}
+
+// readRow is one value of a read.
+type readRow struct {
+	Address int      `json:"address"`
+	Raw     []uint16 `json:"raw,omitempty"`
+	Value   any      `json:"value"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// readValues reads once; failed is the number of values that are not good.
+func readValues(ctx context.Context, d *modbus.Driver, s *readSpec, samples []drivers.Sample) (rows []readRow, failed int, err error) {
+	err = d.Read(ctx, samples)
+	w := s.width()
+	for i := range s.count {
+		r := readRow{Address: s.address + i*w}
+		smp := samples[i]
+		if smp.Quality != drivers.Good {
+			failed++
+			if smp.Err != nil {
+				r.Error = smp.Err.Error()
+			}
+		} else {
+			r.Value = jsonValue(smp.Value, s.typ)
+		}
+		if !s.bits() && smp.Quality == drivers.Good {
+			for j := range w {
+				if v, ok := samples[s.count+i*w+j].Value.(int64); ok {
+					r.Raw = append(r.Raw, uint16(v))
+				}
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows, failed, err
+}
+
+// jsonValue renders floats with the precision of their type (a float32
+// shows as 3.1415927, not 3.1415927410125732).
+func jsonValue(v any, typ string) any {
+	if f, ok := v.(float64); ok {
+		bits := 64
+		if typ == "float32" {
+			bits = 32
+		}
+		if s := strconv.FormatFloat(f, 'g', -1, bits); !strings.ContainsAny(s, "NI") {
+			return json.Number(s)
+		}
+		return strconv.FormatFloat(f, 'g', -1, bits) // NaN, ±Inf: not JSON numbers
+	}
+	return v
+}
+
+func formatValue(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "-"
+	case string:
+		return strconv.Quote(v)
+	}
+	return fmt.Sprint(v)
+}
+
+func formatRaw(words []uint16) string {
+	parts := make([]string, len(words))
+	for i, w := range words {
+		parts[i] = fmt.Sprintf("0x%04X", w)
+	}
+	return strings.Join(parts, " ")
+}
+
+// readLines renders rows as aligned table lines.
+func readLines(rows []readRow, bits bool) []string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
+	if bits {
+		fmt.Fprintln(tw, "ADDRESS\tVALUE")
+	} else {
+		fmt.Fprintln(tw, "ADDRESS\tRAW\tVALUE")
+	}
+	for _, r := range rows {
+		val := formatValue(r.Value)
+		if r.Error != "" {
+			val = "ERROR " + r.Error
+		}
+		if bits {
+			fmt.Fprintf(tw, "%d\t%s\n", r.Address, val)
+		} else {
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", r.Address, dash(formatRaw(r.Raw)), val)
+		}
+	}
+	tw.Flush()
+	return strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+}
+
+type readDoc struct {
+	Device    string    `json:"device"`
+	Unit      int       `json:"unit"`
+	Register  string    `json:"register"`
+	Type      string    `json:"type"`
+	ByteOrder string    `json:"byte_order,omitempty"`
+	TS        time.Time `json:"ts"`
+	Values    []readRow `json:"values"`
+}
+
+func newModbusReadCmd(g *globals) *cobra.Command {
+	var (
+		conn   modbusConn
+		spec   readSpec
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "read ADDRESS",
+		Short: "Read registers or bits once; print raw words and decoded values",
+		Long: `Read reads --count values of --type from --address on, in one request where
+the protocol allows, and prints each value with the raw words it came from.
+Exit 0 when every value was read, 1 when the device did not answer or refused
+(a Modbus exception is printed with its name), 2 on a bad flag.`,
+		Example: `  linegate modbus read 10.0.0.21:502 --unit 1 --address 0 --count 10
+  linegate modbus read tcp://10.0.0.21 -r holding -a 0 -n 2 -t float32 -b CDAB
+  linegate modbus read 10.0.0.21 -r discrete -a 0 -n 8
+  linegate modbus read 10.0.0.21 -a 50 -t string --length 4 --json`,
+		Args: exactArgs(1, "ADDRESS (tcp://host:port or host:port)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tags, err := spec.tags()
+			if err != nil {
+				return usageError(err)
+			}
+			d, err := conn.driver(args[0], conn.unit, spec.byteOrder, tags)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			rows, failed, err := readValues(cmd.Context(), d, &spec, make([]drivers.Sample, len(tags)))
+			if err != nil {
+				return fmt.Errorf("%s: %w", spec.describe(args[0], conn.unit), err)
+			}
+			if asJSON {
+				if err := writeJSON(g.stdout, spec.doc(args[0], conn.unit, rows)); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintln(g.stdout, spec.describe(args[0], conn.unit))
+				fmt.Fprintln(g.stdout, strings.Join(readLines(rows, spec.bits()), "\n"))
+			}
+			if failed > 0 {
+				return &exitError{exitFailed, fmt.Errorf("%d of %d value(s) not read", failed, len(rows))}
+			}
+			return nil
+		},
+	}
+	conn.addFlags(cmd.Flags(), time.Second)
+	spec.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (s *readSpec) doc(addr string, unit int, rows []readRow) readDoc {
+	d := readDoc{Device: modbusURL(addr), Unit: unit, Register: s.register, Type: s.typ, TS: time.Now().UTC(), Values: rows}
+	if !s.bits() {
+		d.ByteOrder = strings.ToUpper(s.byteOrder)
+	}
+	return d
+}
+
+func newModbusWatchCmd(g *globals) *cobra.Command {
+	var (
+		conn     modbusConn
+		spec     readSpec
+		asJSON   bool
+		interval time.Duration
+		cycles   int
+	)
+	cmd := &cobra.Command{
+		Use:   "watch ADDRESS",
+		Short: "Read the same values again and again (live table)",
+		Long: `Watch reads like "modbus read" every --interval until Ctrl-C. On a terminal
+the table is redrawn in place; piped, every read prints its lines with a time
+stamp (with --json: one JSON object per read). A read that fails is shown and
+retried; the device is reconnected with the gateway's backoff.
+Exit 0 after Ctrl-C or --cycles, 2 on a bad flag.`,
+		Example: `  linegate modbus watch 10.0.0.21 -a 0 -n 2 -t float32 --interval 500ms
+  linegate modbus watch 10.0.0.21 -r coil -a 0 -n 16 | tee coils.log`,
+		Args: exactArgs(1, "ADDRESS (tcp://host:port or host:port)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if interval <= 0 {
+				return usageError(fmt.Errorf("--interval %v: want more than 0", interval))
+			}
+			tags, err := spec.tags()
+			if err != nil {
+				return usageError(err)
+			}
+			d, err := conn.driver(args[0], conn.unit, spec.byteOrder, tags)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			view := newLiveView(g.stdout)
+			samples := make([]drivers.Sample, len(tags))
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for n := 1; ; n++ {
+				rows, _, err := readValues(ctx, d, &spec, samples)
+				if ctx.Err() != nil {
+					return nil
+				}
+				now := time.Now()
+				switch {
+				case asJSON:
+					doc := spec.doc(args[0], conn.unit, rows)
+					if err := json.NewEncoder(g.stdout).Encode(doc); err != nil {
+						return err
+					}
+				case view.tty:
+					head := fmt.Sprintf("%s  every %s  %s", spec.describe(args[0], conn.unit), interval, now.Format("15:04:05"))
+					if err != nil {
+						head += "  ERROR " + err.Error()
+					}
+					view.frame(append([]string{head}, readLines(rows, spec.bits())...))
+				default:
+					lines := readLines(rows, spec.bits())[1:]
+					for _, l := range lines {
+						fmt.Fprintf(g.stdout, "%s  %s\n", now.Format("15:04:05.000"), l)
+					}
+				}
+				if cycles > 0 && n >= cycles {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-tick.C:
+				}
+			}
+		},
+	}
+	conn.addFlags(cmd.Flags(), time.Second)
+	spec.addFlags(cmd.Flags())
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "time between reads")
+	cmd.Flags().IntVar(&cycles, "cycles", 0, "stop after this many reads (0 = until Ctrl-C)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per read")
+	return cmd
+}
+
+func newModbusWriteCmd(g *globals) *cobra.Command {
+	var (
+		conn       modbusConn
+		register   string
+		address    int
+		values     string
+		allowWrite bool
+		yes        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "write ADDRESS --allow-write",
+		Short: "Write holding registers or coils (needs --allow-write)",
+		Long: `Write writes raw values to a running machine: holding registers (words,
+decimal or 0x hex) or coils (1/0, true/false, on/off). It refuses without
+--allow-write, asks for confirmation on a terminal unless --yes (and refuses
+when it cannot ask), logs a warning naming the device, address and values,
+and reads the values back. One value uses function 6 (or 5), more use 16
+(or 15). Exit 0 written, 1 refused by the device or not answered, 2 not
+allowed or bad flags.`,
+		Example: `  linegate modbus write 10.0.0.21 --unit 1 --address 100 --values 1500 --allow-write
+  linegate modbus write 10.0.0.21 -r coil -a 8 --values on --allow-write --yes`,
+		Args: exactArgs(1, "ADDRESS (tcp://host:port or host:port)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			if !allowWrite {
+				return usageError(errors.New("modbus write changes a running machine: add --allow-write to do it"))
+			}
+			if register != "holding" && register != "coil" {
+				return usageError(fmt.Errorf("--register %q: only holding and coil are writable", register))
+			}
+			if address < 0 || address > 0xFFFF {
+				return usageError(fmt.Errorf("--address %d: want 0..65535", address))
+			}
+			words, bits, err := parseWriteValues(register, values)
+			if err != nil {
+				return usageError(err)
+			}
+			d, err := conn.driver(args[0], conn.unit, "", nil)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			what := fmt.Sprintf("%s unit %d: write %s %d = %s", modbusURL(args[0]), conn.unit, register, address, values)
+			if !yes {
+				ok, err := confirmAction(cmd.InOrStdin(), g.stderr, what, "Write to the device?")
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return &exitError{exitFailed, errors.New("not written")}
+				}
+			}
+			log.Warn("modbus write", "device", modbusURL(args[0]), "unit", conn.unit, "register", register, "address", address, "values", values)
+			ctx := cmd.Context()
+			var back string
+			if register == "holding" {
+				if err := d.WriteWords(ctx, uint16(address), words); err != nil {
+					return err
+				}
+				got, err := d.ReadWords(ctx, "holding", uint16(address), uint16(len(words)))
+				if err != nil {
+					return fmt.Errorf("written; read back: %w", err)
+				}
+				back = formatRaw(got)
+			} else {
+				if err := d.WriteBits(ctx, uint16(address), bits); err != nil {
+					return err
+				}
+				got, err := d.ReadBits(ctx, "coil", uint16(address), uint16(len(bits)))
+				if err != nil {
+					return fmt.Errorf("written; read back: %w", err)
+				}
+				back = fmt.Sprint(got)
+			}
+			fmt.Fprintf(g.stdout, "%s: written; read back %s\n", what, back)
+			return nil
+		},
+	}
+	conn.addFlags(cmd.Flags(), time.Second)
+	cmd.Flags().StringVarP(&register, "register", "r", "holding", "holding | coil")
+	cmd.Flags().IntVarP(&address, "address", "a", 0, "first address, 0-based")
+	cmd.Flags().StringVar(&values, "values", "", "comma-separated: words (1500, 0x05DC) or coils (1, 0, on, off)")
+	cmd.Flags().BoolVar(&allowWrite, "allow-write", false, "allow writing to the device")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
+
+func parseWriteValues(register, s string) ([]uint16, []bool, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil, errors.New("--values: give at least one value")
+	}
+	var words []uint16
+	var bits []bool
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if register == "coil" {
+			switch strings.ToLower(f) {
+			case "1", "true", "on":
+				bits = append(bits, true)
+			case "0", "false", "off":
+				bits = append(bits, false)
+			default:
+				return nil, nil, fmt.Errorf("--values %q: a coil is 1, 0, true, false, on or off", f)
+			}
+			continue
+		}
+		v, err := strconv.ParseInt(f, 0, 32)
+		if err != nil || v < -32768 || v > 0xFFFF {
+			return nil, nil, fmt.Errorf("--values %q: want a 16-bit number (-32768..65535 or 0x0000..0xFFFF)", f)
+		}
+		words = append(words, uint16(v))
+	}
+	return words, bits, nil
+}
+
+// exactArgs is cobra.ExactArgs with a message that names the argument.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError(fmt.Errorf("want %s, got %d argument(s)", what, len(args)))
+		}
+		return nil
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/linegate/linegate/drivers/opcua"
+	"github.com/linegate/linegate/drivers/sim"
+	"github.com/linegate/linegate/testdata/peers"
+)
+
+func startTestOven(t *testing.T, secure bool) *sim.Oven {
+	t.Helper()
+	o := sim.NewOven(sim.OvenOptions{Secure: secure})
+	if err := o.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(o.Stop)
+	return o
+}
+
+func TestOPCUACommands(t *testing.T) {
+	o := startTestOven(t, true)
+	ep := o.Endpoint()
+	pki := t.TempDir()
+	thumb := opcua.Thumbprint(o.Certificate())
+	dead := "opc.tcp://127.0.0.1:1"
+
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+		stderr []string
+	}{
+		{"endpoints", []string{"opcua", "endpoints", ep}, exitOK, []string{"Aes256_Sha256_RsaPss   SignAndEncrypt", "anonymous,username,certificate", thumb}, nil},
+		{"endpoints json", []string{"opcua", "endpoints", ep, "--json"}, exitOK, []string{`"security_policy": "Basic256Sha256"`, `"certificate_thumbprint": "` + thumb}, nil},
+		{"endpoints unreachable", []string{"opcua", "endpoints", dead, "--timeout", "1s"}, exitFailed, nil, []string{dead + ": get endpoints"}},
+		{"browse", []string{"opcua", "browse", ep, "Objects/Oven01", "--depth", "2", "--pki-dir", pki}, exitOK,
+			[]string{"1:Zone1", "  1:Temperature     Variable  ns=1;s=Oven01.Zone1.Temperature", "1:Recipe"}, nil},
+		{"browse json", []string{"opcua", "browse", ep, "ns=1;s=Oven01", "--json", "--pki-dir", pki}, exitOK,
+			[]string{`"node_id": "ns=1;s=Oven01.Setpoint"`, `"path": "Setpoint"`}, nil},
+		{"browse bad path", []string{"opcua", "browse", ep, "Objects/Nope", "--pki-dir", pki}, exitFailed, nil, []string{`no "Nope" under Objects`}},
+		{"read", []string{"opcua", "read", ep, "ns=1;s=Oven01.Setpoint", "Oven01/Recipe", "Oven01/ZoneTemperatures", "--pki-dir", pki}, exitOK,
+			[]string{"ns=1;s=Oven01.Setpoint", "250.5", `"PCB-4711"`, "["}, nil},
+		{"read bad node", []string{"opcua", "read", ep, "Oven01/Sensor4", "--pki-dir", pki}, exitFailed,
+			[]string{"BAD ns=1;s=Oven01.Sensor4: BadSensorFailure"}, []string{"1 of 1 node(s) not good"}},
+		{"read untrusted", []string{"opcua", "read", ep, "Oven01/Recipe", "--pki-dir", pki, "--security-policy", "Basic256Sha256"}, exitFailed,
+			nil, []string{"SHA-1 thumbprint " + thumb, "linegate opcua trust --pki-dir " + pki + " " + thumb}},
+		{"trust", []string{"opcua", "trust", "--pki-dir", pki, thumb}, exitOK, []string{"trusted: " + filepath.Join(pki, "trusted", thumb+".der")}, nil},
+		{"read secure", []string{"opcua", "read", ep, "Oven01/Recipe", "--pki-dir", pki, "--security-policy", "auto", "--json"}, exitOK,
+			[]string{`"value": "PCB-4711"`, `"quality": "good"`}, nil},
+		{"subscribe", []string{"opcua", "subscribe", ep, "Oven01/Zone1/Temperature", "--pki-dir", pki, "--interval", "100ms", "--duration", "1s", "--json"}, exitOK,
+			[]string{`"node":"Oven01/Zone1/Temperature"`, `"quality":"good"`}, []string{"subscribed (None/None), 1 node(s)"}},
+		{"cert", []string{"opcua", "cert", "--pki-dir", pki}, exitOK, []string{"application URI  urn:linegate:", filepath.Join(pki, "own", "cert.pem")}, nil},
+		{"trust unknown", []string{"opcua", "trust", "--pki-dir", pki, strings.Repeat("AB", 20)}, exitFailed, nil, []string{"no rejected certificate with thumbprint"}},
+		{"no subcommand", []string{"opcua"}, exitUsage, nil, []string{"name a subcommand"}},
+		{"bad endpoint", []string{"opcua", "read", "tcp://x:4840", "i=1"}, exitUsage, nil, []string{"want opc.tcp://host:port"}},
+		{"bad policy", []string{"opcua", "read", ep, "i=1", "--security-policy", "Basic512"}, exitUsage, nil, []string{"unknown security policy"}},
+		{"bad depth", []string{"opcua", "browse", ep, "--depth", "0"}, exitUsage, nil, []string{"--depth 0"}},
+		{"read no node", []string{"opcua", "read", ep}, exitUsage, nil, []string{"arg(s)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := run(t, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(out, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, out)
+				}
+			}
+			for _, s := range tt.stderr {
+				if !strings.Contains(errOut, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, errOut)
+				}
+			}
+		})
+	}
+}
+
+func TestOPCUACertCreatesPKI(t *testing.T) {
+	pki := filepath.Join(t.TempDir(), "pki")
+	code, out, errOut := run(t, "opcua", "cert", "--pki-dir", pki, "--application-uri", "urn:linegate:line1-pc", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var info struct {
+		Created    bool   `json:"created"`
+		URI        string `json:"application_uri"`
+		Thumbprint string `json:"thumbprint"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatal(err)
+	}
+	if !info.Created || info.URI != "urn:linegate:line1-pc" || !regexp.MustCompile(`^[0-9A-F]{40}$`).MatchString(info.Thumbprint) {
+		t.Errorf("cert: %+v", info)
+	}
+	if fi, err := os.Stat(filepath.Join(pki, "own", "key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key: %v %v", fi, err)
+	}
+	// A second call shows the same certificate.
+	_, out2, _ := run(t, "opcua", "cert", "--pki-dir", pki)
+	if !strings.Contains(out2, info.Thumbprint) || strings.Contains(out2, "created") {
+		t.Errorf("second call:\n%s", out2)
+	}
+}
+
+// TestOPCUAInteropTrust: linegate refuses node-opcua's certificate, says
+// how to trust it, and reads once `linegate opcua trust` did.
+func TestOPCUAInteropTrust(t *testing.T) {
+	peers.Interop(t)
+	srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true, User: "op", Password: "secret"})
+	pki := t.TempDir()
+	pass := filepath.Join(t.TempDir(), "pass")
+	if err := os.WriteFile(pass, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := []string{"opcua", "read", srv.Endpoint, "ns=1;s=Oven.Recipe", "Line1/Oven/Parts",
+		"--security-policy", "Basic256Sha256", "--security-mode", "SignAndEncrypt", "--username", "op", "--password-file", pass, "--pki-dir", pki}
+	code, _, errOut := run(t, read...)
+	m := regexp.MustCompile(`linegate opcua trust --pki-dir \S+ ([0-9A-F]{40})`).FindStringSubmatch(errOut)
+	if code != exitFailed || m == nil {
+		t.Fatalf("first read: exit %d, stderr %s", code, errOut)
+	}
+	if code, out, errOut := run(t, "opcua", "trust", "--pki-dir", pki, m[1]); code != exitOK {
+		t.Fatalf("trust: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := run(t, read...)
+	if code != exitOK || !strings.Contains(out, `"PCB-4711"`) {
+		t.Fatalf("read after trust: exit %d\n%s%s", code, out, errOut)
+	}
+}

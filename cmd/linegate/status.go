@@ -1,0 +1,145 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var (
+		addr    string
+		config  string
+		asJSON  bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running agent's devices, buffer and uplink (from its /status)",
+		Long: `Status asks the running agent's local HTTP endpoint (http.listen, default
+127.0.0.1:9870) for /status and prints it as a table: each device up or down
+with its last error and last good read, the buffer, and the uplink.
+Exit 0 when every device is up and the uplink is connected, 1 when something
+is down or the agent does not answer, 2 on a bad flag or config.`,
+		Example: `  linegate status
+  linegate status -c /etc/linegate/linegate.yaml   # use its http.listen
+  linegate status --addr 127.0.0.1:9870 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if config != "" {
+				cfg, err := loadConfig(config)
+				if err != nil {
+					return err
+				}
+				if addr = cfg.HTTP.ListenAddr(); addr == "" {
+					return usageError(fmt.Errorf("%s: http.listen is off: the agent has no status endpoint", config))
+				}
+			}
+			body, err := fetchStatus(cmd, addr, timeout)
+			if err != nil {
+				return &exitError{exitFailed, err}
+			}
+			var doc statusDoc
+			if err := json.Unmarshal(body, &doc); err != nil {
+				return &exitError{exitFailed, fmt.Errorf("http://%s/status: not a linegate status: %w", addr, err)}
+			}
+			if asJSON {
+				g.stdout.Write(body)
+			} else {
+				printStatus(g.stdout, doc, time.Now())
+			}
+			var down []string
+			for _, d := range doc.Devices {
+				if !d.Up {
+					down = append(down, d.Name)
+				}
+			}
+			if !doc.Uplink.Connected {
+				down = append(down, "uplink")
+			}
+			if len(down) > 0 {
+				return &exitError{exitFailed, fmt.Errorf("down: %s", strings.Join(down, ", "))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:9870", "the agent's http.listen address")
+	cmd.Flags().StringVarP(&config, "config", "c", "", "take the address from this config's http.listen")
+	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print /status as it is")
+	return cmd
+}
+
+func fetchStatus(cmd *cobra.Command, addr string, timeout time.Duration) ([]byte, error) {
+	url := "http://" + addr + "/status"
+	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("no linegate answers on %s (is it running? is http.listen set?): %w", addr, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return body, nil
+}
+
+func printStatus(w io.Writer, doc statusDoc, now time.Time) {
+	fmt.Fprintf(w, "gateway %s (version %s)\n\n", doc.Gateway, doc.Version)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tSTATE\tLAST GOOD READ\tPOLLS\tOVERRUNS\tLAST ERROR")
+	for _, d := range doc.Devices {
+		state := "up"
+		if !d.Up {
+			state = "DOWN"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", d.Name, state, ago(d.LastGoodRead, now), d.Polls, d.Overruns, dash(d.LastError))
+	}
+	tw.Flush()
+	b := doc.Buffer
+	fmt.Fprintf(w, "\nbuffer  %s\n", b.Path)
+	fmt.Fprintf(w, "        %d message(s) waiting", b.Messages)
+	if b.Messages > 0 {
+		fmt.Fprintf(w, " (seq %d..%d, oldest %s)", b.OldestSeq, b.NextSeq-1, ago(b.OldestCreated, now))
+	}
+	fmt.Fprintf(w, ", %d event(s); file %s of %s; dropped %d\n", b.Events, byteSize(b.FileBytes), byteSize(b.MaxBytes), b.Dropped)
+	u := doc.Uplink
+	if u.Connected {
+		fmt.Fprintf(w, "uplink  connected to %s", u.Broker)
+	} else {
+		fmt.Fprint(w, "uplink  NOT CONNECTED")
+	}
+	fmt.Fprintf(w, "; %d published, %d in flight, %d reconnect(s), last publish %s\n", u.Published, u.Inflight, u.Reconnects, ago(u.LastPublish, now))
+	if u.LastError != "" {
+		fmt.Fprintf(w, "        last error: %s\n", u.LastError)
+	}
+}
+
+// ago prints a time as "10:15:02 (3s ago)", or "never".
+func ago(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	d := now.Sub(*t)
+	switch {
+	case d < time.Second:
+		d = d.Round(time.Millisecond)
+	default:
+		d = d.Round(time.Second)
+	}
+	return fmt.Sprintf("%s (%s ago)", t.Local().Format("15:04:05"), d)
+}

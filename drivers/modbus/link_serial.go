@@ -1,0 +1,400 @@
+package modbus
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/goburrow/serial"
+)
+
+// readSlice bounds one wait of the serial port for data, so that an
+// exchange notices its context and Close within that time.
+const readSlice = 20 * time.Millisecond
+
+// maxSerialFrame is the largest ASCII frame (RTU frames are at most 256).
+const maxSerialFrame = 513
+
+// serialLink is the one port all devices on an RS-485 bus share. A
+// one-slot channel admits one request at a time, in arrival order, so the
+// units of the bus take turns request by request. Between frames it keeps
+// the line silent for 3.5 characters (RTU's frame gap); a reply that
+// arrives after its timeout is told apart by unit id, function and length
+// and dropped (the line is also drained before the next request), so it
+// is never taken for another device's answer.
+type serialLink struct {
+	cfg   serialConfig
+	ascii bool
+	slot  chan struct{}
+	dial  dialBackoff
+	gen   atomic.Uint64 // bumped by close; an exchange of an older one stops
+
+	// Held by the slot owner only.
+	port    io.ReadWriteCloser
+	portGen uint64
+	quietAt time.Time // the line is silent enough to send from then on
+	dirty   bool      // bytes of an abandoned reply may still arrive
+	rx      []byte    // bytes read, not yet consumed
+	rbuf    [2 * maxSerialFrame]byte
+}
+
+func newSerialLink(cfg serialConfig, ascii bool) *serialLink {
+	l := &serialLink{cfg: cfg, ascii: ascii, slot: make(chan struct{}, 1), dial: dialBackoff{lo: minBackoff, hi: maxBackoff}}
+	l.slot <- struct{}{}
+	return l
+}
+
+// charTime is the time one character takes on the line: start bit, data
+// bits, parity and stop bits.
+func (l *serialLink) charTime() time.Duration {
+	bits := 1 + l.cfg.DataBits + l.cfg.StopBits
+	if l.cfg.Parity != "N" {
+		bits++
+	}
+	return time.Duration(bits) * time.Second / time.Duration(l.cfg.Baud)
+}
+
+// frameGap is RTU's inter-frame silence: 3.5 characters, fixed at 1.75 ms
+// above 19200 baud (the serial line specification's rule).
+func (l *serialLink) frameGap() time.Duration {
+	if l.cfg.Baud > 19200 {
+		return 1750 * time.Microsecond
+	}
+	return 7 * l.charTime() / 2
+}
+
+func (l *serialLink) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, error) {
+	select {
+	case <-l.slot:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer l.release()
+
+	gen := l.gen.Load()
+	if l.port != nil && l.portGen != gen {
+		l.closePort()
+	}
+	if l.port == nil {
+		if err := l.open(gen); err != nil {
+			return nil, err
+		}
+	}
+	deadline, ctxFirst := exchangeDeadline(ctx, timeout)
+	if l.dirty {
+		l.drain(ctx, gen)
+	}
+	if err := sleepCtx(ctx, time.Until(l.quietAt)); err != nil {
+		return nil, err
+	}
+	l.rx = l.rx[:0]
+	if err := l.write(ctx, gen, adu, deadline); err != nil {
+		return nil, l.failed(ctx, err, ctxFirst)
+	}
+	// The request is on the wire only once the UART has sent it.
+	sent := time.Now().Add(time.Duration(len(adu)) * l.charTime())
+	l.quietAt = sent.Add(l.frameGap())
+	var n int
+	var err error
+	if l.ascii {
+		n, err = l.readASCII(ctx, gen, adu, deadline)
+	} else {
+		n, err = l.readRTU(ctx, gen, adu, deadline)
+	}
+	l.quietAt = maxTime(l.quietAt, time.Now().Add(l.frameGap()))
+	if err != nil {
+		return nil, l.failed(ctx, err, ctxFirst)
+	}
+	dst = append(dst, l.rx[:n]...)
+	l.consume(n)
+	if len(l.rx) > 0 || (inStep != nil && !inStep(adu, dst[len(dst)-n:])) {
+		l.dirty = true // trailing noise, or a reply that makes no sense
+	}
+	return dst, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (l *serialLink) release() {
+	if l.port != nil && l.portGen != l.gen.Load() {
+		l.closePort() // closed while we used it
+	}
+	l.slot <- struct{}{}
+}
+
+// failed sorts an exchange's failure: the line may carry the rest of a
+// late reply (drain it before the next request); a port error closes the
+// port so the next exchange reopens it (a USB adapter that came back).
+func (l *serialLink) failed(ctx context.Context, err error, ctxFirst bool) error {
+	l.dirty = true
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if ctxFirst {
+			return context.DeadlineExceeded
+		}
+		return err
+	case errors.Is(err, errGarbled):
+		return err
+	}
+	l.closePort()
+	return err
+}
+
+func (l *serialLink) open(gen uint64) error {
+	if err := l.dial.check(); err != nil {
+		return err
+	}
+	port, err := serial.Open(&serial.Config{
+		Address:  l.cfg.Path,
+		BaudRate: l.cfg.Baud,
+		DataBits: l.cfg.DataBits,
+		StopBits: l.cfg.StopBits,
+		Parity:   l.cfg.Parity,
+		Timeout:  readSlice,
+	})
+	if err != nil {
+		err = fmt.Errorf("open %s: %w", l.cfg.Path, err)
+		l.dial.failed(err)
+		return linkDown(err)
+	}
+	l.dial.ok()
+	l.port, l.portGen = port, gen
+	l.dirty = true // whatever the line held before we listened
+	l.quietAt = time.Time{}
+	return nil
+}
+
+func (l *serialLink) closePort() {
+	if l.port != nil {
+		l.port.Close()
+		l.port = nil
+	}
+	l.rx = l.rx[:0]
+}
+
+var (
+	errGarbled    = errors.New("garbled reply")
+	errPortClosed = errors.New("serial port closed")
+)
+
+// write sends the whole frame; the port is non-blocking, so a full
+// output buffer is waited out.
+func (l *serialLink) write(ctx context.Context, gen uint64, b []byte, deadline time.Time) error {
+	for len(b) > 0 {
+		n, err := l.port.Write(b)
+		b = b[n:]
+		if err == nil {
+			continue
+		}
+		if !isAgain(err) {
+			return err
+		}
+		if err := l.alive(ctx, gen, deadline); err != nil {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+// alive reports why an exchange must stop: ctx done, Close, or deadline.
+func (l *serialLink) alive(ctx context.Context, gen uint64, deadline time.Time) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case l.gen.Load() != gen:
+		return errPortClosed
+	case !time.Now().Before(deadline):
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// fill reads until l.rx holds at least n bytes.
+func (l *serialLink) fill(ctx context.Context, gen uint64, n int, deadline time.Time) error {
+	if n > len(l.rbuf) {
+		return errGarbled
+	}
+	for len(l.rx) < n {
+		if err := l.alive(ctx, gen, deadline); err != nil {
+			return err
+		}
+		m, err := l.port.Read(l.rbuf[len(l.rx):])
+		l.rx = l.rbuf[:len(l.rx)+m]
+		switch {
+		case err == serial.ErrTimeout:
+		case err != nil && !isAgain(err):
+			return err
+		case err == nil && m == 0:
+			return errPortClosed // readable but empty: the other end hung up
+		}
+	}
+	return nil
+}
+
+// consume drops the first n bytes of l.rx, which always starts at rbuf[0].
+func (l *serialLink) consume(n int) {
+	k := copy(l.rbuf[:], l.rx[n:])
+	l.rx = l.rbuf[:k]
+}
+
+// drain discards what the line holds until it has been silent for a
+// frame gap (at least one read slice), bounded by a second.
+func (l *serialLink) drain(ctx context.Context, gen uint64) {
+	l.rx = l.rx[:0]
+	end := time.Now().Add(time.Second)
+	for time.Now().Before(end) && ctx.Err() == nil && l.gen.Load() == gen {
+		n, err := l.port.Read(l.rbuf[:])
+		if err == serial.ErrTimeout || (err == nil && n == 0) || (err != nil && !isAgain(err)) {
+			break
+		}
+	}
+	l.dirty = false
+}
+
+// expectedData is the byte count a read reply to req must carry.
+func expectedData(fc byte, count uint16) int {
+	if fc == 1 || fc == 2 {
+		return (int(count) + 7) / 8
+	}
+	return 2 * int(count)
+}
+
+// readRTU reads frames until one answers req (same unit, function and
+// byte count, good CRC), which it leaves at l.rx[:n]; frames of other
+// requests (a late reply) are skipped.
+func (l *serialLink) readRTU(ctx context.Context, gen uint64, req []byte, deadline time.Time) (n int, err error) {
+	unit, fc := req[0], req[1]
+	count := uint16(req[4])<<8 | uint16(req[5])
+	for {
+		if err := l.fill(ctx, gen, 2, deadline); err != nil {
+			return 0, err
+		}
+		var size int
+		switch f := l.rx[1]; {
+		case f&0x80 != 0:
+			size = 5 // unit, function|0x80, code, CRC
+		case f >= 1 && f <= 4:
+			if err := l.fill(ctx, gen, 3, deadline); err != nil {
+				return 0, err
+			}
+			size = 3 + int(l.rx[2]) + 2
+		default:
+			return 0, fmt.Errorf("%w: function 0x%02X", errGarbled, f)
+		}
+		if err := l.fill(ctx, gen, size, deadline); err != nil {
+			return 0, err
+		}
+		frame := l.rx[:size]
+		if crc16(frame[:size-2]) != uint16(frame[size-2])|uint16(frame[size-1])<<8 {
+			return 0, fmt.Errorf("%w: CRC mismatch", errGarbled)
+		}
+		mine := frame[0] == unit && frame[1]&0x7F == fc
+		if mine && frame[1] == fc && int(frame[2]) != expectedData(fc, count) {
+			mine = false
+		}
+		if mine {
+			return size, nil
+		}
+		l.consume(size) // a late reply to an earlier request
+	}
+}
+
+// readASCII reads ':'..."\r\n" frames until one answers req, which it
+// leaves at l.rx[:n].
+func (l *serialLink) readASCII(ctx context.Context, gen uint64, req []byte, deadline time.Time) (n int, err error) {
+	if len(req) < 5 {
+		return 0, fmt.Errorf("bad ASCII request %q", req)
+	}
+	want, err := hex.DecodeString(string(req[1:5])) // unit, function
+	if err != nil {
+		return 0, fmt.Errorf("bad ASCII request %q", req)
+	}
+	for {
+		// Skip to the start of a frame, then to its end.
+		if err := l.fill(ctx, gen, 1, deadline); err != nil {
+			return 0, err
+		}
+		if l.rx[0] != ':' {
+			l.consume(1)
+			continue
+		}
+		end := -1
+		for end < 0 {
+			for i := 1; i < len(l.rx); i++ {
+				if l.rx[i] == '\n' {
+					end = i + 1
+					break
+				}
+			}
+			if end < 0 {
+				if len(l.rx) >= maxSerialFrame {
+					return 0, fmt.Errorf("%w: no end of frame", errGarbled)
+				}
+				if err := l.fill(ctx, gen, len(l.rx)+1, deadline); err != nil {
+					return 0, err
+				}
+			}
+		}
+		frame := l.rx[:end]
+		body, err := hex.DecodeString(string(frame[1 : len(frame)-2]))
+		if err != nil || len(body) < 3 || frame[len(frame)-2] != '\r' {
+			return 0, fmt.Errorf("%w: bad ASCII frame", errGarbled)
+		}
+		var lrc byte
+		for _, b := range body[:len(body)-1] {
+			lrc += b
+		}
+		if -lrc != body[len(body)-1] {
+			return 0, fmt.Errorf("%w: LRC mismatch", errGarbled)
+		}
+		if body[0] == want[0] && body[1]&0x7F == want[1] {
+			return end, nil
+		}
+		l.consume(end)
+	}
+}
+
+// crc16 is Modbus RTU's CRC (polynomial 0xA001, initial 0xFFFF).
+func crc16(b []byte) uint16 {
+	crc := uint16(0xFFFF)
+	for _, c := range b {
+		crc ^= uint16(c)
+		for range 8 {
+			if crc&1 != 0 {
+				crc = crc>>1 ^ 0xA001
+			} else {
+				crc >>= 1
+			}
+		}
+	}
+	return crc
+}
+
+// closeIdle: a serial port stays open (close_after_poll is for TCP).
+func (l *serialLink) closeIdle() {}
+
+// close makes the exchange in progress, if any, stop within a read slice
+// and closes the port; the next exchange reopens it.
+func (l *serialLink) close() error {
+	l.gen.Add(1)
+	select {
+	case <-l.slot:
+		l.closePort()
+		l.slot <- struct{}{}
+	default: // the slot owner closes it on release
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package modbus
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+const (
+	mbapHeaderLen = 7
+	maxADULen     = 260 // MBAP header + the largest PDU
+)
+
+// tcpLink is goburrow's Transporter for Modbus TCP, used in place of the
+// TCPClientHandler's own (whose packager, with SlaveId and transaction
+// ids, we keep) because that one cannot be cut short by a context, keeps
+// its socket after a timeout, and serves one device. Here up to N
+// connections to one address serve every unit id behind it, each
+// carrying one request at a time; each exchange is bounded by the timeout
+// and the context.
+//
+// A connection is dropped after any failure other than a Modbus exception:
+// a reply that arrives after its timeout would otherwise be taken for the
+// next request's, and the device may still be working on the abandoned
+// request, which would hold up the next one behind it.
+type tcpLink struct {
+	addr  string
+	slots chan *tcpConn // free connections; a request holds one
+	all   []*tcpConn
+	dial  dialBackoff
+}
+
+type tcpConn struct {
+	mu   sync.Mutex // guards conn against close from another goroutine
+	conn net.Conn
+	buf  [maxADULen]byte // the reply being read; used by the slot holder only
+}
+
+func newTCPLink(addr string, conns int) *tcpLink {
+	l := &tcpLink{addr: addr, slots: make(chan *tcpConn, conns), dial: dialBackoff{lo: minBackoff, hi: maxBackoff}}
+	for range conns {
+		c := &tcpConn{}
+		l.all = append(l.all, c)
+		l.slots <- c
+	}
+	return l
+}
+
+func (c *tcpConn) get() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
+
+func (c *tcpConn) set(conn net.Conn) {
+	c.mu.Lock()
+	old := c.conn
+	c.conn = conn
+	c.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+}
+
+func (c *tcpConn) drop() error {
+	c.mu.Lock()
+	conn := c.conn
+	c.conn = nil
+	c.mu.Unlock()
+	if conn == nil {
+		return nil
+	}
+	return conn.Close()
+}
+
+func (l *tcpLink) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, error) {
+	var c *tcpConn
+	select {
+	case c = <-l.slots:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { l.slots <- c }()
+
+	conn := c.get()
+	if conn == nil {
+		if err := l.dial.check(); err != nil {
+			return nil, err
+		}
+		d := net.Dialer{Timeout: timeout}
+		var err error
+		conn, err = d.DialContext(ctx, "tcp", l.addr)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			l.dial.failed(err)
+			return nil, linkDown(err)
+		}
+		l.dial.ok()
+		c.set(conn)
+	}
+
+	deadline, ctxFirst := exchangeDeadline(ctx, timeout)
+	if err := conn.SetDeadline(deadline); err != nil {
+		c.drop()
+		return nil, err
+	}
+	if ctx.Done() != nil {
+		// A deadline in the past wakes the blocked Read/Write at once.
+		stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	reply, err := c.roundTrip(conn, adu)
+	if err == nil {
+		if inStep != nil && !inStep(adu, reply) {
+			c.drop()
+		}
+		return append(dst, reply...), nil
+	}
+	c.drop() // out of step with the device: see tcpLink
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case ctxFirst && errors.Is(err, os.ErrDeadlineExceeded):
+		// The socket's deadline may beat the context's own timer.
+		return nil, context.DeadlineExceeded
+	}
+	return nil, err
+}
+
+func (c *tcpConn) roundTrip(conn net.Conn, adu []byte) ([]byte, error) {
+	if _, err := conn.Write(adu); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(conn, c.buf[:mbapHeaderLen]); err != nil {
+		return nil, err
+	}
+	// The length counts the unit id (already read) and the PDU.
+	n := int(binary.BigEndian.Uint16(c.buf[4:6]))
+	if n < 2 || mbapHeaderLen-1+n > maxADULen {
+		return nil, fmt.Errorf("bad MBAP length %d in reply", n)
+	}
+	end := mbapHeaderLen - 1 + n
+	if _, err := io.ReadFull(conn, c.buf[mbapHeaderLen:end]); err != nil {
+		return nil, err
+	}
+	return c.buf[:end], nil
+}
+
+func (l *tcpLink) closeIdle() {
+	for range len(l.all) {
+		select {
+		case c := <-l.slots:
+			c.drop()
+			defer func() { l.slots <- c }()
+		default:
+			return
+		}
+	}
+}
+
+// close drops every connection, in use or not: a request in flight fails
+// at once.
+func (l *tcpLink) close() error {
+	var errs []error
+	for _, c := range l.all {
+		errs = append(errs, c.drop())
+	}
+	return errors.Join(errs...)
+}

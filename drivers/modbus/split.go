@@ -1,0 +1,49 @@
+package modbus
+
+// splittable tells the exceptions a device may answer when a merged read
+// spans an address it does not serve: 2 (illegal data address) by the
+// book, 3 (illegal data value) and 4 (server device failure) by some
+// PLCs. Splitting cannot help with the others (illegal function, busy).
+func splittable(e *Exception) bool { return e.Code == 2 || e.Code == 3 || e.Code == 4 }
+
+// gatewayNoAnswer tells the exceptions a gateway answers for a unit that
+// did not: the device is as good as silent.
+func gatewayNoAnswer(err error) bool {
+	e, ok := err.(*Exception)
+	return ok && (e.Code == 10 || e.Code == 11)
+}
+
+// clusters cuts r into its smallest reads, in address order: tags that
+// share registers (bits of one status word, overlapping values) stay
+// together, since reading them apart would only read the same registers
+// twice.
+func clusters(fields []field, r Request) []Request {
+	var out []Request
+	var end int
+	for _, i := range r.Tags { // plan keeps them by address
+		f := &fields[i]
+		start, fend := int(f.addr), int(f.addr)+int(f.width)
+		if n := len(out); n > 0 && start < end {
+			c := &out[n-1]
+			end = max(end, fend)
+			c.Count = uint16(end - int(c.Address))
+			c.Tags = append(c.Tags, i)
+			continue
+		}
+		out = append(out, Request{Register: r.Register, Address: f.addr, Count: f.width, Tags: []int{i}})
+		end = fend
+	}
+	return out
+}
+
+// merge is one read that covers parts (in address order).
+func merge(parts []Request) Request {
+	r := Request{Register: parts[0].Register, Address: parts[0].Address}
+	end := 0
+	for _, p := range parts {
+		end = max(end, int(p.Address)+int(p.Count))
+		r.Tags = append(r.Tags, p.Tags...)
+	}
+	r.Count = uint16(end - int(r.Address))
+	return r
+}

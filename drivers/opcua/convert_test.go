@@ -1,0 +1,79 @@
+package opcua
+
+import (
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/linegate/linegate/drivers"
+)
+
+func TestValue(t *testing.T) {
+	ts := time.Date(2026, 11, 27, 10, 15, 2, 123000000, time.FixedZone("CET", 3600))
+	cases := []struct {
+		in   any
+		want any
+	}{
+		{true, true},
+		{int8(-8), int64(-8)}, {int16(-16), int64(-16)}, {int32(-32), int64(-32)}, {int64(math.MinInt64), int64(math.MinInt64)},
+		{uint8(8), uint64(8)}, {uint16(16), uint64(16)}, {uint32(32), uint64(32)}, {uint64(math.MaxUint64), uint64(math.MaxUint64)},
+		{float32(23.4), 23.4}, {2.5, 2.5},
+		{"text", "text"},
+		{ts, "2026-11-27T09:15:02.123Z"},
+		{&ua.LocalizedText{Locale: "de", Text: "Automatik"}, "Automatik"},
+		{&ua.QualifiedName{NamespaceIndex: 2, Name: "Q"}, "Q"},
+		{ua.NewStringNodeID(2, "x"), "ns=2;s=x"},
+		{[]byte{1, 2, 3}, "AQID"},
+		{ua.StatusBadNodeIDUnknown, "BadNodeIdUnknown"},
+		{[]float32{1.1, 2.2}, []any{1.1, 2.2}},
+		{[]int32{1, -1}, []any{int64(1), int64(-1)}},
+		{[]string{"a"}, []any{"a"}},
+		{[]bool{}, []any{}},
+	}
+	for _, c := range cases {
+		got, err := Value(c.in)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("Value(%#v) = %#v, %v; want %#v", c.in, got, err, c.want)
+		}
+	}
+	if _, err := Value(ua.NewExtensionObject(&ua.BuildInfo{})); err == nil {
+		t.Error("ExtensionObject: no error")
+	}
+	if _, err := Value(struct{}{}); err == nil {
+		t.Error("unknown type: no error")
+	}
+}
+
+func TestSampleStatusAndTime(t *testing.T) {
+	src := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	srv := src.Add(time.Second)
+	cases := []struct {
+		name string
+		dv   *ua.DataValue
+		q    drivers.Quality
+		err  string
+		ts   time.Time
+	}{
+		{"good source ts", &ua.DataValue{Value: ua.MustVariant(1.5), SourceTimestamp: src, ServerTimestamp: srv}, drivers.Good, "", src},
+		{"server ts only", &ua.DataValue{Value: ua.MustVariant(1.5), ServerTimestamp: srv}, drivers.Good, "", srv},
+		{"1601 source ts", &ua.DataValue{Value: ua.MustVariant(1.5), SourceTimestamp: time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC)}, drivers.Good, "", time.Time{}},
+		{"uncertain", &ua.DataValue{Value: ua.MustVariant(1.5), Status: ua.StatusUncertainSensorNotAccurate}, drivers.Uncertain, "UncertainSensorNotAccurate", time.Time{}},
+		{"bad", &ua.DataValue{Status: ua.StatusBadDeviceFailure}, drivers.Bad, "BadDeviceFailure", time.Time{}},
+		{"good no value", &ua.DataValue{}, drivers.Uncertain, "no value", time.Time{}},
+		{"nil", nil, drivers.Bad, "BadNoData", time.Time{}},
+	}
+	for _, c := range cases {
+		s := sample(c.dv)
+		errText := ""
+		if s.Err != nil {
+			errText = s.Err.Error()
+		}
+		if s.Quality != c.q || (c.err == "") != (errText == "") || !strings.Contains(errText, c.err) || !s.TS.Equal(c.ts) {
+			t.Errorf("%s: %v %q %v; want %v %q %v", c.name, s.Quality, errText, s.TS, c.q, c.err, c.ts)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package opcua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/linegate/linegate/drivers"
+)
+
+// Read reads every tag, in chunks of the server's MaxNodesPerRead. A node
+// that fails marks only its own tag bad. A failed request drops the session;
+// the next Read reconnects, no sooner than the backoff allows.
+func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
+	if len(out) != len(d.tags) {
+		return fmt.Errorf("%s: read: %d samples for %d tags", d.cfg.Device, len(out), len(d.tags))
+	}
+	s, err := d.ensure(ctx)
+	if err != nil {
+		badAll(out, err)
+		return err
+	}
+	d.resolve(ctx, s)
+	idx := make([]int, 0, len(d.tags))
+	for i := range d.tags {
+		if d.ids[i] == nil {
+			out[i] = d.unresolved(i)
+			continue
+		}
+		idx = append(idx, i)
+	}
+	for len(idx) > 0 {
+		n := min(len(idx), s.maxRead)
+		err := d.readChunk(ctx, s, idx[:n], out)
+		var sc ua.StatusCode
+		if errors.As(err, &sc) && sc == ua.StatusBadTooManyOperations && n > 1 {
+			s.maxRead = max(1, n/2) // the server's limit is lower than it said
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			d.drop()
+			err = d.errf(fmt.Errorf("read: %w", describe(err)))
+			d.lastErr, d.nextDial = err, time.Now().Add(d.bo.next())
+			badAll(out, err)
+			return err
+		}
+		idx = idx[n:]
+	}
+	return nil
+}
+
+func (d *Driver) readChunk(ctx context.Context, s *session, idx []int, out []drivers.Sample) error {
+	req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnBoth, NodesToRead: make([]*ua.ReadValueID, len(idx))}
+	for k, i := range idx {
+		req.NodesToRead[k] = &ua.ReadValueID{NodeID: d.ids[i], AttributeID: ua.AttributeIDValue, DataEncoding: &ua.QualifiedName{}}
+	}
+	rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	res, err := s.c.Read(rctx, req)
+	if err != nil {
+		return err
+	}
+	if len(res.Results) != len(idx) {
+		return fmt.Errorf("%d results for %d nodes", len(res.Results), len(idx))
+	}
+	for k, i := range idx {
+		smp := sample(res.Results[k])
+		if smp.Err != nil {
+			smp.Err = nodeErr(d.ids[i], smp.Err)
+		}
+		if res.Results[k] != nil {
+			d.invalidate(i, res.Results[k].Status)
+		}
+		out[i] = smp
+	}
+	return nil
+}
+
+// ensure returns the session, connecting when there is none and the
+// backoff allows; within the backoff it returns the last error at once.
+func (d *Driver) ensure(ctx context.Context) (*session, error) {
+	d.mu.Lock()
+	s := d.sess
+	d.mu.Unlock()
+	if s != nil && !s.closed() {
+		return s, nil
+	}
+	if s != nil {
+		d.drop()
+		d.lastErr = d.errf(errors.New("connection lost"))
+	}
+	if time.Now().Before(d.nextDial) && d.lastErr != nil {
+		return nil, d.lastErr
+	}
+	s, err := d.dial(ctx)
+	if err != nil {
+		err = d.errf(err)
+		d.lastErr, d.nextDial = err, time.Now().Add(d.bo.next())
+		return nil, err
+	}
+	d.bo.reset()
+	d.lastErr = nil
+	d.setSession(s)
+	return s, nil
+}
