@@ -50,6 +50,7 @@ type Collector struct {
 	log     *slog.Logger
 	now     func() time.Time
 	m       *metrics
+	live    live // last reading of every tag, for the status page
 }
 
 // DeviceStatus is a snapshot of one device, for diagnostics.
@@ -197,6 +198,7 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 		}
 		t, st := &d.Tags[ti], &d.tags[ti]
 		r, ok := t.normalize(s, st, sampled)
+		c.live.observe(d.Name, r)
 		c.m.readings.WithLabelValues(d.Name, r.Quality.String()).Inc()
 		if r.Quality == buffer.Good {
 			good = true
@@ -304,7 +306,7 @@ func (c *Collector) deviceState(d *device, err error, now time.Time) {
 	}
 	c.m.up.WithLabelValues(d.Name).Set(up)
 	if err != nil {
-		c.m.readErrors.WithLabelValues(d.Name).Inc()
+		c.m.readErrors.WithLabelValues(d.Name, errorReason(err)).Inc()
 	}
 	switch {
 	case err != nil && (wasUp || !known):

@@ -3,7 +3,12 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,7 +144,7 @@ func TestCollectorGroupsByClassAndTracksDevice(t *testing.T) {
 	if st := c.Status()[0]; !st.Up || st.LastGoodRead.IsZero() || st.Polls < 4 {
 		t.Fatalf("status %+v", st)
 	}
-	if n := testutil.ToFloat64(c.m.readErrors.WithLabelValues("press01")); n < 1 {
+	if n := testutil.ToFloat64(c.m.readErrors.WithLabelValues("press01", "refused")); n < 1 {
 		t.Fatalf("read errors metric %v", n)
 	}
 
@@ -203,6 +208,26 @@ func TestNewRejects(t *testing.T) {
 	for _, tt := range tests {
 		if _, err := New(tt.opts); err == nil {
 			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+}
+
+func TestErrorReason(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{context.DeadlineExceeded, "timeout"},
+		{fmt.Errorf("read holding 0x0000+2: %w", os.ErrDeadlineExceeded), "timeout"},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, "refused"},
+		{fmt.Errorf("read: %w", io.EOF), "closed"},
+		{errors.New("reconnect in 2s: dial tcp: connection refused"), "backoff"},
+		{errors.New("read holding 0x0004+2: modbus exception 2 (illegal data address)"), "exception"},
+		{errors.New("something else"), "other"},
+	}
+	for _, tt := range tests {
+		if got := errorReason(tt.err); got != tt.want {
+			t.Errorf("errorReason(%v) = %s, want %s", tt.err, got, tt.want)
 		}
 	}
 }

@@ -1,6 +1,16 @@
 package collector
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	pollDuration *prometheus.HistogramVec
@@ -21,8 +31,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "linegate_device_overruns_total", Help: "Poll ticks skipped because the previous poll overran its interval.",
 		}, []string{"device"}),
 		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "linegate_device_read_errors_total", Help: "Polls in which the device could not be read at all.",
-		}, []string{"device"}),
+			Name: "linegate_device_read_errors_total", Help: "Polls in which the device could not be read at all, by reason (timeout, refused, closed, backoff, exception, other).",
+		}, []string{"device", "reason"}),
 		readings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "linegate_readings_total", Help: "Readings normalized, by quality (including ones the deadband suppressed).",
 		}, []string{"device", "quality"}),
@@ -37,4 +47,29 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.pollDuration, m.overruns, m.readErrors, m.readings, m.up, m.appendErrors)
 	}
 	return m
+}
+
+// errorReason is the low-cardinality reason label of a device read error.
+func errorReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		return "closed"
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "reconnect in"):
+		return "backoff"
+	case strings.Contains(msg, "exception"):
+		return "exception"
+	case strings.Contains(msg, "timeout"):
+		return "timeout"
+	case strings.Contains(msg, "refused"):
+		return "refused"
+	}
+	return "other"
 }
