@@ -30,7 +30,9 @@ import (
 //	         created time (readings are sampled within milliseconds of it, so
 //	         this is usually 1-4 bytes instead of 10)
 //	value    kind byte: 0 nil | 1 false | 2 true | 3 int64 (zig-zag varint) |
-//	         4 uint64 (uvarint) | 5 float64 (8 bytes LE IEEE 754) | 6 string
+//	         4 uint64 (uvarint) | 5 float64 (8 bytes LE IEEE 754) | 6 string |
+//	         7 array: uvarint count, values (OPC UA arrays; nesting at most
+//	         maxArrayDepth deep, so a hostile record cannot exhaust the stack)
 //	reading  tag, value, unit, quality byte, error, ts, uvarint attr count,
 //	         attrs (key string, value)
 //	message  created, equipment, class, uvarint reading count, readings
@@ -55,7 +57,11 @@ const (
 	kindUint
 	kindFloat
 	kindString
+	kindArray
 )
+
+// maxArrayDepth bounds nested arrays (OPC UA matrices are arrays of arrays).
+const maxArrayDepth = 4
 
 // Times outside years 1..9999 are refused: they cannot be written as RFC 3339
 // in the payload, and refusing them keeps the Unix-second arithmetic exact.
@@ -185,6 +191,10 @@ func appendAttrs(b []byte, attrs []Attr) ([]byte, error) {
 // float32 -> float64) so that a collector that forgot a conversion loses
 // nothing; anything else is an error rather than a silent null.
 func appendValue(b []byte, v any) ([]byte, error) {
+	return appendValueDepth(b, v, 0)
+}
+
+func appendValueDepth(b []byte, v any, depth int) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(b, kindNil), nil
@@ -219,6 +229,18 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return binary.LittleEndian.AppendUint64(append(b, kindFloat), math.Float64bits(float64(x))), nil
 	case string:
 		return appendString(append(b, kindString), x), nil
+	case []any:
+		if depth >= maxArrayDepth {
+			return b, fmt.Errorf("array nested deeper than %d", maxArrayDepth)
+		}
+		b = binary.AppendUvarint(append(b, kindArray), uint64(len(x)))
+		var err error
+		for _, e := range x {
+			if b, err = appendValueDepth(b, e, depth+1); err != nil {
+				return b, err
+			}
+		}
+		return b, nil
 	default:
 		return b, fmt.Errorf("unsupported value type %T", v)
 	}
@@ -468,7 +490,9 @@ func (d *decoder) time(base time.Time) time.Time {
 	}
 }
 
-func (d *decoder) value() any {
+func (d *decoder) value() any { return d.valueDepth(0) }
+
+func (d *decoder) valueDepth(depth int) any {
 	switch k := d.byte(); {
 	case d.err != nil:
 		return nil
@@ -493,6 +517,17 @@ func (d *decoder) value() any {
 		return math.Float64frombits(binary.LittleEndian.Uint64(raw[:]))
 	case k == kindString:
 		return d.str()
+	case k == kindArray:
+		if depth >= maxArrayDepth {
+			d.fail("array nested deeper than %d", maxArrayDepth)
+			return nil
+		}
+		n := d.count(1)
+		arr := make([]any, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			arr = append(arr, d.valueDepth(depth+1))
+		}
+		return arr
 	default:
 		d.fail("unknown value kind %d", k)
 		return nil

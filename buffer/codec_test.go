@@ -67,6 +67,11 @@ func TestCodecRoundTrip(t *testing.T) {
 			{Tag: "f", Value: ""},
 			{Tag: "ü ✓", Value: strings.Repeat("x", 300), Unit: "µs"},
 		}}},
+		{name: "arrays", in: Message{Created: t0, Readings: []Reading{
+			{Tag: "temps", Value: []any{1.5, int64(-2), uint64(3), "x", true, nil}},
+			{Tag: "empty", Value: []any{}},
+			{Tag: "matrix", Value: []any{[]any{1.0, 2.0}, []any{3.0, 4.0}}},
+		}}},
 		{name: "zero and distant times", in: Message{Created: t0, Readings: []Reading{
 			{Tag: "zero"},
 			{Tag: "epoch", TS: far},
@@ -145,6 +150,7 @@ func TestCodecEncodeErrors(t *testing.T) {
 		want string
 	}{
 		{"unsupported value", Message{Readings: []Reading{{Tag: "t", Value: struct{}{}}}}, `reading "t": unsupported value type struct {}`},
+		{"array too deep", Message{Readings: []Reading{{Tag: "t", Value: []any{[]any{[]any{[]any{[]any{1.0}}}}}}}}, `array nested deeper than 4`},
 		{"unsupported attr", Message{Readings: []Reading{{Tag: "t", Attrs: []Attr{{Key: "k", Value: []byte("x")}}}}}, `attr "k": unsupported value type []uint8`},
 		{"created out of range", Message{Created: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, "created: time"},
 		{"ts out of range", Message{Created: t0, Readings: []Reading{{Tag: "t", TS: time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC)}}}, `reading "t": ts: time`},

@@ -199,6 +199,16 @@ func appendValue(dst []byte, v any) []byte {
 	case time.Duration:
 		// Durations are seconds everywhere in the payload (DESIGN: time class).
 		return appendFloat(dst, v.Seconds(), 64)
+	case []any:
+		// OPC UA arrays become JSON arrays.
+		dst = append(dst, '[')
+		for i, e := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendValue(dst, e)
+		}
+		return append(dst, ']')
 	default:
 		// fmt.Sprint uses String/Error methods and recovers from their panics.
 		return appendString(dst, fmt.Sprint(v))

@@ -334,3 +334,16 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = AppendJSON(buf[:0], m, testGW, false)
 	}
 }
+
+func TestAppendJSONArrays(t *testing.T) {
+	m := buffer.Message{Seq: 1, Equipment: "oven02", Class: "process", Readings: []buffer.Reading{
+		{Tag: "zones", Value: []any{180.5, int64(-2), uint64(3), "x", true, nil, math.NaN(), []any{1.0}}},
+	}}
+	out := AppendJSON(nil, m, Gateway{ID: "g", Site: "s", Area: "a", Line: "l"}, false)
+	if !json.Valid(out) {
+		t.Fatalf("invalid JSON: %s", out)
+	}
+	if want := `"value":[180.5,-2,3,"x",true,null,null,[1]]`; !bytes.Contains(out, []byte(want)) {
+		t.Fatalf("got %s, want it to contain %s", out, want)
+	}
+}
