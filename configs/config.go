@@ -18,6 +18,10 @@ type Config struct {
 
 	// File is the path the config was loaded from ("" for in-memory).
 	File string `yaml:"-"`
+	// Warnings are things allowed but unsafe ("file:line: msg"): a secret
+	// file every user can read, a certificate about to expire. The agent
+	// logs them at every start; check prints them.
+	Warnings []string `yaml:"-"`
 }
 
 // Gateway identifies this agent; the four names build the MQTT topics.
@@ -48,6 +52,10 @@ type Uplink struct {
 	TopicPrefix  string   `yaml:"topic_prefix"`
 	Format       string   `yaml:"format"`
 	MaxInflight  int      `yaml:"max_inflight"`
+	// ReplayRate caps the historical backlog, in messages per second, so
+	// that a shift of buffered readings does not flood the MES; live
+	// readings are not throttled. 0 = unlimited (README: Store and forward).
+	ReplayRate float64 `yaml:"replay_rate"`
 }
 
 // TLS configures certificates for ssl:// and wss:// brokers.
@@ -62,6 +70,11 @@ type TLS struct {
 type HTTP struct {
 	// Listen is host:port; nil means the default 127.0.0.1:9870, "" disables.
 	Listen *string `yaml:"listen"`
+	// Token (or the first line of TokenFile) is what requests other than
+	// /healthz must send as "Authorization: Bearer <token>". Required when
+	// Listen is not loopback.
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
 }
 
 // Device is one PLC or machine.

@@ -104,6 +104,7 @@ func Parse(name string, data []byte, env LookupEnv) (*Config, error) {
 		sort.SliceStable(v.problems, func(a, b int) bool { return v.problems[a].Line < v.problems[b].Line })
 		return nil, &Error{File: short, Problems: v.problems}
 	}
+	cfg.Warnings = warningLines(short, v.warnings)
 	return cfg, nil
 }
 

@@ -61,8 +61,12 @@ func parseModicon(s string) (register string, addr int, err error) {
 		return "", 0, fmt.Errorf("address %q: a Modicon reference starts with 0 (coil), 1 (discrete), 3 (input) or 4 (holding)", s)
 	}
 	n, _ := strconv.Atoi(s[1:])
-	if n < 1 || n > 65536 {
-		return "", 0, fmt.Errorf("address %q: the offset after the first digit must be 1..%d", s, min(65536, 9999+len(s)/6*(65536-9999)))
+	limit := 9999
+	if len(s) == 6 {
+		limit = 65536
+	}
+	if n < 1 || n > limit {
+		return "", 0, fmt.Errorf("address %q: the offset after the first digit must be 1..%d", s, limit)
 	}
 	return register, n - 1, nil
 }

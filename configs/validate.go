@@ -23,6 +23,7 @@ const (
 	DefaultCommitInterval = Duration(50 * time.Millisecond)
 	DefaultTopicPrefix    = "linegate"
 	DefaultMaxInflight    = 64
+	MaxReplayRate         = 1000000 // uplink.replay_rate, messages/s
 	DefaultPollInterval   = Duration(time.Second)
 	DefaultTimeout        = Duration(time.Second)
 	DefaultMaxGap         = 10
@@ -80,6 +81,7 @@ type validator struct {
 	nodes    nodeIndex
 	dir      string
 	problems []Problem
+	warnings []Problem // see Config.Warnings
 }
 
 func (v *validator) addf(line int, where, format string, args ...any) {
@@ -96,6 +98,7 @@ func (v *validator) run() {
 			v.addf(keyLine(v.nodes.section("http"), "listen"), "http", "listen %q is not host:port", l)
 		}
 	}
+	v.httpAccess()
 	if len(c.Devices) == 0 {
 		v.addf(keyLine(v.nodes.root, "devices"), "", "no devices: add at least one under devices:")
 	}
@@ -117,6 +120,7 @@ func (v *validator) run() {
 		v.device(i, where)
 	}
 	v.modbusLinks()
+	v.secretFiles()
 }
 
 func topicSafe(s string) bool {
@@ -180,13 +184,14 @@ func (v *validator) uplink() {
 	}
 	for _, b := range u.Brokers {
 		pu, err := url.Parse(b)
+		shown := RedactURL(b) // messages never show a password in the URL
 		switch {
 		case err != nil:
-			v.addf(keyLine(n, "brokers"), "uplink", "broker %q: %v", b, err)
+			v.addf(keyLine(n, "brokers"), "uplink", "broker %q: not a URL", shown)
 		case !oneOf(pu.Scheme, []string{"tcp", "ssl", "ws", "wss"}):
-			v.addf(keyLine(n, "brokers"), "uplink", "broker %q: scheme must be tcp://, ssl://, ws:// or wss://", b)
+			v.addf(keyLine(n, "brokers"), "uplink", "broker %q: scheme must be tcp://, ssl://, ws:// or wss://", shown)
 		case pu.Host == "":
-			v.addf(keyLine(n, "brokers"), "uplink", "broker %q has no host", b)
+			v.addf(keyLine(n, "brokers"), "uplink", "broker %q has no host", shown)
 		}
 	}
 	if u.ClientID == "" {
@@ -230,6 +235,9 @@ func (v *validator) uplink() {
 		u.MaxInflight = DefaultMaxInflight
 	case u.MaxInflight < 1 || u.MaxInflight > 65535:
 		v.addf(keyLine(n, "max_inflight"), "uplink", "max_inflight %d must be between 1 and 65535", u.MaxInflight)
+	}
+	if u.ReplayRate < 0 || u.ReplayRate > MaxReplayRate || math.IsNaN(u.ReplayRate) {
+		v.addf(keyLine(n, "replay_rate"), "uplink", "replay_rate %g must be between 0 (unlimited) and %d messages/s", u.ReplayRate, MaxReplayRate)
 	}
 }
 

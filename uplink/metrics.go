@@ -15,6 +15,8 @@ type metrics struct {
 	acked         prometheus.Counter
 	reconnects    prometheus.Counter
 	latency       prometheus.Histogram
+	replaying     prometheus.Gauge
+	notDelivered  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,6 +46,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "reconnects_total",
 			Help: "Connections established after a lost or failed one.",
 		}),
+		replaying: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "replaying",
+			Help: "1 while the backlog found at connect is being replayed at uplink.replay_rate.",
+		}),
+		notDelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "status_not_delivered_total",
+			Help: "Connections dropped because the broker acknowledged the online status but never delivered it (an ACL that drops the gateway's publishes).",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "publish_latency_seconds",
 			Help:    "Time from publish to the broker's acknowledgement.",
@@ -54,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.connected, m.inflight, m.published,
-		m.publishErrors, m.acked, m.reconnects, m.latency} {
+		m.publishErrors, m.acked, m.reconnects, m.latency, m.replaying, m.notDelivered} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("uplink: register metrics: %w", err)
 		}

@@ -25,7 +25,9 @@ const maxEvents = 64
 // PUBACK.
 func (u *Uplink) serve(ctx context.Context, s *session) error {
 	online := StatusJSON(u.gw, "online", u.now(), u.cfg.Version)
-	if err := u.publishWait(ctx, s, u.statusTopic, online, true); err != nil {
+	// announce also proves that the broker delivers what it acknowledges
+	// (an ACL may drop silently): see selfcheck.go.
+	if err := u.announce(ctx, s, online); err != nil {
 		return u.endSession(ctx, s, err)
 	}
 
@@ -38,7 +40,16 @@ func (u *Uplink) serve(ctx context.Context, s *session) error {
 		wantEvents = true // events are sent first, then whenever a commit may have added some
 		retry      <-chan time.Time
 		readFailed bool
+		ln         *lanes // replay lanes, only with a ReplayRate (replay.go)
+		paced      *time.Timer
 	)
+	if u.cfg.ReplayRate > 0 {
+		ln = u.newLanes()
+		defer u.met.replaying.Set(0)
+		paced = time.NewTimer(time.Hour)
+		paced.Stop()
+		defer paced.Stop()
+	}
 	for {
 		// Taken before reading, so that a commit after the read still wakes
 		// us (whether Committed returns one channel or a new one per commit).
@@ -49,7 +60,21 @@ func (u *Uplink) serve(ctx context.Context, s *session) error {
 			}
 			wantEvents = false
 		}
-		full, err := u.fill(ctx, s, a, &cursor)
+		var (
+			full bool
+			err  error
+			wake <-chan time.Time // the pacer lets the next replay message go
+		)
+		if ln == nil {
+			full, err = u.fill(ctx, s, a, &cursor)
+		} else {
+			var wait time.Duration
+			full, wait, err = u.fillLanes(ctx, s, a, ln)
+			if wait > 0 && !full {
+				paced.Reset(wait)
+				wake = paced.C
+			}
+		}
 		switch {
 		case errors.Is(err, errRead):
 			// The buffer is not the connection's fault: keep the connection
@@ -79,6 +104,7 @@ func (u *Uplink) serve(ctx context.Context, s *session) error {
 		case <-committed:
 			wantEvents = true
 		case <-freed:
+		case <-wake:
 		case <-retry:
 			retry = nil
 		}
@@ -141,7 +167,11 @@ func (u *Uplink) fill(ctx context.Context, s *session, a *acker, cursor *uint64)
 // not treat it as live. Messages resent after a reconnect are historical
 // too, even if their first copy was not.
 func (u *Uplink) publishMessage(s *session, a *acker, m *buffer.Message) error {
-	historical := m.Created.Before(s.up)
+	return u.publish(s, a, m, m.Created.Before(s.up))
+}
+
+// publish hands m to paho with the given historical flag.
+func (u *Uplink) publish(s *session, a *acker, m *buffer.Message, historical bool) error {
 	payload := AppendJSON(make([]byte, 0, 320+160*len(m.Readings)), *m, u.gw, historical)
 	topic := Topic(u.cfg.TopicPrefix, u.gw.Site, u.gw.Area, u.gw.Line, m.Equipment, m.Class)
 

@@ -130,6 +130,12 @@ func (s *memSource) AckEvents(ids ...uint64) error {
 
 func (s *memSource) Committed() <-chan struct{} { return s.committed }
 
+func (s *memSource) Stats() buffer.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return buffer.Stats{NextSeq: s.seq + 1, Messages: len(s.msgs) - len(s.gone)}
+}
+
 // pending reports the messages and events not yet acknowledged.
 func (s *memSource) pending() (msgs, events int) {
 	s.mu.Lock()

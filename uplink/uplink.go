@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -37,6 +38,9 @@ type Source interface {
 	AckEvents(ids ...uint64) error
 	// Committed signals after each commit that added data.
 	Committed() <-chan struct{}
+	// Stats gives NextSeq: the seqs appended before a connection came up
+	// are its replay lane (replay.go).
+	Stats() buffer.Stats
 }
 
 // Config of an Uplink. Zero values take the defaults noted.
@@ -59,6 +63,10 @@ type Config struct {
 	Logger                 *slog.Logger  // nil = discard
 	Registerer             prometheus.Registerer
 	Clock                  func() time.Time // default time.Now
+	// ReplayRate caps the backlog found at each connection, in messages per
+	// second, while newer messages go unthrottled (replay.go); 0 = no cap,
+	// one lane in seq order.
+	ReplayRate float64
 }
 
 // Status is a snapshot for /status and diagnostics.
@@ -134,6 +142,9 @@ func New(cfg Config, src Source) (*Uplink, error) {
 	case cfg.MaxInflight < 0 || cfg.MaxInflight > 65000:
 		// MQTT packet ids are 16 bits; status and events need a few too.
 		return nil, fmt.Errorf("uplink: max inflight %d: want 1..65000", cfg.MaxInflight)
+	}
+	if cfg.ReplayRate < 0 || math.IsNaN(cfg.ReplayRate) || math.IsInf(cfg.ReplayRate, 0) {
+		return nil, fmt.Errorf("uplink: replay rate %g: want 0 (unlimited) or more", cfg.ReplayRate)
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
@@ -375,7 +386,7 @@ func (u *Uplink) connect(ctx context.Context) (*session, error) {
 	<-tok.Done()
 	broker := d.release()
 	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, fmt.Errorf("connect: %w", u.connectError(err, broker))
 	}
 	if ctx.Err() != nil {
 		c.Disconnect(0)

@@ -61,10 +61,18 @@ a device or broker failed, 2 when the config is not valid.`,
 
 func printCheck(w io.Writer, cfg *configs.Config) error {
 	g := cfg.Gateway
-	fmt.Fprintf(w, "config %s: valid\n\n", cfg.File)
+	fmt.Fprintf(w, "config %s: valid\n", cfg.File)
+	for _, warning := range cfg.Warnings {
+		fmt.Fprintf(w, "WARNING %s\n", warning)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "gateway  %s\n", g.ID)
 	fmt.Fprintf(w, "topics   %s\n", uplink.Topic(cfg.Uplink.TopicPrefix, g.Site, g.Area, g.Line, "<equipment>", "<class>"))
-	fmt.Fprintf(w, "brokers  %s (qos %d, max_inflight %d, client_id %s)\n", strings.Join(cfg.Uplink.Brokers, ", "), cfg.Uplink.QoSLevel(), cfg.Uplink.MaxInflight, cfg.Uplink.ClientID)
+	brokers := make([]string, len(cfg.Uplink.Brokers))
+	for i, b := range cfg.Uplink.Brokers {
+		brokers[i] = configs.RedactURL(b)
+	}
+	fmt.Fprintf(w, "brokers  %s (qos %d, max_inflight %d, client_id %s)\n", strings.Join(brokers, ", "), cfg.Uplink.QoSLevel(), cfg.Uplink.MaxInflight, cfg.Uplink.ClientID)
 	fmt.Fprintf(w, "buffer   %s (max %s, commit every %s)\n", cfg.Buffer.Path, cfg.Buffer.MaxSize, cfg.Buffer.CommitInterval)
 	if l := cfg.HTTP.ListenAddr(); l != "" {
 		fmt.Fprintf(w, "http     %s\n", l)

@@ -58,7 +58,7 @@ func TestCheckExitCodes(t *testing.T) {
 		stderr []string
 	}{
 		{"valid demo config", []string{"check", "-c", good}, exitOK,
-			[]string{"valid", "linegate/demo-plant/pressing/line1/<equipment>/<class>", "device press01", "plan: 4 read(s) per cycle", "device oven01: opcua opc.tcp://127.0.0.1:4840 None/None, mode subscribe", "Objects/Oven01/Zone2/Temperature", "3 device(s), 23 tag(s), 6 Modbus read(s) per cycle"}, nil},
+			[]string{"valid", "linegate/demo-plant/pressing/line1/<equipment>/<class>", "device press01", "plan: 4 read(s) per cycle", "device oven01: opcua opc.tcp://127.0.0.1:4840 None/None, mode subscribe", "Objects/Oven01/Zone2/Temperature", "3 device(s), 24 tag(s), 6 Modbus read(s) per cycle"}, nil},
 		{"broken config names the line", []string{"check", "-c", broken}, exitUsage,
 			nil, []string{`broken.yaml:29: device press01, tag temperature: unknown type "float"`}},
 		{"missing file", []string{"check", "-c", filepath.Join(t.TempDir(), "nope.yaml")}, exitUsage, nil, []string{"no such file"}},

@@ -25,6 +25,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 	var (
 		duration time.Duration
 		raw      bool
+		httpAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -37,7 +38,8 @@ message. Ctrl-C stops it cleanly. Nothing is installed and nothing is left
 behind (the buffer lives in a temporary folder).`,
 		Example: `  linegate demo
   linegate demo --raw            # print the JSON payloads as published
-  linegate demo --duration 10s   # stop by itself`,
+  linegate demo --duration 10s   # stop by itself
+  linegate demo --http 127.0.0.1:9870   # and open http://127.0.0.1:9870/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -51,15 +53,19 @@ behind (the buffer lives in a temporary folder).`,
 				ctx, cancel = context.WithTimeout(ctx, duration)
 				defer cancel()
 			}
-			return runDemo(ctx, g.stdout, log, raw)
+			if httpAddr != "" && !configs.IsLoopback(httpAddr) {
+				return usageError(fmt.Errorf("--http %s: the demo serves its status page on loopback only (127.0.0.1:PORT)", httpAddr))
+			}
+			return runDemo(ctx, g.stdout, log, raw, httpAddr)
 		},
 	}
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0 = until Ctrl-C)")
 	cmd.Flags().BoolVar(&raw, "raw", false, "print the raw JSON payloads")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "serve the status page and /status on this loopback address (e.g. 127.0.0.1:9870)")
 	return cmd
 }
 
-func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool) error {
+func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool, httpAddr string) error {
 	dir, err := os.MkdirTemp("", "linegate-demo-")
 	if err != nil {
 		return err
@@ -102,6 +108,10 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool) err
 		return err
 	}
 
+	if httpAddr != "" {
+		cfg.HTTP.Listen = &httpAddr
+	}
+
 	pr := &demoPrinter{w: out, raw: raw}
 	if err := broker.srv.Subscribe(cfg.Uplink.TopicPrefix+"/#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 		pr.print(pk.TopicName, pk.Payload)
@@ -109,6 +119,9 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool) err
 		return err
 	}
 	fmt.Fprintf(out, "linegate demo: simulated presses on modbus tcp://%s (units 1, 2), oven on %s, MQTT broker on tcp://%s\n", line.Addr(), oven.Endpoint(), broker.addr)
+	if httpAddr != "" {
+		fmt.Fprintf(out, "status page: http://%s/\n", httpAddr)
+	}
 	fmt.Fprintf(out, "what the MES receives on %s/# (Ctrl-C to stop):\n", cfg.Uplink.TopicPrefix)
 
 	p, err := newPipeline(cfg, log)

@@ -11,7 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// startHTTP serves /healthz, /readyz, /metrics and /status on addr.
+// startHTTP serves /healthz, /readyz, /metrics, /status and the status page
+// (/) on addr; with http.token set, all but /healthz need it (httpauth.go).
 func startHTTP(addr string, p *pipeline) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -35,11 +36,17 @@ func startHTTP(addr string, p *pipeline) (*http.Server, error) {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(p.status())
 	})
+	pageRoutes(mux, p) // the status page: /, /assets/, /status/live (page.go)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	token := p.cfg.HTTP.Token.Reveal()
+	if err := checkHTTPExposure(ln, token); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv := &http.Server{Handler: requireToken(token, mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.log.Error("http server stopped", "err", err)

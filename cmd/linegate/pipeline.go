@@ -52,6 +52,9 @@ func newPipeline(cfg *configs.Config, log *slog.Logger) (*pipeline, error) {
 	if cfg.Uplink.TLS.InsecureSkipVerify {
 		log.Warn("uplink: tls insecure_skip_verify is on: the broker's certificate is NOT verified")
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn("config: " + w)
+	}
 	p.queue, err = buffer.Open(buffer.Options{
 		Path:           cfg.Buffer.Path,
 		MaxSize:        int64(cfg.Buffer.MaxSize),
@@ -86,6 +89,7 @@ func newPipeline(cfg *configs.Config, log *slog.Logger) (*pipeline, error) {
 		Area:        cfg.Gateway.Area,
 		Line:        cfg.Gateway.Line,
 		MaxInflight: u.MaxInflight,
+		ReplayRate:  u.ReplayRate,
 		Version:     version,
 		Logger:      log.With("component", "uplink"),
 		Registerer:  p.reg,

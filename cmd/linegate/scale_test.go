@@ -167,9 +167,9 @@ func TestScaleFiftyDevices(t *testing.T) {
 	const (
 		gateways = 5
 		units    = 10
-		interval = 500 * time.Millisecond
+		interval = time.Second
 		silent   = byte(11) // gateway 5's tenth device: never answers
-		cycles   = 8
+		cycles   = 6
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -33,6 +33,7 @@ is down or the agent does not answer, 2 on a bad flag or config.`,
   linegate status --addr 127.0.0.1:9870 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var token string // http.token of the config, if any
 			if config != "" {
 				cfg, err := loadConfig(config)
 				if err != nil {
@@ -41,8 +42,9 @@ is down or the agent does not answer, 2 on a bad flag or config.`,
 				if addr = cfg.HTTP.ListenAddr(); addr == "" {
 					return usageError(fmt.Errorf("%s: http.listen is off: the agent has no status endpoint", config))
 				}
+				token = cfg.HTTP.Token.Reveal()
 			}
-			body, err := fetchStatus(cmd, addr, timeout)
+			body, err := fetchStatus(cmd, addr, token, timeout)
 			if err != nil {
 				return &exitError{exitFailed, err}
 			}
@@ -77,11 +79,14 @@ is down or the agent does not answer, 2 on a bad flag or config.`,
 	return cmd
 }
 
-func fetchStatus(cmd *cobra.Command, addr string, timeout time.Duration) ([]byte, error) {
+func fetchStatus(cmd *cobra.Command, addr, token string, timeout time.Duration) ([]byte, error) {
 	url := "http://" + addr + "/status"
 	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {

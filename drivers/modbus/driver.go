@@ -49,12 +49,11 @@ const (
 // different goroutines; Reads are serialized. It logs only at debug level:
 // the collector reports a device going down or up.
 type Driver struct {
-	fields           []field
-	reqs             []Request
-	log              *slog.Logger
-	pause            time.Duration
-	closeAfterPoll   bool
-	maxRegs, maxBits int
+	fields         []field
+	reqs           []Request
+	log            *slog.Logger
+	pause          time.Duration
+	closeAfterPoll bool
 
 	pool *Pool // nil: l is this driver's own
 	l    link
@@ -153,8 +152,6 @@ func New(cfg Config) (*Driver, error) {
 		log:            cfg.Logger,
 		pause:          cfg.Pause,
 		closeAfterPoll: cfg.CloseAfterPoll,
-		maxRegs:        cfg.MaxRegisters,
-		maxBits:        cfg.MaxBits,
 		pool:           cfg.Pool,
 		l:              l,
 		t:              t,

@@ -85,13 +85,14 @@ func (l *serialLink) exchange(ctx context.Context, adu []byte, timeout time.Dura
 			return nil, err
 		}
 	}
-	deadline, ctxFirst := exchangeDeadline(ctx, timeout)
 	if l.dirty {
 		l.drain(ctx, gen)
 	}
 	if err := sleepCtx(ctx, time.Until(l.quietAt)); err != nil {
 		return nil, err
 	}
+	// The device's timeout starts when the line is ours.
+	deadline, ctxFirst := exchangeDeadline(ctx, timeout)
 	l.rx = l.rx[:0]
 	if err := l.write(ctx, gen, adu, deadline); err != nil {
 		return nil, l.failed(ctx, err, ctxFirst)
@@ -194,7 +195,7 @@ var (
 func (l *serialLink) write(ctx context.Context, gen uint64, b []byte, deadline time.Time) error {
 	for len(b) > 0 {
 		n, err := l.port.Write(b)
-		b = b[n:]
+		b = b[max(n, 0):]
 		if err == nil {
 			continue
 		}
@@ -232,7 +233,8 @@ func (l *serialLink) fill(ctx context.Context, gen uint64, n int, deadline time.
 			return err
 		}
 		m, err := l.port.Read(l.rbuf[len(l.rx):])
-		l.rx = l.rbuf[:len(l.rx)+m]
+		// A failed read(2) returns -1.
+		l.rx = l.rbuf[:len(l.rx)+max(m, 0)]
 		switch {
 		case err == serial.ErrTimeout:
 		case err != nil && !isAgain(err):

@@ -35,13 +35,21 @@ func startRTUPeer(t *testing.T, answer func(req []byte) []byte) *rtuPeer {
 	if err != nil {
 		t.Skipf("no pty: %v", err)
 	}
-	fd := int(m.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	// Through SyscallConn, not Fd: Fd would make the file blocking, and
+	// Close could then not interrupt the peer's Read.
+	rc, err := m.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
+	}
+	var n int
+	var ioErr error
+	rc.Control(func(fd uintptr) {
+		if ioErr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ioErr == nil {
+			n, ioErr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
+		}
+	})
+	if ioErr != nil {
+		t.Fatal(ioErr)
 	}
 	p := &rtuPeer{path: fmt.Sprintf("/dev/pts/%d", n), m: m}
 	p.wg.Add(1)
@@ -229,4 +237,21 @@ func TestRTUOpenFails(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	wantBad(t, out, 0, "no such file or directory")
+}
+
+func TestRTUPeerHangsUp(t *testing.T) {
+	peer := startRTUPeer(t, func([]byte) []byte { return nil }) // silent
+	d := rtuDriver(t, nil, peer.path, 1, 5*time.Second, tg("holding", 0, "uint16"))
+	done := make(chan error, 1)
+	go func() { done <- d.Read(context.Background(), make([]drivers.Sample, 1)) }()
+	waitFor(t, "the request on the line", func() bool { return peer.requests() == 1 })
+	peer.m.Close() // the adapter is unplugged: reads fail with EIO
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("got %v, want the port's error before the timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read did not return after the hang-up")
+	}
 }

@@ -126,7 +126,9 @@ func (d *Driver) dial(ctx context.Context) (*session, error) {
 		opcua.ApplicationName("linegate"),
 		opcua.ProductURI("urn:linegate"),
 		opcua.SessionName("linegate " + d.cfg.Device),
-		opcua.SessionTimeout(2 * time.Minute),
+		// Longer than a poll: an idle session that timed out between two
+		// reads would turn every read into a reconnect (gopcua #611).
+		opcua.SessionTimeout(max(2*time.Minute, 3*d.cfg.Interval)),
 		opcua.RequestTimeout(d.cfg.ConnectTimeout),
 		opcua.DialTimeout(d.cfg.ConnectTimeout),
 		// One reconnect path: ours. gopcua's would race it with a second

@@ -192,7 +192,12 @@ func (o *Oven) SetStatus(name string, s ua.StatusCode) {
 	o.status[name] = s
 	o.ts[name] = time.Now()
 	o.mu.Unlock()
-	o.notify([]string{name})
+	o.life.Lock()
+	srv, ns, prefix := o.srv, o.ns, o.prefix
+	o.life.Unlock()
+	if srv != nil {
+		notify(srv, ns.ID(), prefix, []string{name})
+	}
 }
 
 // Start listens and runs the process. After Stop, Start serves again on
@@ -237,7 +242,7 @@ func (o *Oven) Start(ctx context.Context) error {
 		return fmt.Errorf("oven: %w", err)
 	}
 	o.srv, o.px, o.ns, o.cancel, o.done = srv, px, ns, cancel, make(chan struct{})
-	go o.run(sctx, o.done)
+	go o.run(sctx, o.done, srv, ns.ID(), o.prefix)
 	o.log.Debug("oven: OPC UA server started", "endpoint", fmt.Sprintf("opc.tcp://%s:%d", o.host, o.port))
 	return nil
 }
@@ -251,7 +256,13 @@ func (o *Oven) Stop() {
 	}
 	o.px.close()
 	o.cancel()
-	<-o.done
+	select {
+	case <-o.done:
+	case <-time.After(5 * time.Second):
+		// gopcua's server can block a change notification for good when
+		// a subscription ends at the wrong moment; do not hang on it.
+		o.log.Warn("oven: simulation stuck in the OPC UA server; leaving it behind")
+	}
 	o.srv.Close()
 	o.srv, o.px, o.ns = nil, nil, nil
 }
@@ -379,7 +390,9 @@ func (o *Oven) value(name string) *ua.DataValue {
 	return dv
 }
 
-func (o *Oven) run(ctx context.Context, done chan struct{}) {
+// run moves the process and notifies srv (its own server: Stop waits for
+// run under the life lock, so run must not take it).
+func (o *Oven) run(ctx context.Context, done chan struct{}, srv *server.Server, nsID uint16, prefix string) {
 	defer close(done)
 	t := time.NewTicker(o.opts.Tick)
 	defer t.Stop()
@@ -401,19 +414,14 @@ func (o *Oven) run(ctx context.Context, done chan struct{}) {
 			}
 		}
 		o.mu.Unlock()
-		o.notify(changed)
+		notify(srv, nsID, prefix, changed)
 	}
 }
 
-func (o *Oven) notify(names []string) {
-	o.life.Lock()
-	srv, ns, prefix := o.srv, o.ns, o.prefix
-	o.life.Unlock()
-	if srv == nil {
-		return
-	}
+// notify tells srv's subscriptions that the variables changed.
+func notify(srv *server.Server, nsID uint16, prefix string, names []string) {
 	for _, n := range names {
-		srv.ChangeNotification(ua.NewStringNodeID(ns.ID(), prefix+"Oven01."+n))
+		srv.ChangeNotification(ua.NewStringNodeID(nsID, prefix+"Oven01."+n))
 	}
 }
 
