@@ -14,7 +14,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := ./configs:FuzzParse ./drivers/modbus:FuzzDecode ./drivers/opcua:FuzzVariant ./buffer:FuzzDecodeMessage ./uplink:FuzzAppendJSON
 GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0
 
-.PHONY: build test demo lint fuzz vulncheck clean
+.PHONY: build test demo lint fuzz vulncheck proto clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/linegate
@@ -39,8 +39,38 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x $$pkg; \
 	done
 
+# bench runs the micro-benchmarks, then the end-to-end load run
+# (cmd/linegate-bench: sims → linegate → mosquitto → subscriber, the
+# practical limit, the targets of issue 9); results also go to bench.json.
+# Needs mosquitto. E.g. make bench BENCHFLAGS="--devices 10 --duration 15s --outage 10s"
+BENCHTIME  ?= 200ms
+BENCHFLAGS ?=
+bench: build
+	@mkdir -p bin
+	$(GO) test -run XXX -bench . -benchmem -benchtime $(BENCHTIME) ./buffer/ ./uplink/ ./drivers/modbus/ ./collector/ | tee bin/gobench.txt
+	$(GO) build -o bin/linegate-bench ./cmd/linegate-bench
+	bin/linegate-bench --linegate $(BIN) --gobench bin/gobench.txt --json bench.json $(BENCHFLAGS)
+
 vulncheck:
 	$(GO) run $(GOVULNCHECK) ./...
 
+# proto regenerates uplink/sparkplugb/sparkplug_b.pb.go (committed) from the
+# Sparkplug B schema; needs protoc (Debian: protobuf-compiler) and
+# go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12 on PATH.
+proto:
+	cd uplink/sparkplugb && protoc --proto_path=. --go_out=. --go_opt=paths=source_relative sparkplug_b.proto
+
+# dist cross-builds static binaries (no cgo) for the line PCs, stamped with
+# version, commit and date, with SHA256SUMS; prints each size.
+DIST_TARGETS := linux/amd64 linux/arm64 linux/arm/7 windows/amd64
+dist:
+	@set -e; rm -rf dist; mkdir -p dist; for t in $(DIST_TARGETS); do \
+		os=$$(echo $$t | cut -d/ -f1); arch=$$(echo $$t | cut -d/ -f2); arm=$$(echo $$t | cut -d/ -f3); \
+		out=dist/linegate-$$os-$$arch$${arm:+v$$arm}; [ $$os = windows ] && out=$$out.exe; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$$arm $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/linegate; \
+	done
+	@cd dist && sha256sum linegate-* > SHA256SUMS
+	@ls -l dist | awk 'NR>1 {printf "%-32s %6.1f MiB\n", $$9, $$5/1048576}'
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -51,6 +51,13 @@ type Collector struct {
 	now     func() time.Time
 	m       *metrics
 	live    live // last reading of every tag, for the status page
+
+	// devMu guards devices and running: Replace (reload.go) swaps them
+	// while Run and the status readers use them.
+	devMu   sync.Mutex
+	running *runSet
+	// replaceMu lets one Replace run at a time.
+	replaceMu sync.Mutex
 }
 
 // DeviceStatus is a snapshot of one device, for diagnostics.
@@ -111,27 +118,22 @@ func New(opts Options) (*Collector, error) {
 }
 
 // Run polls every device until ctx is done, then closes the drivers.
+// Replace (reload.go) adds, removes and restarts devices while it runs.
 func (c *Collector) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for _, d := range c.devices {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if d.Subscribe {
-				c.runSubscribed(ctx, d)
-				return
-			}
-			c.runDevice(ctx, d)
-		}()
+	rs, err := c.startAll(ctx)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
+	<-ctx.Done()
+	c.stopAll(rs)
 	return nil
 }
 
 // Status returns a snapshot of every device.
 func (c *Collector) Status() []DeviceStatus {
-	out := make([]DeviceStatus, 0, len(c.devices))
-	for _, d := range c.devices {
+	devices := c.snapshot()
+	out := make([]DeviceStatus, 0, len(devices))
+	for _, d := range devices {
 		d.mu.Lock()
 		out = append(out, d.state)
 		d.mu.Unlock()

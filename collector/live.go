@@ -144,7 +144,7 @@ func (c *Collector) Live() []TagLive {
 	c.live.mu.Lock()
 	defer c.live.mu.Unlock()
 	var out []TagLive
-	for _, d := range c.devices {
+	for _, d := range c.snapshot() {
 		for _, t := range d.Tags {
 			tl := TagLive{Device: d.Name, Tag: t.Name, Class: t.Class, Unit: t.Unit}
 			switch {

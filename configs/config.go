@@ -14,6 +14,7 @@ type Config struct {
 	Buffer  Buffer   `yaml:"buffer"`
 	Uplink  Uplink   `yaml:"uplink"`
 	HTTP    HTTP     `yaml:"http"`
+	Log     Log      `yaml:"log"`
 	Devices []Device `yaml:"devices"`
 
 	// File is the path the config was loaded from ("" for in-memory).
@@ -56,6 +57,10 @@ type Uplink struct {
 	// that a shift of buffered readings does not flood the MES; live
 	// readings are not throttled. 0 = unlimited (README: Store and forward).
 	ReplayRate float64 `yaml:"replay_rate"`
+	// GroupID and EdgeNode name the Sparkplug B edge node (format
+	// sparkplugb only); defaults: <site>_<line> and gateway.id (sparkplug.go).
+	GroupID  string `yaml:"group_id"`
+	EdgeNode string `yaml:"edge_node"`
 }
 
 // TLS configures certificates for ssl:// and wss:// brokers.

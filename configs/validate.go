@@ -99,6 +99,7 @@ func (v *validator) run() {
 		}
 	}
 	v.httpAccess()
+	v.log()
 	if len(c.Devices) == 0 {
 		v.addf(keyLine(v.nodes.root, "devices"), "", "no devices: add at least one under devices:")
 	}
@@ -153,7 +154,7 @@ func (v *validator) buffer() {
 	b := &v.cfg.Buffer
 	n := v.nodes.section("buffer")
 	if b.Path == "" {
-		b.Path = DefaultBufferPath
+		b.Path = Paths().Buffer // per OS (paths.go)
 	} else {
 		b.Path = v.resolve(b.Path)
 	}
@@ -227,9 +228,10 @@ func (v *validator) uplink() {
 	}
 	if u.Format == "" {
 		u.Format = "json"
-	} else if u.Format != "json" {
-		v.addf(keyLine(n, "format"), "uplink", "format %q is not supported (json)", u.Format)
+	} else if u.Format != "json" && u.Format != "sparkplugb" {
+		v.addf(keyLine(n, "format"), "uplink", "format %q is not supported (json, sparkplugb)", u.Format)
 	}
+	v.sparkplug(n)
 	switch {
 	case u.MaxInflight == 0:
 		u.MaxInflight = DefaultMaxInflight

@@ -25,7 +25,7 @@ func (u *Uplink) connectError(err error, broker *url.URL) error {
 			return fmt.Errorf("the broker refused the anonymous login (set uplink.username and password): %w", err)
 		}
 		return fmt.Errorf("the broker refused the login of user %q (check the password or password_file): %w", u.cfg.Username, err)
-	case broker == nil || broker.Scheme != "ssl" && broker.Scheme != "wss":
+	case !u.usesTLS(broker):
 		return err
 	}
 	var verr *tls.CertificateVerificationError
@@ -48,6 +48,22 @@ func (u *Uplink) connectError(err error, broker *url.URL) error {
 		return fmt.Errorf("the broker closed the TLS connection: it may refuse the client certificate (issued by a CA in its cafile? revoked?): %w", err)
 	}
 	return fmt.Errorf("the broker closed the TLS connection: if it requires a client certificate, set tls cert_file and key_file: %w", err)
+}
+
+// usesTLS tells whether the failed attempt was over TLS: broker is the
+// last broker that accepted TCP and the handshake, nil when none did (then
+// any TLS broker may have been the one).
+func (u *Uplink) usesTLS(broker *url.URL) bool {
+	isTLS := func(b *url.URL) bool { return b.Scheme == "ssl" || b.Scheme == "wss" }
+	if broker != nil {
+		return isTLS(broker)
+	}
+	for _, b := range u.brokers {
+		if isTLS(b) {
+			return true
+		}
+	}
+	return false
 }
 
 // clientCert is the leaf of the configured client certificate, or nil.

@@ -37,6 +37,9 @@ const subackFailure = 0x80
 // read) leaves nothing to check with: that is logged once per connection
 // and the data goes out unverified.
 func (u *Uplink) announce(ctx context.Context, s *session, online []byte) error {
+	if u.sp != nil {
+		return u.announceSparkplug(ctx, s)
+	}
 	echo := make(chan struct{}, 1)
 	sub := s.client.Subscribe(u.statusTopic, 1, func(_ mqtt.Client, m mqtt.Message) {
 		if bytes.Equal(m.Payload(), online) {

@@ -107,6 +107,10 @@ func (u *Uplink) serve(ctx context.Context, s *session) error {
 		case <-wake:
 		case <-retry:
 			retry = nil
+		case <-s.spRebirth():
+			if err := u.rebirth(s); err != nil {
+				return u.endSession(ctx, s, err)
+			}
 		}
 	}
 }
@@ -116,6 +120,10 @@ func (u *Uplink) serve(ctx context.Context, s *session) error {
 func (u *Uplink) endSession(ctx context.Context, s *session, err error) error {
 	if ctx.Err() == nil {
 		return err
+	}
+	if u.sp != nil {
+		u.endSparkplug(s)
+		return nil
 	}
 	offline := StatusJSON(u.gw, "offline", u.now(), u.cfg.Version)
 	tctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -172,6 +180,9 @@ func (u *Uplink) publishMessage(s *session, a *acker, m *buffer.Message) error {
 
 // publish hands m to paho with the given historical flag.
 func (u *Uplink) publish(s *session, a *acker, m *buffer.Message, historical bool) error {
+	if u.sp != nil {
+		return u.publishSparkplug(s, a, m, historical)
+	}
 	payload := AppendJSON(make([]byte, 0, 320+160*len(m.Readings)), *m, u.gw, historical)
 	topic := Topic(u.cfg.TopicPrefix, u.gw.Site, u.gw.Area, u.gw.Line, m.Equipment, m.Class)
 
@@ -211,8 +222,7 @@ func (u *Uplink) sendEvents(ctx context.Context, s *session) error {
 		}
 		toks := make([]mqtt.Token, len(evs))
 		for i := range evs {
-			payload := AppendEventJSON(make([]byte, 0, 256), evs[i], u.gw)
-			toks[i] = s.client.Publish(u.eventsTopic, 1, false, payload)
+			toks[i] = u.publishEvent(s, evs[i])
 		}
 		ids := make([]uint64, 0, len(evs))
 		for i, tok := range toks {

@@ -275,8 +275,8 @@ func TestTLSInteropMosquitto(t *testing.T) {
 		{"system roots only", withPassword("line1-gw", "right-pass", nil), []string{"certificate signed by unknown authority"}, good},
 		{"server name mismatch", func(c *Config) { good(c); c.TLS.ServerName = "mes-broker.example" }, []string{"not mes-broker.example"}, good},
 		{"wrong password", withPassword("line1-gw", "wrong-pass", b.ca.pool), []string{"refused the login of user"}, good},
-		{"expired client certificate", withCert(&expired), []string{"expired certificate", "certificate expired"}, withCert(&client)},
-		{"no client certificate", withCert(nil), []string{"certificate required", "handshake failure", "connection reset", "eof"}, withCert(&client)},
+		{"expired client certificate", withCert(&expired), []string{"expired on 20"}, withCert(&client)},
+		{"no client certificate", withCert(nil), []string{"if it requires a client certificate, set tls cert_file and key_file", "tls: certificate required"}, withCert(&client)},
 		{"topic outside the acl", withPassword("line2-gw", "line2-pass", b.ca.pool), []string{"did not deliver it: its acl probably denies"}, good},
 	}
 	const n = 20

@@ -67,6 +67,10 @@ type Config struct {
 	// second, while newer messages go unthrottled (replay.go); 0 = no cap,
 	// one lane in seq order.
 	ReplayRate float64
+	// Format of the data: FormatJSON (default) or FormatSparkplugB
+	// (sparkplug.go). GroupID (default DefaultGroupID(Site, Line)) and
+	// EdgeNode (default GatewayID) name the Sparkplug edge node.
+	Format, GroupID, EdgeNode string
 }
 
 // Status is a snapshot for /status and diagnostics.
@@ -96,6 +100,7 @@ type Uplink struct {
 	now     func() time.Time
 
 	statusTopic, eventsTopic string
+	sp                       *sparkplug // nil for FormatJSON
 
 	running  atomic.Bool
 	gen      atomic.Uint64 // connection generation, see connect
@@ -168,6 +173,10 @@ func New(cfg Config, src Source) (*Uplink, error) {
 	if err != nil {
 		return nil, err
 	}
+	sp, err := newSparkplug(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	gw := Gateway{ID: cfg.GatewayID, Site: cfg.Site, Area: cfg.Area, Line: cfg.Line}
 	return &Uplink{
 		cfg:         cfg,
@@ -179,6 +188,7 @@ func New(cfg Config, src Source) (*Uplink, error) {
 		now:         cfg.Clock,
 		statusTopic: gatewayTopic(cfg.TopicPrefix, gw, "status"),
 		eventsTopic: gatewayTopic(cfg.TopicPrefix, gw, "events"),
+		sp:          sp,
 	}, nil
 }
 
@@ -313,6 +323,7 @@ type session struct {
 	broker string    // the broker that accepted us, without credentials
 	up     time.Time // when the connection came up, by Config.Clock
 
+	sp      *spSession    // FormatSparkplugB only
 	lost    chan struct{} // closed by fail
 	once    sync.Once
 	errMu   sync.Mutex
@@ -372,7 +383,11 @@ func (u *Uplink) connect(ctx context.Context) (*session, error) {
 	opts.SetWriteTimeout(u.cfg.ConnectTimeout)
 	opts.SetKeepAlive(30 * time.Second)
 	// The will's ts is the connect time: the broker cannot know a later one.
-	opts.SetBinaryWill(u.statusTopic, StatusJSON(u.gw, "offline", u.now(), u.cfg.Version), 1, true)
+	if u.sp != nil {
+		u.sp.setWill(opts, s)
+	} else {
+		opts.SetBinaryWill(u.statusTopic, StatusJSON(u.gw, "offline", u.now(), u.cfg.Version), 1, true)
+	}
 	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		s.fail(fmt.Errorf("connection lost: %w", err))
 		u.setDisconnected(s.gen)

@@ -30,6 +30,7 @@ type pipeline struct {
 	queue *buffer.Queue
 	col   *collector.Collector
 	up    *uplink.Uplink
+	devs  *deviceSet // the running devices' configs and drivers, for reload (reload.go)
 }
 
 // shutdownGrace bounds how long a stopping agent keeps publishing what is
@@ -41,10 +42,12 @@ func newPipeline(cfg *configs.Config, log *slog.Logger) (*pipeline, error) {
 	p := &pipeline{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	devices, err := buildDevices(cfg, log)
+	pool := modbus.NewPool()
+	devices, err := buildDevicesIn(pool, cfg.Devices, log)
 	if err != nil {
 		return nil, err
 	}
+	p.devs = newDeviceSet(pool, cfg.Devices, devices)
 	tlsCfg, err := uplinkTLS(cfg.Uplink.TLS)
 	if err != nil {
 		return nil, err
@@ -90,6 +93,9 @@ func newPipeline(cfg *configs.Config, log *slog.Logger) (*pipeline, error) {
 		Line:        cfg.Gateway.Line,
 		MaxInflight: u.MaxInflight,
 		ReplayRate:  u.ReplayRate,
+		Format:      u.Format,
+		GroupID:     u.GroupID,
+		EdgeNode:    u.EdgeNode,
 		Version:     version,
 		Logger:      log.With("component", "uplink"),
 		Registerer:  p.reg,
@@ -162,9 +168,23 @@ func (p *pipeline) drain(grace time.Duration) {
 // when the last of its drivers closes (the collector closes them all when
 // it stops).
 func buildDevices(cfg *configs.Config, log *slog.Logger) ([]collector.Device, error) {
+	return buildDevicesIn(modbus.NewPool(), cfg.Devices, log)
+}
+
+// buildDevicesIn builds devs with their Modbus links in pool (a reload
+// reuses the running pipeline's, so that a restarted device shares its port
+// with the devices that keep running). On an error the drivers already made
+// are closed.
+func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger) (_ []collector.Device, err error) {
 	var out []collector.Device
-	pool := modbus.NewPool()
-	for _, d := range cfg.Devices {
+	defer func() {
+		if err != nil {
+			for _, d := range out {
+				d.Driver.Close()
+			}
+		}
+	}()
+	for _, d := range devs {
 		var drv drivers.Driver
 		switch d.Driver {
 		case "modbus":

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -16,34 +18,59 @@ func newRunCmd(g *globals) *cobra.Command {
 		Long: `Run polls every device of the config, appends the readings to the buffer and
 publishes them to the broker. SIGINT or SIGTERM stops it cleanly: the buffer is
 committed, the offline status is published, and it exits 0. A second signal
-exits at once (the buffer keeps everything committed).`,
+exits at once (the buffer keeps everything committed). SIGHUP reloads the
+config (see linegate reload).`,
 		Example: `  linegate run -c /etc/linegate/linegate.yaml
   MQTT_PASSWORD=secret linegate run -c linegate.yaml --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(path)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			p, err := newPipeline(cfg, log)
-			if err != nil {
-				return err
-			}
-			log.Info("linegate running", "version", version, "gateway", cfg.Gateway.ID, "devices", len(cfg.Devices), "buffer", cfg.Buffer.Path)
-			go func() {
-				<-ctx.Done()
-				stop() // a second signal now kills the process
-				log.Info("stopping")
-			}()
-			return p.run(ctx)
+			return runAgent(cmd.Context(), g, cmd, path)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
 	return cmd
+}
+
+// runAgent runs the gateway with the config at path until parent is done
+// or SIGINT/SIGTERM (run, and the Windows service through service.go).
+func runAgent(parent context.Context, g *globals, cmd *cobra.Command, path string) error {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	log, level, closeLog, err := g.agentLogger(cmd, cfg.Log) // logfile.go
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p, err := newPipeline(cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("linegate running", "version", version, "gateway", cfg.Gateway.ID, "devices", len(cfg.Devices), "buffer", cfg.Buffer.Path)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal now kills the process
+		log.Info("stopping")
+	}()
+	// Live reload on SIGHUP (reload.go); the pid file lets
+	// `linegate reload` find this agent.
+	removePID, err := writePIDFile(pidFilePath(cfg.Buffer.Path))
+	if err != nil {
+		log.Warn("linegate reload will not find this agent (SIGHUP still works)", "err", err)
+	}
+	defer removePID()
+	hup := make(chan os.Signal, 1)
+	notifyReload(hup)
+	defer signal.Stop(hup)
+	abs, _ := filepath.Abs(path)
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		p.watchReload(ctx, abs, hup, reloadOptions{level: level, logCfg: cfg.Log})
+	}()
+	defer func() { <-reloaded }()
+	return p.run(ctx)
 }

@@ -52,9 +52,10 @@ type safProxy struct {
 	target string
 	mode   atomic.Int32
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool // no more connections are registered
+	wg     sync.WaitGroup
 }
 
 func startProxy(t *testing.T, target string) *safProxy {
@@ -68,6 +69,9 @@ func startProxy(t *testing.T, target string) *safProxy {
 	go p.accept()
 	t.Cleanup(func() {
 		ln.Close()
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
 		p.cut()
 		p.wg.Wait()
 	})
@@ -105,6 +109,12 @@ func (p *safProxy) accept() {
 			continue
 		}
 		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			c.Close()
+			up.Close()
+			return
+		}
 		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
 		p.mu.Unlock()
 		var acked atomic.Bool // CONNACK forwarded (stall mode swallows from then on)
@@ -277,7 +287,8 @@ type safProc struct {
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	stderr bytes.Buffer
-	done   chan error
+	exited chan struct{} // closed once Wait returned, err set
+	err    error
 }
 
 func (p *safProc) log() string {
@@ -293,7 +304,7 @@ func (p *safProc) kill9(t *testing.T) time.Time {
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-p.done
+	<-p.exited
 	return at
 }
 
@@ -302,9 +313,9 @@ func (p *safProc) term(t *testing.T) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("linegate exited with %v\n%s", err, p.log())
+	case <-p.exited:
+		if p.err != nil {
+			t.Fatalf("linegate exited with %v\n%s", p.err, p.log())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("linegate did not stop on SIGTERM\n%s", p.log())
@@ -313,8 +324,7 @@ func (p *safProc) term(t *testing.T) {
 
 func (p *safProc) alive() bool {
 	select {
-	case err := <-p.done:
-		p.done <- err
+	case <-p.exited:
 		return false
 	default:
 		return true
@@ -370,12 +380,11 @@ func newRig(t *testing.T, o rigOptions) *safRig {
 	}
 	t.Cleanup(func() { line.Stop() })
 
-	mo := peers.MosquittoOptions{}
-	if o.persistence {
-		mo.Persistence = true
-		// The MES is away across the restart: keep everything for it.
-		mo.GlobalConfig = "max_queued_messages 0"
-	}
+	// Mosquitto queues at most 1000 messages per subscriber by default and
+	// drops the rest: an unpaced drain (thousands per second) outruns the
+	// MES's client, and a persistent MES away across a restart needs its
+	// whole queue kept. Unlimited, so that what the MES misses is linegate's.
+	mo := peers.MosquittoOptions{Persistence: o.persistence, GlobalConfig: "max_queued_messages 0"}
 	r.broker = peers.StartMosquitto(t, mo)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -427,18 +436,21 @@ func (r *safRig) perSecond() float64 { return float64(r.opts.devices*3) / safPol
 // start runs linegate and waits until its HTTP endpoint answers.
 func (r *safRig) start() *safProc {
 	r.t.Helper()
-	p := &safProc{cmd: exec.Command(r.bin, "run", "-c", r.cfgPath), done: make(chan error, 1)}
+	p := &safProc{cmd: exec.Command(r.bin, "run", "-c", r.cfgPath), exited: make(chan struct{})}
 	p.cmd.Stderr = &lockedWriter{w: &p.stderr, mu: &p.mu}
 	if err := p.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
 	n := len(r.procs)
 	r.procs = append(r.procs, p)
 	r.t.Cleanup(func() {
 		if p.alive() {
 			p.cmd.Process.Kill()
-			<-p.done
+			<-p.exited
 		}
 		if r.t.Failed() {
 			r.t.Logf("linegate run %d stderr (last 6000 bytes):\n%s", n+1, tail(p.log(), 6000))
@@ -579,16 +591,18 @@ func checkDelivery(t *testing.T, all []arrival, lanes bool) delivery {
 			continue
 		}
 		if seen[a.seq] {
+			// De-duplicate first (the MES rule): resends after a reconnect,
+			// and a persistent MES session's redeliveries from the broker.
 			d.duplicates++
-		} else {
-			seen[a.seq] = true
-			d.maxSeq = max(d.maxSeq, a.seq)
-			if !lanes {
-				if a.seq != next {
-					t.Fatalf("seq %d arrived when %d was due: gap or reorder", a.seq, next)
-				}
-				next++
+			continue
+		}
+		seen[a.seq] = true
+		d.maxSeq = max(d.maxSeq, a.seq)
+		if !lanes {
+			if a.seq != next {
+				t.Fatalf("seq %d arrived when %d was due: gap or reorder", a.seq, next)
 			}
+			next++
 		}
 		if lanes {
 			last := &cur.lastLive

@@ -282,10 +282,27 @@ func TestScaleFiftyDevices(t *testing.T) {
 	slices.Sort(jitter)
 	slices.Sort(latency)
 
+	// The silent device must not make its neighbours on the shared
+	// connection miss their interval. Overruns are a matter of time, so the
+	// check is relative: a neighbour may overrun only when the machine is
+	// loaded (then devices on the other gateways overrun too), which is
+	// logged rather than failed.
+	var neighbours, others uint64
 	for _, s := range col.Status() {
-		if s.Overruns != 0 {
-			t.Errorf("%s overran its interval %d times", s.Name, s.Overruns)
+		if s.Name == fmt.Sprintf("press%d-%d", gateways, silent) {
+			continue
 		}
+		if strings.HasPrefix(s.Name, fmt.Sprintf("press%d-", gateways)) {
+			neighbours += s.Overruns
+		} else {
+			others += s.Overruns
+		}
+	}
+	switch {
+	case neighbours > 0 && others == 0:
+		t.Errorf("the silent device's neighbours overran %d times, the other devices never", neighbours)
+	case neighbours+others > 0:
+		t.Logf("machine under load: %d overruns beside the silent device, %d elsewhere", neighbours, others)
 	}
 	perCycle := 0
 	for _, d := range devs {
