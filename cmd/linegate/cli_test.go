@@ -69,20 +69,7 @@ func TestCheckExitCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := run(t, tt.args...)
-			if code != tt.code {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
-			}
-			for _, s := range tt.stdout {
-				if !strings.Contains(out, s) {
-					t.Errorf("stdout lacks %q:\n%s", s, out)
-				}
-			}
-			for _, s := range tt.stderr {
-				if !strings.Contains(errOut, s) {
-					t.Errorf("stderr lacks %q:\n%s", s, errOut)
-				}
-			}
+			runCLI(t, tt.args, tt.code, tt.stdout, tt.stderr)
 		})
 	}
 }
@@ -98,4 +85,25 @@ devices:
 	if code != exitOK || strings.Contains(out+errOut, "Sup3r-s3cret") {
 		t.Fatalf("exit %d; secret in output:\n%s%s", code, out, errOut)
 	}
+}
+
+// runCLI runs linegate with args and checks the exit code and that stdout
+// and stderr hold every string listed; it returns both for further checks.
+func runCLI(t *testing.T, args []string, code int, stdout, stderr []string) (out, errOut string) {
+	t.Helper()
+	got, out, errOut := run(t, args...)
+	if got != code {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", got, code, out, errOut)
+	}
+	for _, s := range stdout {
+		if !strings.Contains(out, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, out)
+		}
+	}
+	for _, s := range stderr {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errOut)
+		}
+	}
+	return out, errOut
 }
