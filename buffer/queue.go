@@ -293,20 +293,7 @@ func (q *Queue) isAcked(seq uint64) bool {
 // in the next group commit, batched with the appends, so that a PUBACK does
 // not cost an fsync of its own; until then Read skips them. If the process
 // dies before that commit they are published again (at-least-once).
-func (q *Queue) Ack(seqs ...uint64) error {
-	q.mu.Lock()
-	closed := q.closed
-	q.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
-	q.ackMu.Lock()
-	for _, s := range seqs {
-		q.acks[s] = struct{}{}
-	}
-	q.ackMu.Unlock()
-	return nil
-}
+func (q *Queue) Ack(seqs ...uint64) error { return q.mark(q.acks, seqs) }
 
 // Events returns up to max committed events, oldest first. Events that
 // AckEvents acknowledged but the next commit has not deleted yet are
@@ -377,7 +364,10 @@ func (q *Queue) Events(max int) ([]Event, error) {
 
 // AckEvents marks events as delivered; like Ack, they are deleted in the
 // next group commit.
-func (q *Queue) AckEvents(ids ...uint64) error {
+func (q *Queue) AckEvents(ids ...uint64) error { return q.mark(q.evAcks, ids) }
+
+// mark records keys in an ack set (acks or evAcks) for the next commit.
+func (q *Queue) mark(set map[uint64]struct{}, keys []uint64) error {
 	q.mu.Lock()
 	closed := q.closed
 	q.mu.Unlock()
@@ -385,8 +375,8 @@ func (q *Queue) AckEvents(ids ...uint64) error {
 		return ErrClosed
 	}
 	q.ackMu.Lock()
-	for _, id := range ids {
-		q.evAcks[id] = struct{}{}
+	for _, k := range keys {
+		set[k] = struct{}{}
 	}
 	q.ackMu.Unlock()
 	return nil
