@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -78,6 +77,9 @@ type device struct {
 	mu    sync.Mutex // guards status
 	state DeviceStatus
 	known bool // up/down known (an event was sent for the current state)
+	// readings caches the device's linegate_readings_total children by
+	// quality: a label lookup per reading costs more than the reading.
+	readings [3]prometheus.Counter
 }
 
 // New checks the devices and prepares their state.
@@ -92,26 +94,11 @@ func New(opts Options) (*Collector, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	seen := map[string]bool{}
+	if err := checkDevices(opts.Devices); err != nil {
+		return nil, err
+	}
 	for _, d := range opts.Devices {
-		switch {
-		case d.Name == "" || seen[d.Name]:
-			return nil, fmt.Errorf("collector: device name %q empty or duplicate", d.Name)
-		case d.Interval <= 0:
-			return nil, fmt.Errorf("collector: device %s: interval %v", d.Name, d.Interval)
-		case d.Driver == nil:
-			return nil, fmt.Errorf("collector: device %s: no driver", d.Name)
-		}
-		if _, ok := d.Driver.(drivers.Subscriber); d.Subscribe && !ok {
-			return nil, fmt.Errorf("collector: device %s: driver cannot subscribe", d.Name)
-		}
-		seen[d.Name] = true
-		c.devices = append(c.devices, &device{
-			Device: d,
-			tags:   make([]tagState, len(d.Tags)),
-			out:    make([]drivers.Sample, len(d.Tags)),
-			state:  DeviceStatus{Name: d.Name},
-		})
+		c.devices = append(c.devices, newDevice(d))
 	}
 	c.m = newMetrics(opts.Registerer)
 	return c, nil
@@ -200,8 +187,11 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 		}
 		t, st := &d.Tags[ti], &d.tags[ti]
 		r, ok := t.normalize(s, st, sampled)
-		c.live.observe(d.Name, r)
-		c.m.readings.WithLabelValues(d.Name, r.Quality.String()).Inc()
+		c.live.observe(d.Name, r, done)
+		if d.readings[r.Quality] == nil {
+			d.readings[r.Quality] = c.m.readings.WithLabelValues(d.Name, r.Quality.String())
+		}
+		d.readings[r.Quality].Inc()
 		if r.Quality == buffer.Good {
 			good = true
 		}

@@ -16,6 +16,15 @@ const HistoryLen = 300
 // minutes whatever the poll interval.
 const HistoryStep = time.Second
 
+// A tag records history only while someone looks at it: from its first
+// History call until watchTTL after the last one, and for at most
+// maxWatched tags at once. Keeping five minutes of every tag would cost
+// 10 kB per tag, 100 MB for a 10,000-tag gateway that should fit in 40.
+const (
+	watchTTL   = 10 * time.Minute
+	maxWatched = 32
+)
+
 // TagLive is the last reading of one tag, as the status page shows it:
 // also what the deadband held back, since a technician wants the value
 // the PLC has now, not the last one the MES was sent.
@@ -40,8 +49,9 @@ type Point struct {
 // The zero value is ready; the collector's goroutines write it and the
 // HTTP handlers read it.
 type live struct {
-	mu   sync.Mutex
-	tags map[liveKey]*liveTag
+	mu      sync.Mutex
+	tags    map[liveKey]*liveTag
+	watched int // tags with a ring
 }
 
 type liveKey struct{ device, tag string }
@@ -49,13 +59,15 @@ type liveKey struct{ device, tag string }
 type liveTag struct {
 	last buffer.Reading
 	seen bool
-	ring []Point // HistoryLen slots, made for the first point: text tags have none
+	ring []Point // HistoryLen slots while watched, else nil
 	head int     // next slot to write
 	n    int     // points held
+	// lastWatch is when History last asked for this tag.
+	lastWatch time.Time
 }
 
-// observe records r as device's latest reading of its tag.
-func (l *live) observe(device string, r buffer.Reading) {
+// observe records r, read at now, as device's latest reading of its tag.
+func (l *live) observe(device string, r buffer.Reading, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.tags == nil {
@@ -72,18 +84,45 @@ func (l *live) observe(device string, r buffer.Reading) {
 	// does not show them.
 	r.Attrs = nil
 	lt.last, lt.seen = r, true
-	if chart {
+	if lt.ring != nil && now.Sub(lt.lastWatch) > watchTTL {
+		l.unwatch(lt)
+	}
+	if chart && lt.ring != nil {
 		lt.add(Point{TS: r.TS, Value: v})
 	}
+}
+
+// watch starts (or extends) recording lt's history, making room by
+// dropping the history of the tag looked at least recently.
+func (l *live) watch(lt *liveTag, now time.Time) {
+	lt.lastWatch = now
+	if lt.ring != nil {
+		return
+	}
+	if l.watched >= maxWatched {
+		var oldest *liveTag
+		for _, o := range l.tags {
+			if o.ring != nil && (oldest == nil || o.lastWatch.Before(oldest.lastWatch)) {
+				oldest = o
+			}
+		}
+		if oldest != nil {
+			l.unwatch(oldest)
+		}
+	}
+	lt.ring = make([]Point, HistoryLen)
+	l.watched++
+}
+
+func (l *live) unwatch(lt *liveTag) {
+	lt.ring, lt.head, lt.n = nil, 0, 0
+	l.watched--
 }
 
 // add appends p, or replaces the last point when both fall in the same
 // HistoryStep. A point older than the last one (a clock step back) starts
 // the history again rather than drawing a line backwards in time.
 func (lt *liveTag) add(p Point) {
-	if lt.ring == nil {
-		lt.ring = make([]Point, HistoryLen)
-	}
 	if lt.n > 0 {
 		last := &lt.ring[(lt.head+HistoryLen-1)%HistoryLen]
 		switch {
@@ -163,13 +202,19 @@ func (c *Collector) Live() []TagLive {
 	return out
 }
 
-// History returns the numeric history of one tag, oldest first; nil when
-// the tag is unknown or has no numeric readings.
+// History returns the numeric history of one tag, oldest first, and
+// keeps recording it for the next watchTTL: the first call for a tag
+// starts its history. nil when the tag is unknown or has no points yet.
 func (c *Collector) History(device, tag string) []Point {
 	c.live.mu.Lock()
 	defer c.live.mu.Unlock()
-	if lt := c.live.tags[liveKey{device, tag}]; lt != nil && lt.n > 0 {
-		return lt.points()
+	lt := c.live.tags[liveKey{device, tag}]
+	if lt == nil {
+		return nil
 	}
-	return nil
+	c.live.watch(lt, c.now())
+	if lt.n == 0 {
+		return nil
+	}
+	return lt.points()
 }

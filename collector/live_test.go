@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func TestLiveHistoryRing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var lt liveTag
+			lt := liveTag{ring: make([]Point, HistoryLen)}
 			for _, p := range tc.add {
 				lt.add(p)
 			}
@@ -121,6 +122,9 @@ func TestCollectorLive(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	temp := func() float64 { v, _ := c.Live()[0].Value.(float64); return v }
+	waitFor(t, "a first reading", func() bool { return temp() > 0 })
+	// History records from the first look on.
+	c.History("press01", "temperature")
 	waitFor(t, "temperature past the deadband", func() bool { return temp() >= 25 })
 	live := c.Live()
 	want := []struct{ tag, unit, quality string }{{"temperature", "degC", "good"}, {"state", "", "good"}, {"cycle_time", "s", "good"}}
@@ -148,5 +152,36 @@ func TestCollectorLive(t *testing.T) {
 	n := len(c.History("press01", "temperature"))
 	if n == 0 {
 		t.Fatal("a bad reading emptied the history")
+	}
+}
+
+func TestLiveWatchBudget(t *testing.T) {
+	var l live
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	read := func(tag string, at time.Time) {
+		l.observe("d", buffer.Reading{Tag: tag, Value: 1.0, TS: at}, at)
+	}
+	for i := range maxWatched + 5 {
+		read(fmt.Sprint("t", i), now)
+	}
+	if l.watched != 0 {
+		t.Fatalf("%d rings before anyone looked", l.watched)
+	}
+	// Looking at more tags than the budget drops the least recently seen.
+	for i := range maxWatched + 5 {
+		l.watch(l.tags[liveKey{"d", fmt.Sprint("t", i)}], now.Add(time.Duration(i)*time.Second))
+	}
+	if l.watched != maxWatched || l.tags[liveKey{"d", "t0"}].ring != nil || l.tags[liveKey{"d", fmt.Sprint("t", maxWatched+4)}].ring == nil {
+		t.Fatalf("watched %d; t0 ring %v", l.watched, l.tags[liveKey{"d", "t0"}].ring != nil)
+	}
+	last := fmt.Sprint("t", maxWatched+4)
+	read(last, now.Add(time.Minute))
+	if l.tags[liveKey{"d", last}].n != 1 {
+		t.Fatal("a watched tag did not record")
+	}
+	// Unwatched for longer than watchTTL: the ring goes.
+	read(last, now.Add(time.Minute+watchTTL+time.Hour))
+	if l.tags[liveKey{"d", last}].ring != nil || l.watched != maxWatched-1 {
+		t.Fatalf("ring kept after watchTTL; watched %d", l.watched)
 	}
 }
