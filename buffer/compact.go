@@ -25,10 +25,7 @@ const compactTxBytes = 4 << 20
 func (q *Queue) Compact() error {
 	q.commitMu.Lock()
 	defer q.commitMu.Unlock()
-	q.mu.Lock()
-	closed := q.closed
-	q.mu.Unlock()
-	if closed {
+	if q.isClosed() {
 		return ErrClosed
 	}
 	if err := q.commitLocked(false); err != nil {

@@ -208,14 +208,17 @@ func (q *Queue) queueEventLocked(rec []byte) {
 	q.pendingEvents = append(q.pendingEvents, pendingRec{id: id, rec: rec})
 }
 
+func (q *Queue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
+
 // Flush commits everything pending now, instead of at the next tick.
 func (q *Queue) Flush() error {
 	q.commitMu.Lock()
 	defer q.commitMu.Unlock()
-	q.mu.Lock()
-	closed := q.closed
-	q.mu.Unlock()
-	if closed {
+	if q.isClosed() {
 		return ErrClosed
 	}
 	return q.commitLocked(false)
@@ -368,10 +371,7 @@ func (q *Queue) AckEvents(ids ...uint64) error { return q.mark(q.evAcks, ids) }
 
 // mark records keys in an ack set (acks or evAcks) for the next commit.
 func (q *Queue) mark(set map[uint64]struct{}, keys []uint64) error {
-	q.mu.Lock()
-	closed := q.closed
-	q.mu.Unlock()
-	if closed {
+	if q.isClosed() {
 		return ErrClosed
 	}
 	q.ackMu.Lock()
