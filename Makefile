@@ -23,7 +23,7 @@ test:
 	$(GO) test $(TESTFLAGS) ./...
 
 demo:
-	$(GO) run ./cmd/linegate demo
+	$(GO) run ./cmd/linegate demo $(DEMOFLAGS)
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
