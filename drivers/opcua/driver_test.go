@@ -102,7 +102,7 @@ func TestSubscribeEveryType(t *testing.T) {
 	o := startOven(t, sim.OvenOptions{})
 	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: typeTags(o)})
 	r := subscribe(t, d)
-	waitFor(t, 10*time.Second, "a sample of every tag", func() bool {
+	waitFor(t, 30*time.Second, "a sample of every tag", func() bool {
 		for i := range typeCases {
 			if _, ok := r.sample(i); !ok {
 				return false
@@ -119,7 +119,7 @@ func TestSubscribeEveryType(t *testing.T) {
 	}
 	// The process moves: the zone temperature changes keep coming.
 	before := r.total()
-	waitFor(t, 10*time.Second, "more changes", func() bool { return r.total() > before+5 })
+	waitFor(t, 30*time.Second, "more changes", func() bool { return r.total() > before+5 })
 }
 
 func TestBrowsePath(t *testing.T) {
@@ -154,7 +154,7 @@ func TestBrowsePath(t *testing.T) {
 	t.Run("subscribe", func(t *testing.T) {
 		d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: tags})
 		r := subscribe(t, d)
-		waitFor(t, 10*time.Second, "every tag", func() bool {
+		waitFor(t, 30*time.Second, "every tag", func() bool {
 			for i := range tags {
 				if _, ok := r.sample(i); !ok {
 					return false
@@ -223,7 +223,7 @@ func TestRestartSubscribe(t *testing.T) {
 	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: tags, Timeout: time.Second, ConnectTimeout: 2 * time.Second})
 	r := subscribe(t, d)
 	up := func() bool { n, err := r.lastState(); return n > 0 && err == nil }
-	waitFor(t, 10*time.Second, "device up", up)
+	waitFor(t, 30*time.Second, "device up", up)
 	o.Stop()
 	waitFor(t, 15*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
 	for i := range tags {
@@ -235,7 +235,7 @@ func TestRestartSubscribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "device up again", up)
-	waitFor(t, 10*time.Second, "good values again", func() bool {
+	waitFor(t, 30*time.Second, "good values again", func() bool {
 		a, _ := r.sample(0)
 		b, _ := r.sample(1)
 		return a.Quality == drivers.Good && b.Quality == drivers.Good
@@ -248,9 +248,9 @@ func TestStatusChange(t *testing.T) {
 	tags := []Tag{{Name: "z1", Node: o.NodeID("Zone1.Temperature")}, {Name: "hum", Node: o.NodeID("Humidity")}}
 	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: tags})
 	r := subscribe(t, d)
-	waitFor(t, 10*time.Second, "humidity uncertain", func() bool { s, _ := r.sample(1); return s.Quality == drivers.Uncertain })
+	waitFor(t, 30*time.Second, "humidity uncertain", func() bool { s, _ := r.sample(1); return s.Quality == drivers.Uncertain })
 	o.SetStatus("Humidity", ua.StatusBadCommunicationError)
-	waitFor(t, 10*time.Second, "humidity bad", func() bool {
+	waitFor(t, 30*time.Second, "humidity bad", func() bool {
 		s, _ := r.sample(1)
 		return s.Quality == drivers.Bad && s.Err != nil && strings.Contains(s.Err.Error(), "BadCommunicationError")
 	})
@@ -258,7 +258,7 @@ func TestStatusChange(t *testing.T) {
 		t.Errorf("z1: %v %v, want good", s.Quality, s.Err)
 	}
 	o.SetStatus("Humidity", ua.StatusOK)
-	waitFor(t, 10*time.Second, "humidity good", func() bool { s, _ := r.sample(1); return s.Quality == drivers.Good && s.Value == 41.5 })
+	waitFor(t, 30*time.Second, "humidity good", func() bool { s, _ := r.sample(1); return s.Quality == drivers.Good && s.Value == 41.5 })
 }
 
 func TestUnreachable(t *testing.T) {
@@ -321,7 +321,7 @@ func TestNetworkCut(t *testing.T) {
 	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: tags, Timeout: 500 * time.Millisecond, ConnectTimeout: time.Second})
 	r := subscribe(t, d)
 	up := func() bool { n, err := r.lastState(); return n > 0 && err == nil }
-	waitFor(t, 10*time.Second, "device up", up)
+	waitFor(t, 30*time.Second, "device up", up)
 	o.Cut(true)
 	waitFor(t, 20*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
 	if s, _ := r.sample(0); s.Quality != drivers.Bad {
@@ -349,7 +349,7 @@ func TestReresolve(t *testing.T) {
 				r := subscribe(t, d)
 				get = func(i int) drivers.Sample { s, _ := r.sample(i); return s }
 			}
-			waitFor(t, 10*time.Second, "good values", func() bool { return get(0).Quality == drivers.Good && get(1).Quality == drivers.Good })
+			waitFor(t, 30*time.Second, "good values", func() bool { return get(0).Quality == drivers.Good && get(1).Quality == drivers.Good })
 			o.Stop()
 			waitFor(t, 20*time.Second, "bad values", func() bool { return get(0).Quality == drivers.Bad })
 			o.Renumber("v2.")
@@ -358,7 +358,7 @@ func TestReresolve(t *testing.T) {
 			}
 			// Good again means resolved again: the old node id is unknown now.
 			waitFor(t, 20*time.Second, "the browse path resolved to the new node", func() bool { return get(0).Quality == drivers.Good })
-			waitFor(t, 10*time.Second, "the node id tag bad", func() bool {
+			waitFor(t, 30*time.Second, "the node id tag bad", func() bool {
 				s := get(1)
 				return s.Quality == drivers.Bad && s.Err != nil && strings.Contains(s.Err.Error(), "BadNodeIdUnknown")
 			})
