@@ -7,7 +7,10 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Interop tests run when LINEGATE_INTEROP=1 (CI sets it; a missing peer then fails).
-TESTFLAGS ?= -race -count=1 -timeout 15m
+# -p 1: packages one after another; the interop tests start many processes
+# (20 gateways, brokers, Chromium) and a second package beside them starves
+# their peers on a 2-core machine.
+TESTFLAGS ?= -race -count=1 -p 1 -timeout 15m
 # Each fuzz target runs this long (CI: 5s). Minimizing a new interesting
 # input is bounded too, or one slow minimization eats the whole budget.
 FUZZTIME ?= 10s

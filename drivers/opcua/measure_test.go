@@ -14,11 +14,13 @@ import (
 // second one subscription delivers: N variables of the simulated oven that
 // all change every 100 ms tick, a 100 ms publishing and sampling interval.
 // The figure is logged (go test -v -run MeasureMonitored); the test fails
-// only if nearly nothing arrives. LINEGATE_OPCUA_MEASURE_ITEMS sets N.
+// only if nearly nothing arrives. It is a measurement, not a check of
+// behaviour, so it runs only when LINEGATE_OPCUA_MEASURE_ITEMS sets N: on
+// a CI machine busy with other packages its figure means nothing.
 func TestMeasureMonitoredItems(t *testing.T) {
-	n := 1000
-	if v, err := strconv.Atoi(os.Getenv("LINEGATE_OPCUA_MEASURE_ITEMS")); err == nil && v > 0 {
-		n = v
+	n, err := strconv.Atoi(os.Getenv("LINEGATE_OPCUA_MEASURE_ITEMS"))
+	if err != nil || n <= 0 {
+		t.Skip("a measurement: set LINEGATE_OPCUA_MEASURE_ITEMS=N (e.g. 1000) to run it")
 	}
 	o := startOven(t, sim.OvenOptions{LoadVariables: n, Tick: 100 * time.Millisecond})
 	tags := make([]Tag, n)
