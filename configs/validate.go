@@ -88,7 +88,8 @@ func (v *validator) addf(line int, where, format string, args ...any) {
 	v.problems = append(v.problems, Problem{Line: line, Msg: prefix(where) + fmt.Sprintf(format, args...)})
 }
 
-func (v *validator) run() {
+// top checks everything but the devices.
+func (v *validator) top() {
 	c := v.cfg
 	v.gateway()
 	v.buffer()
@@ -103,23 +104,28 @@ func (v *validator) run() {
 	if len(c.Devices) == 0 {
 		v.addf(keyLine(v.nodes.root, "devices"), "", "no devices: add at least one under devices:")
 	}
-	seen := map[string]int{}
-	for i := range c.Devices {
-		d := &c.Devices[i]
-		n := v.nodes.device(i)
-		where := "device " + d.Name
-		if d.Name == "" {
-			where = fmt.Sprintf("device #%d", i+1)
-			v.addf(n.Line, where, "name is required")
-		} else if !topicSafe(d.Name) {
-			v.addf(keyLine(n, "name"), where, "name %q may only hold letters, digits, '-', '_' and '.' (it is an MQTT topic level)", d.Name)
-		}
-		if prev, dup := seen[d.Name]; dup && d.Name != "" {
-			v.addf(n.Line, where, "duplicate device name (first defined at line %d)", prev)
-		}
-		seen[d.Name] = n.Line
-		v.device(i, where)
+}
+
+// deviceAt checks device i; seen holds the lines of the names before it.
+func (v *validator) deviceAt(i int, seen map[string]int) {
+	d := &v.cfg.Devices[i]
+	n := v.nodes.device(i)
+	where := "device " + d.Name
+	if d.Name == "" {
+		where = fmt.Sprintf("device #%d", i+1)
+		v.addf(n.Line, where, "name is required")
+	} else if !topicSafe(d.Name) {
+		v.addf(keyLine(n, "name"), where, "name %q may only hold letters, digits, '-', '_' and '.' (it is an MQTT topic level)", d.Name)
 	}
+	if prev, dup := seen[d.Name]; dup && d.Name != "" {
+		v.addf(n.Line, where, "duplicate device name (first defined at line %d)", prev)
+	}
+	seen[d.Name] = n.Line
+	v.device(i, where)
+}
+
+// crossDevice runs the checks that compare devices, after each was checked.
+func (v *validator) crossDevice() {
 	v.modbusLinks()
 	v.secretFiles()
 }
