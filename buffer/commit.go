@@ -46,6 +46,7 @@ func (q *Queue) run(ctx context.Context) {
 			// Errors are logged and counted by commitLocked; the work stays
 			// pending and the next tick retries it.
 			_ = q.commitLocked(false)
+			q.maybeRelease(time.Now())
 			q.commitMu.Unlock()
 		}
 	}

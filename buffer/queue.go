@@ -121,6 +121,7 @@ type Queue struct {
 	commitErr     error  // last commit's error, nil when healthy
 	errLogged     time.Time
 	sidecarErr    bool
+	released      time.Time // last maybeRelease; committer only (release.go)
 	drops         dropLog
 
 	committed chan struct{}
