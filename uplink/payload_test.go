@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -345,5 +346,30 @@ func TestAppendJSONArrays(t *testing.T) {
 	}
 	if want := `"value":[180.5,-2,3,"x",true,null,null,[1]]`; !bytes.Contains(out, []byte(want)) {
 		t.Fatalf("got %s, want it to contain %s", out, want)
+	}
+}
+
+// appendTime writes the layout by hand; it must agree with AppendFormat
+// for every instant, including the years the fast path leaves out.
+func TestAppendTimeMatchesLayout(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	zone := time.FixedZone("plant", 5*3600+30*60)
+	cases := []time.Time{
+		time.Unix(0, 0),
+		time.Date(2026, 11, 27, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2026, 3, 29, 1, 0, 0, 1_000_000, zone),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for range 20000 {
+		cases = append(cases, time.Unix(rng.Int64N(400*365*86400)-100*365*86400, rng.Int64N(1e9)).In(zone))
+	}
+	for _, c := range cases {
+		want := `"` + c.UTC().Format(timeLayout) + `"`
+		if got := string(appendTime(nil, c)); got != want {
+			t.Fatalf("appendTime(%v) = %s, want %s", c, got, want)
+		}
 	}
 }
