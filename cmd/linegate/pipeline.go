@@ -39,7 +39,11 @@ const shutdownGrace = 2 * time.Second
 
 // newPipeline opens the buffer and builds every part; nothing runs yet.
 func newPipeline(cfg *configs.Config, log *slog.Logger) (*pipeline, error) {
-	p := &pipeline{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	// The pipeline keeps the sections, not the device list: the devices
+	// are built below, and reload compares digests (reload.go).
+	sections := *cfg
+	sections.Devices = nil
+	p := &pipeline{cfg: &sections, log: log, reg: prometheus.NewRegistry()}
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	pool := modbus.NewPool()

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -34,17 +36,23 @@ import (
 type deviceSet struct {
 	mu      sync.Mutex
 	pool    *modbus.Pool
-	cfg     map[string]configs.Device
+	digest  map[string][sha256.Size]byte // deviceDigest of each running device's config
 	running map[string]collector.Device
 }
 
 func newDeviceSet(pool *modbus.Pool, cfgs []configs.Device, devs []collector.Device) *deviceSet {
-	s := &deviceSet{pool: pool, cfg: map[string]configs.Device{}, running: map[string]collector.Device{}}
+	s := &deviceSet{pool: pool}
+	s.set(cfgs, devs)
+	return s
+}
+
+func (s *deviceSet) set(cfgs []configs.Device, devs []collector.Device) {
+	s.digest = make(map[string][sha256.Size]byte, len(cfgs))
+	s.running = make(map[string]collector.Device, len(cfgs))
 	for i, d := range cfgs {
-		s.cfg[d.Name] = d
+		s.digest[d.Name] = deviceDigest(d)
 		s.running[d.Name] = devs[i]
 	}
-	return s
 }
 
 // reloadOptions are the parts of the agent besides the pipeline a reload
@@ -97,7 +105,7 @@ func (p *pipeline) applyReload(next *configs.Config, opts reloadOptions) (collec
 
 	var changed []configs.Device
 	for _, d := range next.Devices {
-		if old, ok := s.cfg[d.Name]; !ok || !sameDevice(old, d) {
+		if old, ok := s.digest[d.Name]; !ok || old != deviceDigest(d) {
 			changed = append(changed, d)
 		}
 	}
@@ -124,12 +132,7 @@ func (p *pipeline) applyReload(next *configs.Config, opts reloadOptions) (collec
 		}
 		return res, err
 	}
-	s.cfg = map[string]configs.Device{}
-	s.running = map[string]collector.Device{}
-	for i, d := range next.Devices {
-		s.cfg[d.Name] = d
-		s.running[d.Name] = list[i]
-	}
+	s.set(next.Devices, list)
 	if opts.level != nil {
 		var l slog.Level
 		if l.UnmarshalText([]byte(next.Log.Level)) == nil {
@@ -161,22 +164,6 @@ func sameAgent(cur, next *configs.Config, curLog configs.Log) error {
 	return nil
 }
 
-// sameDevice compares two device configs, ignoring where they stand in
-// the file (an edit above a device moves its lines, not its settings).
-func sameDevice(a, b configs.Device) bool {
-	return reflect.DeepEqual(withoutLines(a), withoutLines(b))
-}
-
-func withoutLines(d configs.Device) configs.Device {
-	d.Line = 0
-	d.Location = nil // loaded from Timezone, which is compared
-	d.Tags = append([]configs.Tag(nil), d.Tags...)
-	for i := range d.Tags {
-		d.Tags[i].Line = 0
-	}
-	return d
-}
-
 func anyList(names []string) []any {
 	out := make([]any, len(names))
 	for i, n := range names {
@@ -194,7 +181,7 @@ func (p *pipeline) watchReload(ctx context.Context, path string, hup <-chan os.S
 		case <-hup:
 		}
 		p.log.Info("reloading config", "file", path)
-		next, err := configs.Load(path)
+		next, err := loadLean(path)
 		if err != nil {
 			p.log.Error("config reload refused: the old config keeps running", "err", err)
 			p.reloadEvent(collector.ReplaceResult{}, err)
@@ -204,6 +191,7 @@ func (p *pipeline) watchReload(ctx context.Context, path string, hup <-chan os.S
 			p.log.Warn("config: " + w)
 		}
 		res, err := p.reload(next, opts)
+		debug.FreeOSMemory() // the load's memory, as at start (run.go)
 		if err != nil {
 			p.log.Error("config reload refused: the old config keeps running", "err", err)
 			continue

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -45,11 +46,18 @@ func runAgent(parent context.Context, g *globals, cmd *cobra.Command, path strin
 	defer closeLog()
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	devices := len(cfg.Devices)
 	p, err := newPipeline(cfg, log)
 	if err != nil {
 		return err
 	}
-	log.Info("linegate running", "version", version, "gateway", cfg.Gateway.ID, "devices", len(cfg.Devices), "buffer", cfg.Buffer.Path)
+	// From here on only the pipeline's copy of the sections: the device
+	// configs (half a kB per tag) are built into drivers and may go, and
+	// the memory the load took goes back to the system now rather than
+	// over the next minutes.
+	cfg = p.cfg
+	debug.FreeOSMemory()
+	log.Info("linegate running", "version", version, "gateway", cfg.Gateway.ID, "devices", devices, "buffer", cfg.Buffer.Path)
 	go func() {
 		<-ctx.Done()
 		stop() // a second signal now kills the process
