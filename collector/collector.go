@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +50,11 @@ type Collector struct {
 	log     *slog.Logger
 	now     func() time.Time
 	m       *metrics
-	live    live // last reading of every tag, for the status page
+	live    live // history of the watched tags, for the status page
+	// scratch lends emit a *[3][]buffer.Reading to gather a cycle's
+	// readings in, so each message gets one exactly sized slice instead of
+	// one that grew by doubling.
+	scratch sync.Pool
 
 	// devMu guards devices and running: Replace (reload.go) swaps them
 	// while Run and the status readers use them.
@@ -74,7 +79,8 @@ type device struct {
 	Device
 	tags  []tagState
 	out   []drivers.Sample
-	mu    sync.Mutex // guards status
+	last  lastReadings // for the status page
+	mu    sync.Mutex   // guards status
 	state DeviceStatus
 	known bool // up/down known (an event was sent for the current state)
 	// readings caches the device's linegate_readings_total children by
@@ -178,7 +184,11 @@ func (c *Collector) poll(ctx context.Context, d *device) {
 // emit normalizes n samples (at returns the tag index and sample of the
 // i-th) and appends one message per class.
 func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i int) (int, drivers.Sample)) {
-	var byClass [3][]buffer.Reading
+	byClass, _ := c.scratch.Get().(*[3][]buffer.Reading)
+	if byClass == nil {
+		byClass = new([3][]buffer.Reading)
+	}
+	defer c.scratch.Put(byClass)
 	good := false
 	for i := 0; i < n; i++ {
 		ti, s := at(i)
@@ -187,7 +197,7 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 		}
 		t, st := &d.Tags[ti], &d.tags[ti]
 		r, ok := t.normalize(s, st, sampled)
-		c.live.observe(d.Name, r, done)
+		c.observe(d, ti, &r, done)
 		if d.readings[r.Quality] == nil {
 			d.readings[r.Quality] = c.m.readings.WithLabelValues(d.Name, r.Quality.String())
 		}
@@ -195,17 +205,20 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 		if r.Quality == buffer.Good {
 			good = true
 		}
-		for _, e := range st.events {
-			e.Attrs = append([]buffer.Attr{{Key: "device", Value: d.Name}}, e.Attrs...)
-			c.event(e)
+		if x := st.tagExt; x != nil {
+			for _, e := range x.events {
+				e.Attrs = append([]buffer.Attr{{Key: "device", Value: d.Name}}, e.Attrs...)
+				c.event(e)
+			}
+			x.events = x.events[:0]
 		}
-		st.events = st.events[:0]
 		if d.Shifts != nil && t.isState() {
 			// Even a reading the deadband holds back moves the clock.
-			if st.times == nil {
-				st.times = newStateTimes(t)
+			x := st.ext()
+			if x.times == nil {
+				x.times = newStateTimes(t)
 			}
-			byClass[2] = append(byClass[2], st.times.observe(d.Shifts, stateOf(&r), r.TS)...)
+			byClass[2] = append(byClass[2], x.times.observe(d.Shifts, stateOf(&r), r.TS)...)
 		}
 		if !ok {
 			continue
@@ -222,10 +235,13 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 		if len(rs) == 0 {
 			continue
 		}
-		m := buffer.Message{Created: done.UTC(), Equipment: d.Name, Class: classNames[ci], Readings: rs}
+		m := buffer.Message{Created: done.UTC(), Equipment: d.Name, Class: classNames[ci], Readings: slices.Clone(rs)}
+		// Cleared for the next cycle: the pool must not keep values alive.
+		clear(rs)
+		byClass[ci] = rs[:0]
 		if _, err := c.sink.Append(m); err != nil {
 			c.m.appendErrors.Inc()
-			c.log.Error("buffer append failed: readings lost", "device", d.Name, "class", m.Class, "readings", len(rs), "err", err)
+			c.log.Error("buffer append failed: readings lost", "device", d.Name, "class", m.Class, "readings", len(m.Readings), "err", err)
 		}
 	}
 }

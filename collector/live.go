@@ -45,78 +45,169 @@ type Point struct {
 	Value float64
 }
 
-// live holds the last reading and a short numeric history of every tag.
-// The zero value is ready; the collector's goroutines write it and the
-// HTTP handlers read it.
+// live holds the history rings of the watched tags. The last readings are
+// each device's (device.last), so that a reading costs one uncontended
+// lock and no map lookup; a reading goes here only for a watched tag.
 type live struct {
-	mu      sync.Mutex
-	tags    map[liveKey]*liveTag
-	watched int // tags with a ring
+	mu sync.Mutex
+	// tags holds only the watched tags: at most maxWatched. Keyed by name,
+	// so a ring outlives a restart of its device.
+	tags map[liveKey]*liveTag
 }
 
 type liveKey struct{ device, tag string }
 
+// liveTag is the history of one watched tag.
 type liveTag struct {
-	last buffer.Reading
-	seen bool
-	ring []Point // HistoryLen slots while watched, else nil
+	ring []Point // HistoryLen slots
 	head int     // next slot to write
 	n    int     // points held
 	// lastWatch is when History last asked for this tag.
 	lastWatch time.Time
 }
 
-// observe records r, read at now, as device's latest reading of its tag.
-func (l *live) observe(device string, r buffer.Reading, now time.Time) {
+// lastReadings is what the status page shows of one device: the last
+// reading of each tag, index-aligned with device.Tags. The device's
+// goroutine writes it, Live reads it.
+type lastReadings struct {
+	mu    sync.Mutex
+	slots []lastReading
+}
+
+// lastReading is one tag's last reading, as compact as Live allows: the
+// unit and class follow from the Tag, the sample time is kept as seconds
+// and nanoseconds (the reading's TS is UTC, without a monotonic reading).
+type lastReading struct {
+	value   any
+	err     string
+	sec     int64
+	nsec    int32
+	quality buffer.Quality
+	seen    bool
+	// watched says the tag has a ring in live.tags: a hint that spares
+	// the other tags the global lock.
+	watched bool
+}
+
+// observe records r, read at now, as the latest reading of d's tag i.
+func (c *Collector) observe(d *device, i int, r *buffer.Reading, now time.Time) {
+	d.last.mu.Lock()
+	s := &d.last.slots[i]
+	s.value, s.err, s.quality, s.seen = r.Value, r.Error, r.Quality, true
+	s.sec, s.nsec = r.TS.Unix(), int32(r.TS.Nanosecond())
+	watched := s.watched
+	d.last.mu.Unlock()
+	if watched {
+		c.live.record(d, i, r, now)
+	}
+}
+
+// record adds r to the history of d's tag i, or stops recording it
+// watchTTL after the last look.
+func (l *live) record(d *device, i int, r *buffer.Reading, now time.Time) {
+	v, chart := chartValue(*r)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.tags == nil {
-		l.tags = map[liveKey]*liveTag{}
-	}
-	k := liveKey{device, r.Tag}
+	k := liveKey{d.Name, d.Tags[i].Name}
 	lt := l.tags[k]
+	if lt != nil && now.Sub(lt.lastWatch) > watchTTL {
+		delete(l.tags, k)
+		lt = nil
+	}
 	if lt == nil {
-		lt = &liveTag{}
-		l.tags[k] = lt
+		// Unwatched (here, or evicted by History): stop asking.
+		d.last.setWatched(i, false)
+		return
 	}
-	v, chart := chartValue(r)
-	// Attrs may share a backing array with the message sent on; the page
-	// does not show them.
-	r.Attrs = nil
-	lt.last, lt.seen = r, true
-	if lt.ring != nil && now.Sub(lt.lastWatch) > watchTTL {
-		l.unwatch(lt)
-	}
-	if chart && lt.ring != nil {
+	if chart {
 		lt.add(Point{TS: r.TS, Value: v})
 	}
 }
 
-// watch starts (or extends) recording lt's history, making room by
-// dropping the history of the tag looked at least recently.
-func (l *live) watch(lt *liveTag, now time.Time) {
-	lt.lastWatch = now
-	if lt.ring != nil {
-		return
-	}
-	if l.watched >= maxWatched {
-		var oldest *liveTag
-		for _, o := range l.tags {
-			if o.ring != nil && (oldest == nil || o.lastWatch.Before(oldest.lastWatch)) {
-				oldest = o
-			}
-		}
-		if oldest != nil {
-			l.unwatch(oldest)
-		}
-	}
-	lt.ring = make([]Point, HistoryLen)
-	l.watched++
+func (lr *lastReadings) setWatched(i int, on bool) {
+	lr.mu.Lock()
+	lr.slots[i].watched = on
+	lr.mu.Unlock()
 }
 
-func (l *live) unwatch(lt *liveTag) {
-	lt.ring, lt.head, lt.n = nil, 0, 0
-	l.watched--
+// watch starts (or extends) recording the history of d's tag i, making
+// room by dropping the history of the tag looked at least recently. The
+// caller holds l.mu; devs is the current device list.
+func (l *live) watch(devs []*device, d *device, i int, now time.Time) *liveTag {
+	k := liveKey{d.Name, d.Tags[i].Name}
+	lt := l.tags[k]
+	if lt == nil {
+		if len(l.tags) >= maxWatched {
+			var oldest liveKey
+			var oldestTag *liveTag
+			for ok, o := range l.tags {
+				if oldestTag == nil || o.lastWatch.Before(oldestTag.lastWatch) {
+					oldest, oldestTag = ok, o
+				}
+			}
+			delete(l.tags, oldest)
+			if od, oi := findTag(devs, oldest.device, oldest.tag); od != nil {
+				od.last.setWatched(oi, false)
+			}
+		}
+		if l.tags == nil {
+			l.tags = map[liveKey]*liveTag{}
+		}
+		lt = &liveTag{ring: make([]Point, HistoryLen)}
+		l.tags[k] = lt
+	}
+	// Set on every look, not only the first: a device restarted since has
+	// the flag only if it was carried over in time.
+	d.last.setWatched(i, true)
+	lt.lastWatch = now
+	return lt
+}
+
+// forgetGone drops the history of tags that are no longer configured;
+// Replace calls it after swapping the device list.
+func (l *live) forgetGone(devs []*device) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k := range l.tags {
+		if d, _ := findTag(devs, k.device, k.tag); d == nil {
+			delete(l.tags, k)
+		}
+	}
+}
+
+// findTag returns the device named device and the index of its tag, or nil.
+func findTag(devs []*device, device, tag string) (*device, int) {
+	for _, d := range devs {
+		if d.Name != device {
+			continue
+		}
+		for i := range d.Tags {
+			if d.Tags[i].Name == tag {
+				return d, i
+			}
+		}
+		return nil, 0
+	}
+	return nil, 0
+}
+
+// carryLast gives a restarted device the last readings (and watched
+// flags) of the tags its predecessor had, by name, as the status page
+// showed them before; from must be stopped and to not started.
+func carryLast(from, to *device) {
+	idx := make(map[string]int, len(from.Tags))
+	for i := range from.Tags {
+		idx[from.Tags[i].Name] = i
+	}
+	from.last.mu.Lock()
+	defer from.last.mu.Unlock()
+	to.last.mu.Lock()
+	defer to.last.mu.Unlock()
+	for i := range to.Tags {
+		if j, ok := idx[to.Tags[i].Name]; ok {
+			to.last.slots[i] = from.last.slots[j]
+		}
+	}
 }
 
 // add appends p, or replaces the last point when both fall in the same
@@ -180,24 +271,27 @@ func chartValue(r buffer.Reading) (float64, bool) {
 // Live returns the latest reading of every tag, devices and tags in
 // config order; a tag not read yet has a nil Value and a zero TS.
 func (c *Collector) Live() []TagLive {
-	c.live.mu.Lock()
-	defer c.live.mu.Unlock()
+	devs := c.snapshot()
+	n := 0
+	for _, d := range devs {
+		n += len(d.Tags)
+	}
 	var out []TagLive
-	for _, d := range c.snapshot() {
-		for _, t := range d.Tags {
-			tl := TagLive{Device: d.Name, Tag: t.Name, Class: t.Class, Unit: t.Unit}
-			switch {
-			case t.ToSeconds != 0:
-				tl.Unit = "s" // as normalize reports it
-			case t.Timestamp != "":
-				tl.Unit = ""
-			}
-			if lt := c.live.tags[liveKey{d.Name, t.Name}]; lt != nil && lt.seen {
-				r := lt.last
-				tl.Unit, tl.Value, tl.Quality, tl.Error, tl.TS = r.Unit, r.Value, r.Quality.String(), r.Error, r.TS
+	if n > 0 {
+		out = make([]TagLive, 0, n)
+	}
+	for _, d := range devs {
+		d.last.mu.Lock()
+		for i := range d.Tags {
+			t := &d.Tags[i]
+			tl := TagLive{Device: d.Name, Tag: t.Name, Class: t.Class, Unit: t.unit()}
+			if s := &d.last.slots[i]; s.seen {
+				tl.Value, tl.Quality, tl.Error = s.value, s.quality.String(), s.err
+				tl.TS = time.Unix(s.sec, int64(s.nsec)).UTC()
 			}
 			out = append(out, tl)
 		}
+		d.last.mu.Unlock()
 	}
 	return out
 }
@@ -208,11 +302,21 @@ func (c *Collector) Live() []TagLive {
 func (c *Collector) History(device, tag string) []Point {
 	c.live.mu.Lock()
 	defer c.live.mu.Unlock()
-	lt := c.live.tags[liveKey{device, tag}]
-	if lt == nil {
+	// The device list is taken under live.mu: Replace swaps it and then
+	// drops the rings of removed tags under live.mu, so no ring of a
+	// removed tag survives.
+	devs := c.snapshot()
+	d, i := findTag(devs, device, tag)
+	if d == nil {
 		return nil
 	}
-	c.live.watch(lt, c.now())
+	d.last.mu.Lock()
+	seen := d.last.slots[i].seen
+	d.last.mu.Unlock()
+	if !seen {
+		return nil // as before the first reading: nothing to watch yet
+	}
+	lt := c.live.watch(devs, d, i, c.now())
 	if lt.n == 0 {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/linegate/linegate/buffer"
+	"github.com/linegate/linegate/drivers"
 )
 
 func TestLiveHistoryRing(t *testing.T) {
@@ -156,32 +157,115 @@ func TestCollectorLive(t *testing.T) {
 }
 
 func TestLiveWatchBudget(t *testing.T) {
-	var l live
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	read := func(tag string, at time.Time) {
-		l.observe("d", buffer.Reading{Tag: tag, Value: 1.0, TS: at}, at)
+	clock := now
+	var tags []Tag
+	for i := range maxWatched + 5 {
+		tags = append(tags, Tag{Name: fmt.Sprint("t", i), Class: "process"})
 	}
+	c, err := New(Options{Devices: []Device{{Name: "d", Interval: time.Second, Driver: &scriptDriver{}, Tags: tags}},
+		Sink: &memSink{}, Clock: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, l := c.devices[0], &c.live
+	read := func(tag string, at time.Time) {
+		_, i := findTag(c.devices, "d", tag)
+		c.emit(d, at, at, 1, func(int) (int, drivers.Sample) { return i, drivers.Sample{Value: 1.0} })
+	}
+	ring := func(tag string) *liveTag { return l.tags[liveKey{"d", tag}] }
 	for i := range maxWatched + 5 {
 		read(fmt.Sprint("t", i), now)
 	}
-	if l.watched != 0 {
-		t.Fatalf("%d rings before anyone looked", l.watched)
+	if len(l.tags) != 0 {
+		t.Fatalf("%d rings before anyone looked", len(l.tags))
 	}
 	// Looking at more tags than the budget drops the least recently seen.
 	for i := range maxWatched + 5 {
-		l.watch(l.tags[liveKey{"d", fmt.Sprint("t", i)}], now.Add(time.Duration(i)*time.Second))
-	}
-	if l.watched != maxWatched || l.tags[liveKey{"d", "t0"}].ring != nil || l.tags[liveKey{"d", fmt.Sprint("t", maxWatched+4)}].ring == nil {
-		t.Fatalf("watched %d; t0 ring %v", l.watched, l.tags[liveKey{"d", "t0"}].ring != nil)
+		clock = now.Add(time.Duration(i) * time.Second)
+		c.History("d", fmt.Sprint("t", i))
 	}
 	last := fmt.Sprint("t", maxWatched+4)
+	if len(l.tags) != maxWatched || ring("t0") != nil || ring(last) == nil || d.last.slots[0].watched || !d.last.slots[maxWatched+4].watched {
+		t.Fatalf("watched %d; t0 ring %v", len(l.tags), ring("t0") != nil)
+	}
 	read(last, now.Add(time.Minute))
-	if l.tags[liveKey{"d", last}].n != 1 {
+	if ring(last).n != 1 {
 		t.Fatal("a watched tag did not record")
 	}
 	// Unwatched for longer than watchTTL: the ring goes.
 	read(last, now.Add(time.Minute+watchTTL+time.Hour))
-	if l.tags[liveKey{"d", last}].ring != nil || l.watched != maxWatched-1 {
-		t.Fatalf("ring kept after watchTTL; watched %d", l.watched)
+	if ring(last) != nil || len(l.tags) != maxWatched-1 || d.last.slots[maxWatched+4].watched {
+		t.Fatalf("ring kept after watchTTL; watched %d", len(l.tags))
+	}
+}
+
+// TestLiveAcrossReplace checks what the status page keeps over a reload: a
+// kept device its last readings and history, a restarted one those of the
+// tags it still has; a removed device or tag leaves nothing behind.
+func TestLiveAcrossReplace(t *testing.T) {
+	t1 := time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
+	dev := func(name string, tags ...string) Device {
+		d := Device{Name: name, Interval: time.Second, Driver: &scriptDriver{}}
+		for _, tag := range tags {
+			d.Tags = append(d.Tags, Tag{Name: tag, Class: "process"})
+		}
+		return d
+	}
+	keep, restart, remove := dev("keep", "a"), dev("restart", "a", "b"), dev("remove", "a")
+	c, err := New(Options{Devices: []Device{keep, restart, remove}, Sink: &memSink{}, Clock: func() time.Time { return t1 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(d *device, at time.Time) {
+		c.emit(d, at, at, len(d.Tags), func(i int) (int, drivers.Sample) { return i, drivers.Sample{Value: float64(i + 1)} })
+	}
+	for _, d := range c.devices {
+		read(d, t1)
+	}
+	if g := c.Live()[0]; g.Value != 1.0 || g.TS != t1 || g.Quality != "good" {
+		t.Fatalf("live %+v, want 1 at %v", g, t1)
+	}
+	for _, k := range []liveKey{{"keep", "a"}, {"restart", "a"}, {"restart", "b"}, {"remove", "a"}} {
+		c.History(k.device, k.tag)
+	}
+	for _, d := range c.devices {
+		read(d, t1.Add(time.Second))
+	}
+
+	// restart loses tag b: a new driver and tag list.
+	restart2 := dev("restart", "c", "a")
+	if _, err := c.Replace([]Device{keep, restart2}); err != nil {
+		t.Fatal(err)
+	}
+	live := c.Live()
+	if len(live) != 3 {
+		t.Fatalf("live %+v", live)
+	}
+	for i, w := range []struct {
+		device, tag string
+		value       any
+	}{{"keep", "a", 1.0}, {"restart", "c", nil}, {"restart", "a", 1.0}} {
+		if g := live[i]; g.Device != w.device || g.Tag != w.tag || g.Value != w.value {
+			t.Fatalf("live %d: %+v, want %s/%s = %v", i, g, w.device, w.tag, w.value)
+		}
+	}
+	for _, k := range []liveKey{{"restart", "b"}, {"remove", "a"}} {
+		if h := c.History(k.device, k.tag); h != nil {
+			t.Fatalf("%s/%s: history %v after it was removed", k.device, k.tag, h)
+		}
+	}
+	if len(c.live.tags) != 2 {
+		t.Fatalf("%d rings, want the 2 of kept tags", len(c.live.tags))
+	}
+	// The restarted device records on into its tag's history.
+	read(c.devices[1], t1.Add(2*time.Second))
+	for _, w := range []struct {
+		device string
+		points int
+	}{{"keep", 1}, {"restart", 2}} {
+		if h := c.History(w.device, "a"); len(h) != w.points {
+			t.Fatalf("%s/a: history %v, want %d points", w.device, h, w.points)
+		}
 	}
 }

@@ -11,15 +11,29 @@ import (
 )
 
 // tagState is what normalization remembers of one tag between cycles. It is
-// owned by the device's goroutine.
+// owned by the device's goroutine. A plain numeric tag needs only the first
+// fields; what counters, states and alarms remember is in tagExt, allocated
+// the first time such a tag needs it: a gateway has thousands of plain tags
+// and few others. The one-byte fields come last, sharing one word.
 type tagState struct {
-	reported     bool
-	lastValue    any
-	lastNum      float64
-	lastQuality  buffer.Quality
-	lastError    string
-	lastAttrs    []buffer.Attr
+	lastValue any
+	lastNum   float64
+	lastError string
+	// lastReportAt stays a time.Time: its monotonic reading keeps the
+	// report_every heartbeat steady when the wall clock is stepped.
 	lastReportAt time.Time
+	// *tagExt is embedded so that its fields read as the tag's own, but it
+	// is nil for a plain tag: the collector reaches it only through ext()
+	// or after a nil check.
+	*tagExt
+	lastQuality buffer.Quality
+	reported    bool
+}
+
+// tagExt is the state of counter, state and alarm tags.
+type tagExt struct {
+	// lastAttrs are the last reported reading's: only these tags have any.
+	lastAttrs []buffer.Attr
 
 	counterValid bool
 	counterPrev  uint64
@@ -39,21 +53,31 @@ type tagState struct {
 	events []buffer.Event
 }
 
+// ext returns the tag's tagExt, allocating it on first use.
+func (st *tagState) ext() *tagExt {
+	if st.tagExt == nil {
+		st.tagExt = &tagExt{}
+	}
+	return st.tagExt
+}
+
+// lastAttrsOf is the last reported reading's attributes.
+func (st *tagState) lastAttrsOf() []buffer.Attr {
+	if st.tagExt == nil {
+		return nil
+	}
+	return st.tagExt.lastAttrs
+}
+
 // normalize turns one raw sample into a reading. ok is false when the
 // deadband or report-by-exception suppresses it; r is still the full
 // reading (state times need it).
 func (t *Tag) normalize(s drivers.Sample, st *tagState, now time.Time) (r buffer.Reading, ok bool) {
-	r = buffer.Reading{Tag: t.Name, Unit: t.Unit, TS: s.TS}
+	r = buffer.Reading{Tag: t.Name, Unit: t.unit(), TS: s.TS}
 	if r.TS.IsZero() {
 		r.TS = now
 	}
 	r.TS = r.TS.UTC()
-	switch {
-	case t.ToSeconds != 0:
-		r.Unit = "s"
-	case t.Timestamp != "":
-		r.Unit = "" // a point in time has no unit
-	}
 	switch s.Quality {
 	case drivers.Good:
 		r.Quality = buffer.Good
@@ -70,14 +94,17 @@ func (t *Tag) normalize(s drivers.Sample, st *tagState, now time.Time) (r buffer
 	}
 	num := math.NaN()
 	if r.Quality == buffer.Bad {
-		st.counterValid = false // a gap: the next delta would span it
+		if st.tagExt != nil {
+			st.tagExt.counterValid = false // a gap: the next delta would span it
+		}
 	} else {
 		num = t.value(&r, s.Value, st)
 	}
 	if t.isState() {
 		t.trackState(&r, st)
 	}
-	return t.report(r, st, now, num)
+	ok = t.report(&r, st, now, num)
+	return r, ok
 }
 
 // value sets r.Value from a good or uncertain raw value and returns the
@@ -154,7 +181,7 @@ func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 // and, every ReportEvery, the unchanged value (the heartbeat that tells the
 // MES the tag is alive). Without a deadband and ReportEvery every cycle is
 // reported.
-func (t *Tag) report(r buffer.Reading, st *tagState, now time.Time, num float64) (buffer.Reading, bool) {
+func (t *Tag) report(r *buffer.Reading, st *tagState, now time.Time, num float64) bool {
 	db := t.deadband()
 	if (db > 0 || t.ReportEvery > 0) && st.reported && r.Quality == st.lastQuality && r.Error == st.lastError &&
 		(t.ReportEvery <= 0 || now.Sub(st.lastReportAt) < t.ReportEvery) {
@@ -163,17 +190,20 @@ func (t *Tag) report(r buffer.Reading, st *tagState, now time.Time, num float64)
 		case !math.IsNaN(num) && !math.IsNaN(st.lastNum):
 			same = num == st.lastNum || math.Abs(num-st.lastNum) < db
 		case math.IsNaN(num) && math.IsNaN(st.lastNum):
-			same = r.Value == st.lastValue && attrsEqual(r.Attrs, st.lastAttrs)
+			same = r.Value == st.lastValue && attrsEqual(r.Attrs, st.lastAttrsOf())
 		}
 		if same {
-			return r, false
+			return false
 		}
 	}
 	st.reported = true
-	st.lastValue, st.lastNum, st.lastAttrs = r.Value, num, r.Attrs
+	st.lastValue, st.lastNum = r.Value, num
+	if st.tagExt != nil || len(r.Attrs) > 0 {
+		st.ext().lastAttrs = r.Attrs
+	}
 	st.lastQuality, st.lastError = r.Quality, r.Error
 	st.lastReportAt = now
-	return r, true
+	return true
 }
 
 // attrsEqual compares the attributes that describe the value; a state's
@@ -226,10 +256,11 @@ func (t *Tag) counter(r *buffer.Reading, v any, st *tagState) {
 	} else {
 		cur = uint64(raw) & mask
 	}
-	if st.counterValid {
-		r.Attrs = append(r.Attrs, buffer.Attr{Key: "delta", Value: counterDelta(st.counterPrev, cur, mask)})
+	x := st.ext()
+	if x.counterValid {
+		r.Attrs = append(r.Attrs, buffer.Attr{Key: "delta", Value: counterDelta(x.counterPrev, cur, mask)})
 	}
-	st.counterValid, st.counterPrev = true, cur
+	x.counterValid, x.counterPrev = true, cur
 }
 
 // counterDelta is the count from prev to cur. Backwards is a wrap when prev

@@ -123,20 +123,22 @@ func (c *Collector) Replace(devices []Device) (ReplaceResult, error) {
 	var res ReplaceResult
 	next := make([]*device, 0, len(devices))
 	var fresh, gone []*device
+	var restarted [][2]*device // old, new
 	keep := map[*device]bool{}
 	for _, nd := range devices {
 		od := old[nd.Name]
-		switch {
-		case od != nil && sameDriver(od.Driver, nd.Driver):
+		if od != nil && sameDriver(od.Driver, nd.Driver) {
 			keep[od] = true
 			next = append(next, od)
 			continue
-		case od == nil:
-			res.Added = append(res.Added, nd.Name)
-		default:
-			res.Restarted = append(res.Restarted, nd.Name)
 		}
 		d := newDevice(nd)
+		if od == nil {
+			res.Added = append(res.Added, nd.Name)
+		} else {
+			res.Restarted = append(res.Restarted, nd.Name)
+			restarted = append(restarted, [2]*device{od, d})
+		}
 		fresh = append(fresh, d)
 		next = append(next, d)
 	}
@@ -179,6 +181,12 @@ func (c *Collector) Replace(devices []Device) (ReplaceResult, error) {
 		}
 	}
 
+	// The old devices are stopped and the new ones not started: the status
+	// page keeps showing a restarted device's tags, and their history.
+	for _, p := range restarted {
+		carryLast(p[0], p[1])
+	}
+
 	c.devMu.Lock()
 	c.devices = next
 	if rs != nil {
@@ -188,6 +196,7 @@ func (c *Collector) Replace(devices []Device) (ReplaceResult, error) {
 			for _, d := range fresh {
 				_ = d.Driver.Close()
 			}
+			c.live.forgetGone(next)
 			return res, ErrStopped
 		}
 		for _, d := range fresh {
@@ -196,22 +205,13 @@ func (c *Collector) Replace(devices []Device) (ReplaceResult, error) {
 	}
 	c.devMu.Unlock()
 
+	// A removed device's last readings went with it; the rings of removed
+	// devices and tags go now.
+	c.live.forgetGone(next)
 	for _, name := range res.Removed {
-		c.forget(name)
+		c.m.up.DeleteLabelValues(name)
 	}
 	return res, nil
-}
-
-// forget drops what the collector shows of a removed device.
-func (c *Collector) forget(name string) {
-	c.m.up.DeleteLabelValues(name)
-	c.live.mu.Lock()
-	for k := range c.live.tags {
-		if k.device == name {
-			delete(c.live.tags, k)
-		}
-	}
-	c.live.mu.Unlock()
 }
 
 // sameDriver compares two drivers without panicking on a driver type that
@@ -252,6 +252,7 @@ func newDevice(d Device) *device {
 		Device: d,
 		tags:   make([]tagState, len(d.Tags)),
 		out:    make([]drivers.Sample, len(d.Tags)),
+		last:   lastReadings{slots: make([]lastReading, len(d.Tags))},
 		state:  DeviceStatus{Name: d.Name},
 	}
 }

@@ -98,18 +98,19 @@ func stateOf(r *buffer.Reading) string {
 // state that ended in one message, without keeping history itself. Time is
 // the readings' sample time.
 func (t *Tag) trackState(r *buffer.Reading, st *tagState) {
+	x := st.ext()
 	name := stateOf(r)
-	if !st.stateKnown {
-		st.stateKnown, st.stateName, st.stateSince = true, name, r.TS
+	if !x.stateKnown {
+		x.stateKnown, x.stateName, x.stateSince = true, name, r.TS
 		return
 	}
-	if name == st.stateName {
+	if name == x.stateName {
 		return
 	}
 	r.Attrs = append(r.Attrs,
-		buffer.Attr{Key: "previous", Value: st.stateName},
-		buffer.Attr{Key: "previous_duration_s", Value: seconds(r.TS.Sub(st.stateSince))})
-	st.stateName, st.stateSince = name, r.TS
+		buffer.Attr{Key: "previous", Value: x.stateName},
+		buffer.Attr{Key: "previous_duration_s", Value: seconds(r.TS.Sub(x.stateSince))})
+	x.stateName, x.stateSince = name, r.TS
 }
 
 // seconds is d in seconds, rounded to milliseconds (never negative: a
@@ -133,27 +134,28 @@ func (t *Tag) alarms(r *buffer.Reading, v any, st *tagState) {
 		nullify(r, fmt.Sprintf("alarm word %v is not an integer", v))
 		return
 	}
-	if len(st.alarmSince) != len(t.Alarms) {
-		st.alarmSince = make([]time.Time, len(t.Alarms))
+	x := st.ext()
+	if len(x.alarmSince) != len(t.Alarms) {
+		x.alarmSince = make([]time.Time, len(t.Alarms))
 	}
 	var active []string
 	for i, a := range t.Alarms {
 		on := a.Bit >= 0 && a.Bit < 64 && w&(1<<a.Bit) != 0
-		was := st.alarmKnown && st.alarmWord&(1<<a.Bit) != 0
+		was := x.alarmKnown && x.alarmWord&(1<<a.Bit) != 0
 		if on {
 			active = append(active, a.Text)
 		}
 		switch {
 		case on && !was:
-			st.alarmSince[i] = r.TS
-			st.events = append(st.events, alarmEvent("alarm_active", r, a))
+			x.alarmSince[i] = r.TS
+			x.events = append(x.events, alarmEvent("alarm_active", r, a))
 		case !on && was:
 			e := alarmEvent("alarm_cleared", r, a)
-			e.Attrs = append(e.Attrs, buffer.Attr{Key: "duration_s", Value: seconds(r.TS.Sub(st.alarmSince[i]))})
-			st.events = append(st.events, e)
+			e.Attrs = append(e.Attrs, buffer.Attr{Key: "duration_s", Value: seconds(r.TS.Sub(x.alarmSince[i]))})
+			x.events = append(x.events, e)
 		}
 	}
-	st.alarmKnown, st.alarmWord = true, w
+	x.alarmKnown, x.alarmWord = true, w
 	r.Value = int64(len(active))
 	r.Attrs = append(r.Attrs, buffer.Attr{Key: "bits", Value: rawWord(v, w)}, buffer.Attr{Key: "active", Value: strings.Join(active, "; ")})
 }

@@ -108,6 +108,17 @@ func (t *Tag) isState() bool {
 	return t.State || len(t.States) > 0 || len(t.StateBits) > 0
 }
 
+// unit is the unit the tag's readings carry.
+func (t *Tag) unit() string {
+	switch {
+	case t.ToSeconds != 0:
+		return "s"
+	case t.Timestamp != "":
+		return "" // a point in time has no unit
+	}
+	return t.Unit
+}
+
 // deadband is the effective absolute deadband.
 func (t *Tag) deadband() float64 {
 	db := t.Deadband
