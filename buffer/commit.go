@@ -33,23 +33,70 @@ const (
 
 // run is the committer: the one goroutine that writes the file, owned by the
 // Queue (started by Open, stopped by Close).
+//
+// A commit starts when appends pause for interval/quietDivisor (2 ms at the
+// default 50 ms) or interval after the first append since the last commit,
+// whichever is first; acknowledgements and events ride along, or go every
+// interval. Collectors poll on the same clock and append in bursts: a
+// commit at a fixed tick kept a burst waiting for the tick, up to the whole
+// interval; committing when the burst ends saves that wait, and a steady
+// stream of appends still commits every interval.
 func (q *Queue) run(ctx context.Context) {
 	defer close(q.done)
 	t := time.NewTicker(q.interval)
 	defer t.Stop()
+	timer := time.NewTimer(q.interval)
+	timer.Stop() // armed by settle
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			q.commitMu.Lock()
-			// Errors are logged and counted by commitLocked; the work stays
-			// pending and the next tick retries it.
-			_ = q.commitLocked(false)
-			q.maybeRelease(time.Now())
-			q.commitMu.Unlock()
+		case <-q.appended:
+			if !q.settle(ctx, timer) {
+				return
+			}
+		}
+		q.commitMu.Lock()
+		// Errors are logged and counted by commitLocked; the work stays
+		// pending and the next round retries it.
+		_ = q.commitLocked(false)
+		q.maybeRelease(time.Now())
+		q.commitMu.Unlock()
+	}
+}
+
+// quietDivisor sets the pause in appends that ends a burst: interval/25.
+const quietDivisor = 25
+
+// settle waits until appends pause or interval has passed since the
+// first; false when ctx is done.
+func (q *Queue) settle(ctx context.Context, timer *time.Timer) bool {
+	quiet := q.interval / quietDivisor
+	deadline := time.Now().Add(q.interval)
+	for {
+		n := q.appendN.Load()
+		wait := min(quiet, time.Until(deadline))
+		if wait <= 0 {
+			break
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+		}
+		if q.appendN.Load() == n {
+			break
 		}
 	}
+	// This commit takes every append signalled meanwhile.
+	select {
+	case <-q.appended:
+	default:
+	}
+	return true
 }
 
 // work is everything one group commit takes over from the queue.

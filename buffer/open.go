@@ -108,6 +108,7 @@ func Open(opts Options) (*Queue, error) {
 		acks:      make(map[uint64]struct{}),
 		evAcks:    make(map[uint64]struct{}),
 		committed: make(chan struct{}, 1),
+		appended:  make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
 	// Set before the first write transaction; see budget.

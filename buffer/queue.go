@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,8 +126,12 @@ type Queue struct {
 	drops         dropLog
 
 	committed chan struct{}
-	stop      context.CancelFunc
-	done      chan struct{}
+	// appended wakes the committer; appendN counts appends, so that it
+	// sees when they pause (commit.go).
+	appended chan struct{}
+	appendN  atomic.Uint64
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
 // pendingRec is an encoded record waiting for a commit (without its CRC).
@@ -178,6 +183,11 @@ func (q *Queue) Append(m Message) (uint64, error) {
 	q.pending = append(q.pending, pendingRec{id: seq, rec: rec})
 	q.pendingBytes += int64(len(rec))
 	q.mu.Unlock()
+	q.appendN.Add(1)
+	select {
+	case q.appended <- struct{}{}:
+	default:
+	}
 	q.met.appends.Inc()
 	return seq, nil
 }
