@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// FuzzParse feeds arbitrary text to the loader: it must never panic, and it
-// returns either a config or an error, never both or neither. A valid
+// FuzzParse feeds arbitrary text to the loader: it must never panic, it
+// returns either a config or an error, never both or neither, and parsing
+// in parts (split.go) gives what parsing whole gives. A valid
 // config must hold what validation promises the rest of the agent.
 //
 // The seed corpus is testdata/fuzz/FuzzParse (the examples' shapes, YAML
@@ -29,6 +30,8 @@ func FuzzParse(f *testing.F) {
 		return "", false
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// A file parsed in parts must come out as parsed whole.
+		parseBothWays(t, data, env)
 		cfg, err := Parse("/fuzz/linegate.yaml", data, env)
 		if (cfg == nil) == (err == nil) {
 			t.Fatalf("Parse returned config %v and error %v", cfg != nil, err)

@@ -58,18 +58,90 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes and validates config text. name is used in messages and to
 // resolve relative file paths (password_file, ...) against its folder.
+//
+// A YAML tree costs ~2 kB per tag (20 MB for 10,000 tags), so a file is
+// parsed in parts where it can be: the sections, then one device at a time
+// (split.go), each device's tree released once it is decoded and checked.
+// Where the text cannot be split safely (flow-style devices, anchors used
+// across devices, several documents) the whole file is parsed at once; both
+// ways give the same config and the same errors.
 func Parse(name string, data []byte, env LookupEnv) (*Config, error) {
-	short := filepath.Base(name)
-	if name == "" {
-		short = "config"
+	marked := markEnvRefs(data)
+	if parts, ok := splitDevices(marked); ok {
+		if cfg, err, ok := parseParts(name, parts, env); ok {
+			return cfg, err
+		}
 	}
-	fail := func(line int, format string, args ...any) error {
-		return &Error{File: short, Problems: []Problem{{Line: line, Msg: fmt.Sprintf(format, args...)}}}
-	}
+	return parseWhole(name, marked, env)
+}
 
+// parseWhole parses the file as one YAML tree.
+func parseWhole(name string, marked []byte, env LookupEnv) (*Config, error) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(markEnvRefs(data), &doc); err != nil {
-		return nil, yamlError(short, err)
+	if err := yaml.Unmarshal(marked, &doc); err != nil {
+		return nil, yamlError(shortName(name), err)
+	}
+	root, err := topMapping(name, &doc)
+	if err != nil {
+		return nil, err
+	}
+	// The device items leave the tree and come back one at a time, as
+	// from a split file.
+	var items []*yaml.Node
+	devs := valueOf(root, "devices")
+	if devs != nil && devs.Kind == yaml.SequenceNode {
+		items, devs.Content = devs.Content, nil
+	} else {
+		devs = nil // an alias or no list: decoded with the sections
+	}
+	cfg, err := decodeConfig(name, root, devs, len(items), func(i int) (*yaml.Node, error) {
+		item := items[i]
+		items[i] = nil
+		return item, nil
+	}, env)
+	return cfg, err
+}
+
+// parseParts parses a split file: ok is false when a part does not parse
+// on its own (an alias to an anchor in another part, a construct that spans
+// parts), and the caller parses the whole file instead.
+func parseParts(name string, parts *deviceParts, env LookupEnv) (_ *Config, _ error, ok bool) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(parts.head, &doc); err != nil {
+		return nil, nil, false
+	}
+	root, err := topMapping(name, &doc)
+	if err != nil {
+		return nil, nil, false
+	}
+	devs, ok := parts.attach(root)
+	if !ok {
+		return nil, nil, false
+	}
+	errSplit := errors.New("part does not parse alone")
+	cfg, err := decodeConfig(name, root, devs, len(parts.items), func(i int) (*yaml.Node, error) {
+		item, ok := parts.item(i)
+		if !ok {
+			return nil, errSplit
+		}
+		return item, nil
+	}, env)
+	if errors.Is(err, errSplit) {
+		return nil, nil, false
+	}
+	return cfg, err, true
+}
+
+func shortName(name string) string {
+	if name == "" {
+		return "config"
+	}
+	return filepath.Base(name)
+}
+
+func topMapping(name string, doc *yaml.Node) (*yaml.Node, error) {
+	fail := func(line int, msg string) error {
+		return &Error{File: shortName(name), Problems: []Problem{{Line: line, Msg: msg}}}
 	}
 	if len(doc.Content) == 0 {
 		return nil, fail(0, "the file is empty")
@@ -78,68 +150,86 @@ func Parse(name string, data []byte, env LookupEnv) (*Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, fail(root.Line, "the top level must be a mapping (gateway:, buffer:, uplink:, devices:)")
 	}
+	return root, nil
+}
 
-	var problems []Problem
-	expandEnv(root, env, &problems)
-	checkKeys(root, reflect.TypeOf(Config{}), "", schemaCache{}, &problems)
-	if len(problems) > 0 {
-		return nil, &Error{File: short, Problems: problems}
-	}
+// decodeConfig decodes and checks root (the sections, with devs, the
+// devices list, empty) and then n device items, taken one at a time from
+// item and put into devs. A device's tag nodes are released once it is
+// decoded and checked, so that the tree of the whole file is never held
+// together with the decoded config. An error from item is returned as is.
+//
+// What is reported is the same as for a file decoded at once: unknown keys
+// and environment problems first (all of them, by line), else decoding
+// errors, else validation problems.
+func decodeConfig(name string, root, devs *yaml.Node, n int, item func(int) (*yaml.Node, error), env LookupEnv) (*Config, error) {
+	short := shortName(name)
+	var keyProblems []Problem
+	schema := schemaCache{}
+	expandEnv(root, env, &keyProblems)
+	checkKeys(root, reflect.TypeOf(Config{}), "", schema, &keyProblems)
 
 	cfg := &Config{File: name}
-	// Devices are decoded one at a time, after the rest, so that the tags'
-	// part of the YAML tree (nearly all of it: ~2 kB per tag, 20 MB for
-	// 10,000 tags) can go as soon as its device is decoded and checked:
-	// the tree and the decoded config then never take memory side by side.
-	var devNodes []*yaml.Node
-	devs := valueOf(root, "devices")
-	if devs != nil && devs.Kind == yaml.SequenceNode {
-		devNodes = devs.Content
-		devs.Content = nil
-	}
-	err := root.Decode(cfg)
-	if devs != nil && devNodes != nil {
-		devs.Content = devNodes
-	}
 	var typeErrs decodeErrors
-	if err := typeErrs.add(err); err != nil {
-		return nil, yamlError(short, err)
+	var fatal error // a decoding error that is not a type error
+	if len(keyProblems) == 0 {
+		fatal = typeErrs.add(root.Decode(cfg))
 	}
-	if devNodes != nil {
-		cfg.Devices = make([]Device, len(devNodes))
+	if devs != nil {
+		cfg.Devices = make([]Device, n)
+		devs.Content = make([]*yaml.Node, n)
 	}
 	nodes := indexNodes(root)
 	v := &validator{cfg: cfg, nodes: nodes, dir: filepath.Dir(name)}
-	v.top()
+	checking := func() bool { return len(keyProblems) == 0 && fatal == nil && len(typeErrs) == 0 }
+	if checking() {
+		v.top()
+	}
 	seen := map[string]int{}
 	for i := range cfg.Devices {
-		if devNodes != nil {
-			if err := typeErrs.add(devNodes[i].Decode(&cfg.Devices[i])); err != nil {
-				return nil, yamlError(short, err)
+		if devs != nil {
+			dn, err := item(i)
+			if err != nil {
+				return nil, err
+			}
+			devs.Content[i] = dn
+			expandEnv(dn, env, &keyProblems)
+			checkKeys(dn, reflect.TypeOf(Device{}), "", schema, &keyProblems)
+			if len(keyProblems) == 0 && fatal == nil {
+				fatal = typeErrs.add(dn.Decode(&cfg.Devices[i]))
 			}
 		}
-		if len(typeErrs) > 0 {
-			continue // decoding errors alone are reported, as for the rest
+		if checking() {
+			cfg.Devices[i].Line = nodes.device(i).Line
+			for j := range cfg.Devices[i].Tags {
+				cfg.Devices[i].Tags[j].Line = nodes.tag(i, j).Line
+			}
+			v.deviceAt(i, seen)
 		}
-		cfg.Devices[i].Line = nodes.device(i).Line
-		for j := range cfg.Devices[i].Tags {
-			cfg.Devices[i].Tags[j].Line = nodes.tag(i, j).Line
-		}
-		v.deviceAt(i, seen)
-		if devNodes != nil {
-			dropTagNodes(devNodes[i])
+		if devs != nil {
+			dropTagNodes(devs.Content[i])
 		}
 	}
-	if len(typeErrs) > 0 {
+	switch {
+	case len(keyProblems) > 0:
+		sortProblems(keyProblems)
+		return nil, &Error{File: short, Problems: keyProblems}
+	case fatal != nil:
+		return nil, yamlError(short, fatal)
+	case len(typeErrs) > 0:
 		return nil, yamlError(short, &yaml.TypeError{Errors: typeErrs})
 	}
 	v.crossDevice()
 	if len(v.problems) > 0 {
-		sort.SliceStable(v.problems, func(a, b int) bool { return v.problems[a].Line < v.problems[b].Line })
+		sortProblems(v.problems)
 		return nil, &Error{File: short, Problems: v.problems}
 	}
 	cfg.Warnings = warningLines(short, v.warnings)
 	return cfg, nil
+}
+
+func sortProblems(p []Problem) {
+	sort.SliceStable(p, func(a, b int) bool { return p[a].Line < p[b].Line })
 }
 
 // decodeErrors collects the YAML decoder's type errors (a string where a
@@ -399,7 +489,7 @@ var noNode = &yaml.Node{}
 
 func (x nodeIndex) device(i int) *yaml.Node {
 	devs := valueOf(x.root, "devices")
-	if devs == nil || i >= len(devs.Content) {
+	if devs == nil || i >= len(devs.Content) || devs.Content[i] == nil {
 		return noNode
 	}
 	return devs.Content[i]
