@@ -60,6 +60,7 @@ type report struct {
 	CPUPercent         float64 `json:"cpu_percent_of_one_core"`
 	CPUSecPerMReadings float64 `json:"cpu_seconds_per_million_readings"`
 	PeakRSSBytes       int64   `json:"peak_rss_bytes"`
+	SteadyPeakRSSBytes int64   `json:"steady_peak_rss_bytes"` // VmHWM before the outage
 	LatencyP50Ms       float64 `json:"latency_p50_ms"`
 	LatencyP99Ms       float64 `json:"latency_p99_ms"`
 	LatencySamples     int     `json:"latency_samples"`
@@ -179,7 +180,7 @@ func (r *report) print(w io.Writer) {
 	row("modbus reads per cycle", fmt.Sprintf("%d (%.1f per device)", r.ReadsPerCycle, float64(r.ReadsPerCycle)/float64(max(1, r.o.devices))))
 	row("sustained readings/s", fmt.Sprintf("%.0f (%.1f msgs/s, %.1f readings/msg)", r.ReadingsPerSec, r.MessagesPerSec, r.ReadingsPerMessage))
 	row("CPU", fmt.Sprintf("%.2f%% of one core, %.2f s per million readings", r.CPUPercent, r.CPUSecPerMReadings))
-	row("peak RSS (VmHWM)", mib(r.PeakRSSBytes))
+	row("peak RSS (VmHWM)", fmt.Sprintf("%s (%s before the outage: start-up and steady run)", mib(r.PeakRSSBytes), mib(r.SteadyPeakRSSBytes)))
 	row("latency sample → subscriber", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms (%d msgs)", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencySamples))
 	row("overruns / devices up", fmt.Sprintf("%d / %d", r.Overruns, r.DevicesUp))
 	if r.o.outage > 0 {

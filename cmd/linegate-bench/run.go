@@ -277,6 +277,7 @@ func (g *rig) steady(ctx context.Context, r *report) error {
 	r.SteadyMaxBacklog = maxBacklog
 	r.Overruns = st1.overruns() - st0.overruns()
 	r.DevicesUp = st1.devicesUp()
+	r.SteadyPeakRSSBytes, _ = peakRSS(pid) // start-up and steady run
 
 	if g.o.outage > 0 {
 		if err := g.outage(ctx, a, r, maxBacklog); err != nil {
