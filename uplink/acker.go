@@ -9,9 +9,10 @@ import (
 
 // pending is a data message published and not yet acknowledged.
 type pending struct {
-	seq  uint64
-	tok  mqtt.Token
-	sent time.Time
+	seq     uint64
+	tok     mqtt.Token
+	sent    time.Time
+	payload []byte // given back to Uplink.payloads once paho is done with it
 }
 
 // acker waits for the tokens of one connection's data publishes and deletes
@@ -79,6 +80,7 @@ func (a *acker) run() {
 			}
 			a.complete()
 			a.release(len(a.fifo))
+			clear(a.fifo)
 			a.fifo = a.fifo[:0]
 			return
 		}
@@ -111,6 +113,9 @@ func (a *acker) complete() {
 			}
 			continue
 		}
+		// Completed without error: acknowledged, and paho no longer reads
+		// the payload (payloads.go).
+		a.u.payloads.put(p.payload)
 		// After a failure the connection is ending and the next one resends
 		// from the failed message on; nothing after it leaves the buffer, so
 		// that "resume from the oldest unacknowledged" stays the whole rule.
@@ -136,7 +141,10 @@ func (a *acker) complete() {
 			a.u.mu.Unlock()
 		}
 	}
-	a.fifo = append(a.fifo[:0], a.fifo[n:]...)
+	// The vacated tail is cleared so that it pins no token or payload.
+	rest := copy(a.fifo, a.fifo[n:])
+	clear(a.fifo[rest:])
+	a.fifo = a.fifo[:rest]
 	a.release(n)
 }
 

@@ -18,7 +18,7 @@ import (
 // testBroker is a real MQTT broker (mochi-mqtt) in the test process, on a
 // loopback port, stopped by t.Cleanup at the latest.
 type testBroker struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *mochi.Server
 	addr string
 	hook *brokerHook
@@ -27,13 +27,13 @@ type testBroker struct {
 
 // startBroker starts a broker on addr ("127.0.0.1:0" for a free port, or the
 // address of a stopped broker to restart it on the same port).
-func startBroker(t *testing.T, addr string) *testBroker {
+func startBroker(t testing.TB, addr string) *testBroker {
 	t.Helper()
 	return startBrokerOn(t, listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr}))
 }
 
 // startBrokerOn starts a broker serving one listener.
-func startBrokerOn(t *testing.T, l listeners.Listener) *testBroker {
+func startBrokerOn(t testing.TB, l listeners.Listener) *testBroker {
 	t.Helper()
 	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
 	hook := &brokerHook{}

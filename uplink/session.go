@@ -183,8 +183,8 @@ func (u *Uplink) publish(s *session, a *acker, m *buffer.Message, historical boo
 	if u.sp != nil {
 		return u.publishSparkplug(s, a, m, historical)
 	}
-	payload := AppendJSON(make([]byte, 0, 320+160*len(m.Readings)), *m, u.gw, historical)
-	topic := Topic(u.cfg.TopicPrefix, u.gw.Site, u.gw.Area, u.gw.Line, m.Equipment, m.Class)
+	payload := AppendJSON(u.payloads.get(320+160*len(m.Readings)), *m, u.gw, historical)
+	topic := u.dataTopic(m.Equipment, m.Class)
 
 	u.inflight.Add(1)
 	u.met.inflight.Inc()
@@ -192,7 +192,7 @@ func (u *Uplink) publish(s *session, a *acker, m *buffer.Message, historical boo
 	u.met.published.Inc()
 	// Never blocks: the channel holds MaxInflight and at most that many
 	// tokens are outstanding.
-	a.in <- pending{seq: m.Seq, tok: tok, sent: time.Now()}
+	a.in <- pending{seq: m.Seq, tok: tok, sent: time.Now(), payload: payload}
 
 	// A publish that failed at once (not connected, write timeout) must stop
 	// this connection before anything after it is sent: a later message

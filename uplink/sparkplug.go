@@ -133,11 +133,12 @@ type sparkplug struct {
 
 // spDevice is one equipment and the metrics learned from its messages.
 type spDevice struct {
-	name    string // as in the messages
-	level   string // as in topics
-	metrics []*spMetric
-	byTag   map[string]*spMetric
-	down    bool // a device_down came, and no device_up or good reading since
+	name      string // as in the messages
+	level     string // as in topics
+	dataTopic string // of its DDATA, built once: one per message otherwise
+	metrics   []*spMetric
+	byTag     map[string]*spMetric
+	down      bool // a device_down came, and no device_up or good reading since
 }
 
 // spMetric is one tag of a device and its last value, for births.
@@ -225,6 +226,7 @@ func (sp *sparkplug) device(name string) *spDevice {
 	if d.level == "" {
 		d.level = "_"
 	}
+	d.dataTopic = sp.deviceTopic("DDATA", d)
 	sp.devices[name] = d
 	sp.order = append(sp.order, d)
 	return d
@@ -366,7 +368,10 @@ func (u *Uplink) spPublish(s *session, topic string, qos byte, payload []byte) e
 func (u *Uplink) publishSparkplug(s *session, a *acker, m *buffer.Message, historical bool) error {
 	d := u.sp.device(m.Equipment)
 	changed := u.sp.learn(d, m)
-	var tok mqtt.Token
+	var (
+		tok     mqtt.Token
+		payload []byte // reused once acknowledged, as for JSON (payloads.go)
+	)
 	if d.down && !anyGood(m.Readings) {
 		u.sp.suppressed.Inc()
 		tok = doneToken{done: closedChan()}
@@ -377,14 +382,14 @@ func (u *Uplink) publishSparkplug(s *session, a *acker, m *buffer.Message, histo
 				return err
 			}
 		}
-		payload := u.sp.ddata(s.sp, d, m, historical)
-		tok = s.client.Publish(u.sp.deviceTopic("DDATA", d), u.cfg.QoS, false, payload)
+		payload = u.sp.ddata(u.payloads.get(0), s.sp, d, m, historical)
+		tok = s.client.Publish(d.dataTopic, u.cfg.QoS, false, payload)
 		u.met.published.Inc()
 	}
 	u.inflight.Add(1)
 	u.met.inflight.Inc()
 	// Never blocks: see publish.
-	a.in <- pending{seq: m.Seq, tok: tok, sent: time.Now()}
+	a.in <- pending{seq: m.Seq, tok: tok, sent: time.Now(), payload: payload}
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {

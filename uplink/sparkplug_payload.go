@@ -308,9 +308,9 @@ func (sp *sparkplug) dbirthPayload(ss *spSession, d *spDevice) []byte {
 	return marshal(&pb.Payload{Timestamp: proto.Uint64(spMillis(sp.now())), Seq: ss.next(), Metrics: ms})
 }
 
-// ddata is the DDATA of message m: every reading by alias, in the datatype
-// of the birth (learn has run on m).
-func (sp *sparkplug) ddata(ss *spSession, d *spDevice, m *buffer.Message, historical bool) []byte {
+// ddata appends the DDATA of message m to dst: every reading by alias, in
+// the datatype of the birth (learn has run on m).
+func (sp *sparkplug) ddata(dst []byte, ss *spSession, d *spDevice, m *buffer.Message, historical bool) []byte {
 	ms := make([]*pb.Payload_Metric, 0, len(m.Readings))
 	for i := range m.Readings {
 		r := &m.Readings[i]
@@ -328,7 +328,9 @@ func (sp *sparkplug) ddata(ss *spSession, d *spDevice, m *buffer.Message, histor
 		setValue(pm, mt.dt, v)
 		ms = append(ms, pm)
 	}
-	return marshal(&pb.Payload{Timestamp: proto.Uint64(spMillis(m.Created)), Seq: ss.next(), Metrics: ms})
+	// The same bytes as marshal, appended. It cannot fail either.
+	b, _ := proto.MarshalOptions{}.MarshalAppend(dst, &pb.Payload{Timestamp: proto.Uint64(spMillis(m.Created)), Seq: ss.next(), Metrics: ms})
+	return b
 }
 
 // ddeath is a DDEATH: timestamp and seq.

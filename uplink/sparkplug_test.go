@@ -537,7 +537,7 @@ func TestSparkplugLearn(t *testing.T) {
 				if got := sp.learn(d, m); got != tt.changed[i] {
 					t.Errorf("value %d (%v): changed %v, want %v", i, v, got, tt.changed[i])
 				}
-				last = sp.ddata(ss, d, m, false)
+				last = sp.ddata(nil, ss, d, m, false)
 			}
 			var p pb.Payload
 			if err := proto.Unmarshal(last, &p); err != nil {

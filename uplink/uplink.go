@@ -102,6 +102,9 @@ type Uplink struct {
 	statusTopic, eventsTopic string
 	sp                       *sparkplug // nil for FormatJSON
 
+	payloads payloadPool         // payloads.go
+	topics   map[topicKey]string // data topics; Run's goroutine only
+
 	running  atomic.Bool
 	gen      atomic.Uint64 // connection generation, see connect
 	inflight atomic.Int64
@@ -189,6 +192,8 @@ func New(cfg Config, src Source) (*Uplink, error) {
 		statusTopic: gatewayTopic(cfg.TopicPrefix, gw, "status"),
 		eventsTopic: gatewayTopic(cfg.TopicPrefix, gw, "events"),
 		sp:          sp,
+		payloads:    newPayloadPool(cfg.MaxInflight),
+		topics:      map[topicKey]string{},
 	}, nil
 }
 
@@ -358,6 +363,7 @@ func (s *session) err() error {
 // completed" and nothing is resent behind our back; the buffer is the only
 // store and Run the only reconnect path. A publish stuck on a dead writer
 // completes with an error after WriteTimeout, so no token waits forever.
+// The reuse of payload buffers (payloads.go) relies on these options too.
 //
 // Each connection gets a new paho client: paho warns that a client may still
 // have goroutines running after Disconnect returns, and a fresh client per
