@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -61,4 +62,47 @@ func BenchmarkRead(b *testing.B) {
 		n += len(ms)
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkReadDesign reads messages as the uplink does at the design load:
+// 100 devices of 33 float readings, every value different from the last
+// cycle's, in batches of the in-flight window. One op is one message.
+func BenchmarkReadDesign(b *testing.B) {
+	q, err := Open(Options{Path: tempPath(b), CommitInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	const cycles, devices, window = 10, 100, 64
+	for c := range cycles {
+		for d := range devices {
+			created := t0.Add(time.Duration(c) * time.Second)
+			m := Message{Created: created, Equipment: fmt.Sprintf("press%02d", d), Class: "process"}
+			for i := range 33 {
+				m.Readings = append(m.Readings, Reading{Tag: fmt.Sprintf("temperature_zone_%02d", i), Unit: "degC",
+					Value: 180.25 + float64(i) + float64(c)/4, TS: created.Add(-time.Duration(i) * time.Millisecond)})
+			}
+			if _, err := q.Append(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := q.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var after uint64
+	for n := 0; n < b.N; {
+		ms, err := q.Read(after, min(window, b.N-n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ms) == 0 {
+			after = 0
+			continue
+		}
+		after = ms[len(ms)-1].Seq
+		n += len(ms)
+	}
 }

@@ -270,41 +270,134 @@ func decodeMessage(b []byte) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return decodeMessageBody(string(body))
+	return decodeMessageBody(body)
 }
 
 // decodeMessageBody decodes a record without its CRC. All strings of the
-// result are substrings of s, so the record's text costs one allocation.
-func decodeMessageBody(s string) (Message, error) {
-	d := decoder{s: s}
-	var m Message
-	m.Seq = d.header()
-	m.Created = d.time(time.Time{})
-	m.Equipment = d.str()
-	m.Class = d.str()
-	// A reading takes at least 7 bytes (5 empty fields, kind, quality), which
-	// bounds the allocation a garbage count can cause by the record's length.
-	if n := d.count(7); n > 0 {
-		m.Readings = make([]Reading, n)
-		for i := range m.Readings {
-			r := &m.Readings[i]
-			r.Tag = d.str()
-			r.Value = d.value()
-			r.Unit = d.str()
-			r.Quality = Quality(d.byte())
-			r.Error = d.str()
-			r.TS = d.time(m.Created)
-			r.Attrs = d.attrs()
-			if d.err != nil {
-				break
-			}
-		}
-	}
+// result are substrings of one copy of body, so the record's text costs one
+// allocation.
+func decodeMessageBody(body []byte) (Message, error) {
+	d := decoder{b: body, text: string(body)}
+	m := d.message(nil)
 	if err := d.finish(); err != nil {
 		return Message{}, err
 	}
 	return m, nil
 }
+
+// messageReadings returns the reading count of a checked message record
+// (checkRecord's result) without decoding the readings, so that Read can
+// allocate the readings of a whole batch at once.
+func messageReadings(body []byte) (int, error) {
+	d := decoder{b: body}
+	d.header()
+	d.time(time.Time{})
+	d.span() // equipment
+	d.span() // class
+	n := d.count(minReadingSize)
+	return n, d.err
+}
+
+// batch decodes the messages of one Read. Compared with decodeMessage, per
+// message: the readings of all messages share one slice and their
+// attributes a few, and the text is not copied as a whole; short strings
+// (tags, units, equipment, classes, attribute keys, states) come from names,
+// which Read keeps across calls because the same device sends the same tag
+// names every cycle. Longer strings are copied one by one.
+type batch struct {
+	names    *nameTable
+	readings []Reading // room left for the rest of the batch
+	attrs    []Attr
+}
+
+// message decodes a checked message record (checkRecord's result). The
+// strings of the result never point into body, which may be bbolt's mmap.
+func (bt *batch) message(body []byte) (Message, error) {
+	d := decoder{b: body, names: bt.names}
+	m := d.message(bt)
+	if err := d.finish(); err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// newReadings returns n zeroed readings, from the batch's slice when it
+// has room. The slice is capped at n, so that appending to a message's
+// readings cannot overwrite the next message's.
+func (bt *batch) newReadings(n int) []Reading {
+	if bt == nil || len(bt.readings) < n {
+		return make([]Reading, n)
+	}
+	rs := bt.readings[:n:n]
+	bt.readings = bt.readings[n:]
+	return rs
+}
+
+// attrChunk is how many attributes a batch allocates at a time: attributes
+// (a counter's delta, a state's previous) are on some readings only, so they
+// are not counted ahead like the readings.
+const attrChunk = 32
+
+// newAttrs is newReadings for attributes.
+func (bt *batch) newAttrs(n int) []Attr {
+	if bt == nil {
+		return make([]Attr, n)
+	}
+	if len(bt.attrs) < n {
+		bt.attrs = make([]Attr, max(n, attrChunk))
+	}
+	as := bt.attrs[:n:n]
+	bt.attrs = bt.attrs[n:]
+	return as
+}
+
+// maxInternLen is the longest string that nameTable keeps: names, units and
+// states are short, and a long string value (a JSON blob, a message text)
+// is unlikely to repeat.
+const maxInternLen = 64
+
+// Bounds of a nameTable; past one of them it starts over. 10,000 distinct
+// tags (100 devices × 100 tags, each its own names) take 10,000 entries.
+const (
+	maxNames     = 1 << 15
+	maxNameBytes = 1 << 20
+)
+
+// nameTable interns the short strings decoded by Read, so that a tag name
+// read every cycle is allocated once rather than once per message. It maps
+// the bytes of a string to the string, boxed: a repeated string value (a
+// state) then costs no allocation either.
+type nameTable struct {
+	m     map[string]any
+	bytes int
+}
+
+func newNameTable() *nameTable { return &nameTable{m: make(map[string]any)} }
+
+// box returns b as a boxed string, the same one for the same bytes. The
+// string is always a copy: b may be bbolt's mmap.
+func (t *nameTable) box(b []byte) any {
+	if len(b) == 0 {
+		return "" // no allocation
+	}
+	if len(b) > maxInternLen {
+		return string(b)
+	}
+	if v, ok := t.m[string(b)]; ok { // no allocation for the lookup
+		return v
+	}
+	if len(t.m) >= maxNames || t.bytes+len(b) > maxNameBytes {
+		clear(t.m)
+		t.bytes = 0
+	}
+	s := string(b)
+	v := any(s)
+	t.m[s] = v
+	t.bytes += len(s)
+	return v
+}
+
+func (t *nameTable) intern(b []byte) string { return t.box(b).(string) }
 
 // decodeEvent decodes a stored event record (with CRC).
 func decodeEvent(b []byte) (Event, error) {
@@ -312,16 +405,16 @@ func decodeEvent(b []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	return decodeEventBody(string(body))
+	return decodeEventBody(body)
 }
 
-func decodeEventBody(s string) (Event, error) {
-	d := decoder{s: s}
+func decodeEventBody(body []byte) (Event, error) {
+	d := decoder{b: body, text: string(body)}
 	var e Event
 	e.ID = d.header()
 	e.Type = d.str()
 	e.TS = d.time(time.Time{})
-	e.Attrs = d.attrs()
+	e.Attrs = d.attrs(nil)
 	if err := d.finish(); err != nil {
 		return Event{}, err
 	}
@@ -331,20 +424,29 @@ func decodeEventBody(s string) (Event, error) {
 // recordCreated reads only the created time of a checked message record
 // (checkRecord's result), for the oldest-message statistics.
 func recordCreated(body []byte) (time.Time, error) {
-	// The created time is at most 1+10+10 bytes; decoding a prefix avoids
-	// copying the whole record.
-	end := min(len(body), recordHeader+21)
-	d := decoder{s: string(body[:end]), i: recordHeader}
+	d := decoder{b: body, i: recordHeader}
 	t := d.time(time.Time{})
 	return t, d.err
 }
 
-// decoder reads a record held in one string. The first error sticks, later
-// reads return zero values, so decode functions check once at the end.
+// minReadingSize is the least a reading takes: 5 empty fields, a value
+// kind and a quality byte. It bounds the allocation a garbage count can
+// cause by the record's length.
+const minReadingSize = 7
+
+// decoder reads a record. The first error sticks, later reads return zero
+// values, so decode functions check once at the end.
+//
+// The strings it returns never share memory with b, which may be bbolt's
+// mmap (valid only during the transaction): they are substrings of text
+// when it is set (b copied once, by decodeMessage and decodeEvent),
+// otherwise interned in names or copied one by one.
 type decoder struct {
-	s   string
-	i   int
-	err error
+	b     []byte
+	i     int
+	err   error
+	text  string     // "" or string(b); never "" for a record, whose header is 9 bytes
+	names *nameTable // nil: no interning
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -354,40 +456,66 @@ func (d *decoder) fail(format string, args ...any) {
 }
 
 func (d *decoder) finish() error {
-	if d.err == nil && d.i != len(d.s) {
-		d.fail("%d trailing bytes", len(d.s)-d.i)
+	if d.err == nil && d.i != len(d.b) {
+		d.fail("%d trailing bytes", len(d.b)-d.i)
 	}
 	return d.err
 }
 
+// message decodes a message record; bt (nil for none) provides the
+// readings and attributes.
+func (d *decoder) message(bt *batch) Message {
+	var m Message
+	m.Seq = d.header()
+	m.Created = d.time(time.Time{})
+	m.Equipment = d.str()
+	m.Class = d.str()
+	if n := d.count(minReadingSize); n > 0 {
+		m.Readings = bt.newReadings(n)
+		for i := range m.Readings {
+			r := &m.Readings[i]
+			r.Tag = d.str()
+			r.Value = d.value()
+			r.Unit = d.str()
+			r.Quality = Quality(d.byte())
+			r.Error = d.str()
+			r.TS = d.time(m.Created)
+			r.Attrs = d.attrs(bt)
+			if d.err != nil {
+				break
+			}
+		}
+	}
+	return m
+}
+
 func (d *decoder) header() uint64 {
-	if len(d.s) < recordHeader {
+	if len(d.b) < recordHeader {
 		d.err = errShortRecord
 		return 0
 	}
-	if d.s[0] != recordVersion {
-		d.fail("unknown record version %d", d.s[0])
+	if d.b[0] != recordVersion {
+		d.fail("unknown record version %d", d.b[0])
 		return 0
 	}
 	d.i = recordHeader
-	return binary.BigEndian.Uint64([]byte(d.s[1:recordHeader]))
+	return binary.BigEndian.Uint64(d.b[1:recordHeader])
 }
 
 func (d *decoder) byte() byte {
 	if d.err != nil {
 		return 0
 	}
-	if d.i >= len(d.s) {
+	if d.i >= len(d.b) {
 		d.fail("unexpected end of record")
 		return 0
 	}
-	c := d.s[d.i]
+	c := d.b[d.i]
 	d.i++
 	return c
 }
 
-// uvarint is binary.Uvarint on a string, refusing overlong and overflowing
-// encodings.
+// uvarint is binary.Uvarint, refusing overlong and overflowing encodings.
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
@@ -395,11 +523,11 @@ func (d *decoder) uvarint() uint64 {
 	var x uint64
 	var shift uint
 	for n := 0; n < binary.MaxVarintLen64; n++ {
-		if d.i >= len(d.s) {
+		if d.i >= len(d.b) {
 			d.fail("unexpected end of record in varint")
 			return 0
 		}
-		c := d.s[d.i]
+		c := d.b[d.i]
 		d.i++
 		if c < 0x80 {
 			if n == binary.MaxVarintLen64-1 && c > 1 {
@@ -431,25 +559,40 @@ func (d *decoder) count(minSize int) int {
 	if d.err != nil {
 		return 0
 	}
-	if n > uint64((len(d.s)-d.i)/minSize) {
+	if n > uint64((len(d.b)-d.i)/minSize) {
 		d.fail("count %d exceeds the record", n)
 		return 0
 	}
 	return int(n)
 }
 
-func (d *decoder) str() string {
+// span reads a string field and returns where its bytes are in b.
+func (d *decoder) span() (start, end int) {
 	n := d.uvarint()
 	if d.err != nil {
-		return ""
+		return 0, 0
 	}
-	if n > uint64(len(d.s)-d.i) {
+	if n > uint64(len(d.b)-d.i) {
 		d.fail("string length %d exceeds the record", n)
-		return ""
+		return 0, 0
 	}
-	s := d.s[d.i : d.i+int(n)]
+	start = d.i
 	d.i += int(n)
-	return s
+	return start, d.i
+}
+
+func (d *decoder) str() string {
+	start, end := d.span()
+	switch {
+	case d.err != nil:
+		return ""
+	case d.text != "":
+		return d.text[start:end]
+	case d.names != nil:
+		return d.names.intern(d.b[start:end])
+	default:
+		return string(d.b[start:end])
+	}
 }
 
 func (d *decoder) time(base time.Time) time.Time {
@@ -507,15 +650,21 @@ func (d *decoder) valueDepth(depth int) any {
 	case k == kindUint:
 		return d.uvarint()
 	case k == kindFloat:
-		if len(d.s)-d.i < 8 {
+		if len(d.b)-d.i < 8 {
 			d.fail("unexpected end of record in float")
 			return nil
 		}
-		var raw [8]byte
-		copy(raw[:], d.s[d.i:d.i+8])
+		f := math.Float64frombits(binary.LittleEndian.Uint64(d.b[d.i:]))
 		d.i += 8
-		return math.Float64frombits(binary.LittleEndian.Uint64(raw[:]))
+		return f
 	case k == kindString:
+		if d.text == "" && d.names != nil {
+			start, end := d.span()
+			if d.err != nil {
+				return nil
+			}
+			return d.names.box(d.b[start:end])
+		}
 		return d.str()
 	case k == kindArray:
 		if depth >= maxArrayDepth {
@@ -534,13 +683,14 @@ func (d *decoder) valueDepth(depth int) any {
 	}
 }
 
-func (d *decoder) attrs() []Attr {
+// attrs decodes an attribute list; bt (nil for none) provides the slice.
+func (d *decoder) attrs(bt *batch) []Attr {
 	// An attribute takes at least 2 bytes (empty key, kind).
 	n := d.count(2)
 	if n == 0 {
 		return nil
 	}
-	attrs := make([]Attr, n)
+	attrs := bt.newAttrs(n)
 	for i := range attrs {
 		attrs[i].Key = d.str()
 		attrs[i].Value = d.value()

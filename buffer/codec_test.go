@@ -3,6 +3,7 @@ package buffer
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -201,14 +202,18 @@ func TestCodecDecodeErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
+			if body, err := checkRecord(tt.in); err == nil {
+				checkBatchDecode(t, body)
+			}
 		})
 	}
 	// Every truncation of a valid body fails cleanly.
 	body := valid[:len(valid)-crcSize]
 	for n := range len(body) {
-		if _, err := decodeMessageBody(string(body[:n])); err == nil {
+		if _, err := decodeMessageBody(body[:n]); err == nil {
 			t.Fatalf("truncated to %d bytes: decoded without error", n)
 		}
+		checkBatchDecode(t, body[:n])
 	}
 }
 
@@ -243,7 +248,7 @@ func TestCodecCompact(t *testing.T) {
 }
 
 func FuzzDecodeMessage(f *testing.F) {
-	for _, m := range []Message{{}, sampleMessage(1, 1), sampleMessage(2, 7)} {
+	for _, m := range []Message{{}, sampleMessage(1, 1), sampleMessage(2, 7), richMessage(3)} {
 		rec, err := appendMessage(nil, &m)
 		if err != nil {
 			f.Fatal(err)
@@ -272,7 +277,11 @@ func FuzzDecodeMessage(f *testing.F) {
 				t.Fatalf("encoding not stable: %v\n%x\n%x", err, rec, rec2)
 			}
 		}
-		if e, err := decodeEventBody(string(data)); err == nil {
+		checkBatchDecode(t, data)
+		if body, err := checkRecord(data); err == nil {
+			checkBatchDecode(t, body)
+		}
+		if e, err := decodeEventBody(data); err == nil {
 			if _, err := appendEvent(nil, &e); err != nil {
 				t.Fatalf("decoded event does not encode: %v", err)
 			}
@@ -289,8 +298,27 @@ func decodeAll(data []byte) []Message {
 	if m, err := decodeMessage(data); err == nil {
 		out = append(out, m)
 	}
-	if m, err := decodeMessageBody(string(data)); err == nil {
+	if m, err := decodeMessageBody(data); err == nil {
 		out = append(out, m)
 	}
 	return out
+}
+
+// checkBatchDecode checks that Read's decoder (batch, with the name table
+// and shapes) agrees with decodeMessageBody on body, also on a second pass,
+// when the table and the shape already hold the body's strings and values.
+func checkBatchDecode(t *testing.T, body []byte) {
+	t.Helper()
+	want, werr := decodeMessageBody(body)
+	nt := newNameTable()
+	for pass := range 2 {
+		bt := batch{names: nt, readings: make([]Reading, 3)}
+		got, gerr := bt.message(body)
+		if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+			t.Fatalf("pass %d: batch decode error %v, decodeMessageBody %v", pass, gerr, werr)
+		}
+		if werr == nil {
+			encodedEqual(t, got, want)
+		}
+	}
 }

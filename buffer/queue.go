@@ -132,6 +132,13 @@ type Queue struct {
 	appendN  atomic.Uint64
 	stop     context.CancelFunc
 	done     chan struct{}
+
+	// readBytes counts the record bytes Read has decoded since the last
+	// release of mapped pages (release.go).
+	readBytes atomic.Int64
+
+	// readScratch is held by one Read at a time (see Read).
+	readScratch atomic.Pointer[readScratch]
 }
 
 // pendingRec is an encoded record waiting for a commit (without its CRC).
@@ -244,6 +251,9 @@ func (q *Queue) Committed() <-chan struct{} { return q.committed }
 // Messages acknowledged but not yet deleted are skipped. A record that fails
 // its checksum is skipped, logged, and deleted (counted as dropped) by the
 // next commit, so that one bad record cannot stall the uplink.
+//
+// The messages returned share memory (see batch): their readings are capped
+// slices of one slice, and equal short strings are the same string.
 func (q *Queue) Read(after uint64, max int) ([]Message, error) {
 	if max <= 0 || after == math.MaxUint64 {
 		return nil, nil
@@ -253,9 +263,16 @@ func (q *Queue) Read(after uint64, max int) ([]Message, error) {
 	if q.db == nil {
 		return nil, ErrClosed
 	}
+	// The scratch of the last Read: a concurrent Read finds none and makes
+	// its own, the last one to finish keeps its.
+	rs := q.readScratch.Swap(nil)
+	if rs == nil {
+		rs = &readScratch{names: newNameTable()}
+	}
+	defer q.readScratch.Store(rs)
+
 	var out []Message
-	var bad []uint64
-	var badErr error
+	var bad badRecords
 	var start [8]byte
 	binary.BigEndian.PutUint64(start[:], after+1)
 	err := q.db.View(func(tx *bolt.Tx) error {
@@ -263,37 +280,100 @@ func (q *Queue) Read(after uint64, max int) ([]Message, error) {
 		if b == nil {
 			return &CorruptError{Path: q.path, Err: errors.New("messages bucket missing")}
 		}
+		// Two passes, so that the readings of the whole batch are one
+		// allocation: check the records and count their readings, then
+		// decode. A record that the second pass refuses leaves the batch
+		// short, so the passes repeat until it is full or the bucket ends.
 		c := b.Cursor()
-		for k, v := c.Seek(start[:]); k != nil && len(out) < max; k, v = c.Next() {
-			seq := binary.BigEndian.Uint64(k)
-			if q.isAcked(seq) {
-				continue
+		k, v := c.Seek(start[:])
+		for k != nil && len(out) < max {
+			recs, total := rs.recs[:0], 0
+			for ; k != nil && len(recs) < max-len(out); k, v = c.Next() {
+				seq := binary.BigEndian.Uint64(k)
+				if q.isAcked(seq) {
+					continue
+				}
+				body, err := checkRecord(v)
+				var n int
+				if err == nil {
+					n, err = messageReadings(body)
+				}
+				if err != nil {
+					bad.add(seq, err)
+					continue
+				}
+				recs = append(recs, rawRecord{seq: seq, body: body})
+				total += n
 			}
-			m, err := decodeMessage(v)
-			if err == nil && m.Seq != seq {
-				err = fmt.Errorf("record holds seq %d", m.Seq)
+			bt := batch{names: rs.names}
+			if total > 0 {
+				bt.readings = make([]Reading, total)
 			}
-			if err != nil {
-				bad = append(bad, seq)
-				badErr = fmt.Errorf("seq %d: %w", seq, err)
-				continue
+			if out == nil {
+				out = make([]Message, 0, len(recs))
 			}
-			out = append(out, m)
+			for _, r := range recs {
+				m, err := bt.message(r.body)
+				if err == nil && m.Seq != r.seq {
+					err = fmt.Errorf("record holds seq %d", m.Seq)
+				}
+				if err != nil {
+					bad.add(r.seq, err)
+					continue
+				}
+				out = append(out, m)
+				q.readBytes.Add(int64(len(r.body)))
+			}
+			// The bodies are the mmap, valid only in this transaction. A
+			// huge batch's slice is not kept.
+			clear(recs)
+			if cap(recs) <= maxKeptRecs {
+				rs.recs = recs[:0]
+			}
 		}
 		return nil
 	})
-	if len(bad) > 0 {
+	if len(bad.seqs) > 0 {
 		q.log.Error("buffer: unreadable messages skipped; they will be deleted and counted as dropped",
-			"path", q.path, "count", len(bad), "error", badErr)
+			"path", q.path, "count", len(bad.seqs), "error", bad.err)
 		q.mu.Lock()
-		q.unreadable = append(q.unreadable, bad...)
-		q.unreadableErr = badErr.Error()
+		q.unreadable = append(q.unreadable, bad.seqs...)
+		q.unreadableErr = bad.err.Error()
 		q.mu.Unlock()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("buffer: read after %d: %w", after, err)
 	}
 	return out, nil
+}
+
+// badRecords are the records a Read could not decode.
+type badRecords struct {
+	seqs []uint64
+	seq  uint64 // of err
+	err  error  // of the highest seq, as it is logged
+}
+
+func (b *badRecords) add(seq uint64, err error) {
+	b.seqs = append(b.seqs, seq)
+	if b.err == nil || seq > b.seq {
+		b.seq, b.err = seq, fmt.Errorf("seq %d: %w", seq, err)
+	}
+}
+
+// readScratch is what Read reuses from one call to the next.
+type readScratch struct {
+	names *nameTable
+	recs  []rawRecord
+}
+
+// maxKeptRecs bounds the record slice that readScratch keeps.
+const maxKeptRecs = 1024
+
+// rawRecord is a checked message record, in the mmap.
+type rawRecord struct {
+	seq  uint64
+	body []byte
 }
 
 func (q *Queue) isAcked(seq uint64) bool {

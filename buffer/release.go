@@ -18,19 +18,22 @@ const (
 	// releaseAbove is the file size from which mapped pages are released:
 	// below it the mapping is small and stays.
 	releaseAbove = 4 << 20
-	// releaseEvery paces the releases.
+	// releaseEvery paces the releases, or releaseRead bytes read from the
+	// file (a drain reads 15 MB/s): whichever comes first.
 	releaseEvery = time.Second
+	releaseRead  = 2 << 20
 )
 
 // maybeRelease unmaps the file's pages from the process when the file is
-// large, at most every releaseEvery. The committer calls it; commitMu is
+// large, every releaseEvery or releaseRead bytes read. The committer calls it; commitMu is
 // held, so the file is not remapped meanwhile (and the read transaction
 // below holds bbolt's mmap lock besides).
 func (q *Queue) maybeRelease(now time.Time) {
-	if now.Sub(q.released) < releaseEvery {
+	if now.Sub(q.released) < releaseEvery && q.readBytes.Load() < releaseRead {
 		return
 	}
 	q.released = now
+	q.readBytes.Store(0)
 	q.dbMu.RLock()
 	defer q.dbMu.RUnlock()
 	if q.db == nil {
