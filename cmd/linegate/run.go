@@ -32,6 +32,13 @@ config (see linegate reload).`,
 	return cmd
 }
 
+// agentGCPercent is the garbage collector's target while the agent runs
+// (unless GOGC is set). The heap the agent keeps is small (about 0.6 kB per
+// tag) and its garbage steady, so the default target (100: the heap may
+// double what is live) cost more memory than collections cost CPU: at
+// 10,000 tags, 50 saves about 4 MB of RSS for about 0.3 % of one core.
+const agentGCPercent = 50
+
 // runAgent runs the gateway with the config at path until parent is done
 // or SIGINT/SIGTERM (run, and the Windows service through service.go).
 func runAgent(parent context.Context, g *globals, cmd *cobra.Command, path string) error {
@@ -56,6 +63,9 @@ func runAgent(parent context.Context, g *globals, cmd *cobra.Command, path strin
 	// the memory the load took goes back to the system now rather than
 	// over the next minutes.
 	cfg = p.cfg
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(agentGCPercent)
+	}
 	debug.FreeOSMemory()
 	log.Info("linegate running", "version", version, "gateway", cfg.Gateway.ID, "devices", devices, "buffer", cfg.Buffer.Path)
 	go func() {
