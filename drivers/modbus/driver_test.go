@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -378,6 +380,7 @@ func TestReadMalformedReplies(t *testing.T) {
 		{"other function code", func(req []byte) []byte { return reply(req, 4, 4, 0, 1, 0, 2) }, "modbus: exception"},
 		{"empty data", func(req []byte) []byte { return reply(req, 3) }, "empty"},
 		{"closed", func(req []byte) []byte { return nil }, "connection closed by device"},
+		{"bytes after the reply", func(req []byte) []byte { return append(reply(req, 3, 4, 0, 1, 0, 2), 0, 0) }, "2 unexpected bytes after the reply"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -441,6 +444,51 @@ func BenchmarkRead(b *testing.B) {
 	for b.Loop() {
 		if err := d.Read(context.Background(), out); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// A reply that arrives in pieces (header, then the rest, byte by byte) is
+// read whole: roundTrip reads what is there and then what is missing.
+func TestReadReplyInPieces(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { l.Close(); <-done })
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		req := make([]byte, 12)
+		for {
+			if _, err := io.ReadFull(c, req); err != nil {
+				return
+			}
+			resp := []byte{req[0], req[1], 0, 0, 0, 7, req[6], 3, 4, 0x41, 0xbc, 0, 0} // 23.5 as float32
+			pieces := [][]byte{resp[:7]}
+			for i := 7; i < len(resp); i++ {
+				pieces = append(pieces, resp[i:i+1])
+			}
+			for _, p := range pieces {
+				if _, err := c.Write(p); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	d := newDriver(t, l.Addr().String(), nil, tg("holding", 0, "float32"))
+	for range 3 {
+		out, err := read(t, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[0].Value != float64(23.5) {
+			t.Fatalf("value %v, want 23.5", out[0].Value)
 		}
 	}
 }

@@ -139,7 +139,11 @@ func (c *tcpConn) roundTrip(conn net.Conn, adu []byte) ([]byte, error) {
 	if _, err := conn.Write(adu); err != nil {
 		return nil, err
 	}
-	if _, err := io.ReadFull(conn, c.buf[:mbapHeaderLen]); err != nil {
+	// One read takes the whole reply when it came in one segment (the usual
+	// case): a read syscall per request instead of one for the header and
+	// one for the rest.
+	got, err := io.ReadAtLeast(conn, c.buf[:], mbapHeaderLen)
+	if err != nil {
 		return nil, err
 	}
 	// The length counts the unit id (already read) and the PDU.
@@ -148,7 +152,12 @@ func (c *tcpConn) roundTrip(conn net.Conn, adu []byte) ([]byte, error) {
 		return nil, fmt.Errorf("bad MBAP length %d in reply", n)
 	}
 	end := mbapHeaderLen - 1 + n
-	if _, err := io.ReadFull(conn, c.buf[mbapHeaderLen:end]); err != nil {
+	if got > end {
+		// One request is outstanding at a time: bytes after its reply are
+		// not a reply to anything. The caller drops the connection.
+		return nil, fmt.Errorf("%d unexpected bytes after the reply", got-end)
+	}
+	if _, err := io.ReadFull(conn, c.buf[got:end]); err != nil {
 		return nil, err
 	}
 	return c.buf[:end], nil
