@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -28,7 +27,9 @@ type Device struct {
 	Shifts *ShiftPlan
 }
 
-// Sink is where messages go: the buffer.
+// Sink is where messages go: the buffer. Append must not keep the
+// message's Readings slice after it returns (the buffer encodes it at once):
+// the collector gathers the next cycle's readings in it.
 type Sink interface {
 	Append(buffer.Message) (uint64, error)
 	AppendEvent(buffer.Event) error
@@ -235,14 +236,14 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 		if len(rs) == 0 {
 			continue
 		}
-		m := buffer.Message{Created: done.UTC(), Equipment: d.Name, Class: classNames[ci], Readings: slices.Clone(rs)}
-		// Cleared for the next cycle: the pool must not keep values alive.
-		clear(rs)
-		byClass[ci] = rs[:0]
+		m := buffer.Message{Created: done.UTC(), Equipment: d.Name, Class: classNames[ci], Readings: rs}
 		if _, err := c.sink.Append(m); err != nil {
 			c.m.appendErrors.Inc()
 			c.log.Error("buffer append failed: readings lost", "device", d.Name, "class", m.Class, "readings", len(m.Readings), "err", err)
 		}
+		// Cleared for the next cycle: the pool must not keep values alive.
+		clear(rs)
+		byClass[ci] = rs[:0]
 	}
 }
 

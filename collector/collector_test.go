@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -70,6 +71,7 @@ func (s *memSink) Append(m buffer.Message) (uint64, error) {
 	defer s.mu.Unlock()
 	s.seq++
 	m.Seq = s.seq
+	m.Readings = slices.Clone(m.Readings) // the collector reuses the slice (Sink)
 	s.msgs = append(s.msgs, m)
 	return s.seq, nil
 }

@@ -129,6 +129,7 @@ type memSink struct {
 func (s *memSink) Append(m buffer.Message) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	m.Readings = slices.Clone(m.Readings) // the collector reuses the slice (Sink)
 	s.msgs = append(s.msgs, m)
 	return uint64(len(s.msgs)), nil
 }
