@@ -35,12 +35,13 @@ const (
 // Queue (started by Open, stopped by Close).
 //
 // A commit starts when appends pause for interval/quietDivisor (2 ms at the
-// default 50 ms) or interval after the first append since the last commit,
-// whichever is first; acknowledgements and events ride along, or go every
-// interval. Collectors poll on the same clock and append in bursts: a
-// commit at a fixed tick kept a burst waiting for the tick, up to the whole
-// interval; committing when the burst ends saves that wait, and a steady
-// stream of appends still commits every interval.
+// default 50 ms) or interval/burstDivisor (10 ms) after the first append
+// since the last commit, whichever is first; acknowledgements and events
+// ride along, or go every interval. Collectors poll on the same clock and
+// append in bursts: a commit at a fixed tick kept a burst waiting for the
+// tick, up to the whole interval; committing when the burst pauses, and in
+// slices while a long one goes on, lets the uplink publish the first
+// readings while the last are read.
 func (q *Queue) run(ctx context.Context) {
 	defer close(q.done)
 	t := time.NewTicker(q.interval)
@@ -68,13 +69,18 @@ func (q *Queue) run(ctx context.Context) {
 }
 
 // quietDivisor sets the pause in appends that ends a burst: interval/25.
-const quietDivisor = 25
+// burstDivisor bounds the wait within a burst: interval/5, so that a long
+// burst is committed, and published, in slices while it goes on.
+const (
+	quietDivisor = 25
+	burstDivisor = 5
+)
 
-// settle waits until appends pause or interval has passed since the
-// first; false when ctx is done.
+// settle waits until appends pause or interval/burstDivisor has passed
+// since the first; false when ctx is done.
 func (q *Queue) settle(ctx context.Context, timer *time.Timer) bool {
 	quiet := q.interval / quietDivisor
-	deadline := time.Now().Add(q.interval)
+	deadline := time.Now().Add(q.interval / burstDivisor)
 	for {
 		n := q.appendN.Load()
 		wait := min(quiet, time.Until(deadline))

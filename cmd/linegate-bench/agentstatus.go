@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -76,4 +79,52 @@ func slope(xs, ys []float64) float64 {
 		return 0
 	}
 	return (n*sxy - sx*sy) / d
+}
+
+// commitTimes counts the agent's group commits (linegate_buffer_commit_seconds)
+// and the slow ones: a slow fsync holds back every message of its commit,
+// which is what a latency tail on a VM's disk usually is.
+type commitTimes struct {
+	Count    int64 `json:"count"`
+	Over32ms int64 `json:"over_32ms"`
+	Over64ms int64 `json:"over_64ms"`
+}
+
+func (c commitTimes) sub(d commitTimes) commitTimes {
+	return commitTimes{c.Count - d.Count, c.Over32ms - d.Over32ms, c.Over64ms - d.Over64ms}
+}
+
+// fetchCommitTimes reads the commit histogram from the agent's /metrics.
+func fetchCommitTimes(addr string) (commitTimes, error) {
+	var c commitTimes
+	resp, err := httpClient.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return c, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return c, fmt.Errorf("/metrics: %s", resp.Status)
+	}
+	var le32, le64 int64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "linegate_buffer_commit_seconds_count":
+			c.Count = int64(n)
+		case `linegate_buffer_commit_seconds_bucket{le="0.032"}`:
+			le32 = int64(n)
+		case `linegate_buffer_commit_seconds_bucket{le="0.064"}`:
+			le64 = int64(n)
+		}
+	}
+	c.Over32ms, c.Over64ms = c.Count-le32, c.Count-le64
+	return c, sc.Err()
 }

@@ -50,23 +50,25 @@ type report struct {
 		Interval, Duration, Outage, Commit      string
 	} `json:"config"`
 
-	BinaryBytes        int64   `json:"binary_bytes"`
-	StartupMs          float64 `json:"startup_ms"`
-	ReadsPerCycle      int     `json:"modbus_reads_per_cycle"`
-	ReadingsPerSec     float64 `json:"readings_per_sec"`
-	MessagesPerSec     float64 `json:"messages_per_sec"`
-	ReadingsPerMessage float64 `json:"readings_per_message"`
-	CPUSeconds         float64 `json:"cpu_seconds"`
-	CPUPercent         float64 `json:"cpu_percent_of_one_core"`
-	CPUSecPerMReadings float64 `json:"cpu_seconds_per_million_readings"`
-	PeakRSSBytes       int64   `json:"peak_rss_bytes"`
-	SteadyPeakRSSBytes int64   `json:"steady_peak_rss_bytes"` // VmHWM before the outage
-	LatencyP50Ms       float64 `json:"latency_p50_ms"`
-	LatencyP99Ms       float64 `json:"latency_p99_ms"`
-	LatencySamples     int     `json:"latency_samples"`
-	SteadyMaxBacklog   int64   `json:"steady_max_backlog"`
-	Overruns           uint64  `json:"overruns"`
-	DevicesUp          int     `json:"devices_up"`
+	BinaryBytes        int64       `json:"binary_bytes"`
+	StartupMs          float64     `json:"startup_ms"`
+	ReadsPerCycle      int         `json:"modbus_reads_per_cycle"`
+	ReadingsPerSec     float64     `json:"readings_per_sec"`
+	MessagesPerSec     float64     `json:"messages_per_sec"`
+	ReadingsPerMessage float64     `json:"readings_per_message"`
+	CPUSeconds         float64     `json:"cpu_seconds"`
+	CPUPercent         float64     `json:"cpu_percent_of_one_core"`
+	CPUSecPerMReadings float64     `json:"cpu_seconds_per_million_readings"`
+	PeakRSSBytes       int64       `json:"peak_rss_bytes"`
+	SteadyPeakRSSBytes int64       `json:"steady_peak_rss_bytes"` // VmHWM before the outage
+	LatencyP50Ms       float64     `json:"latency_p50_ms"`
+	LatencyP99Ms       float64     `json:"latency_p99_ms"`
+	LatencySamples     int         `json:"latency_samples"`
+	LatencyMaxMs       float64     `json:"latency_max_ms"`
+	Commits            commitTimes `json:"steady_commits"`
+	SteadyMaxBacklog   int64       `json:"steady_max_backlog"`
+	Overruns           uint64      `json:"overruns"`
+	DevicesUp          int         `json:"devices_up"`
 
 	OutageBacklog       int64   `json:"outage_backlog_msgs"`
 	ReconnectMs         float64 `json:"reconnect_ms"`
@@ -181,7 +183,8 @@ func (r *report) print(w io.Writer) {
 	row("sustained readings/s", fmt.Sprintf("%.0f (%.1f msgs/s, %.1f readings/msg)", r.ReadingsPerSec, r.MessagesPerSec, r.ReadingsPerMessage))
 	row("CPU", fmt.Sprintf("%.2f%% of one core, %.2f s per million readings", r.CPUPercent, r.CPUSecPerMReadings))
 	row("peak RSS (VmHWM)", fmt.Sprintf("%s (%s before the outage: start-up and steady run)", mib(r.PeakRSSBytes), mib(r.SteadyPeakRSSBytes)))
-	row("latency sample → subscriber", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms (%d msgs)", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencySamples))
+	row("latency sample → subscriber", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d msgs)", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencySamples))
+	row("group commits (steady run)", fmt.Sprintf("%d, %d over 32 ms, %d over 64 ms (fsync included)", r.Commits.Count, r.Commits.Over32ms, r.Commits.Over64ms))
 	row("overruns / devices up", fmt.Sprintf("%d / %d", r.Overruns, r.DevicesUp))
 	if r.o.outage > 0 {
 		row("outage", fmt.Sprintf("%s: %d msgs buffered, reconnect %.1f s after restart", r.o.outage, r.OutageBacklog, r.ReconnectMs/1000))

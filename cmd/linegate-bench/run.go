@@ -244,6 +244,7 @@ func (g *rig) steady(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
+	com0, _ := fetchCommitTimes(a.httpAddr)
 	g.sub.record(true)
 	var maxBacklog int64
 	for end := t0.Add(g.o.duration); time.Now().Before(end); {
@@ -273,7 +274,10 @@ func (g *rig) steady(ctx context.Context, r *report) error {
 	if dr > 0 {
 		r.CPUSecPerMReadings = r.CPUSeconds / dr * 1e6
 	}
-	r.LatencyP50Ms, r.LatencyP99Ms, r.LatencySamples = g.sub.latency()
+	r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencySamples = g.sub.latency()
+	if com1, err := fetchCommitTimes(a.httpAddr); err == nil {
+		r.Commits = com1.sub(com0)
+	}
 	r.SteadyMaxBacklog = maxBacklog
 	r.Overruns = st1.overruns() - st0.overruns()
 	r.DevicesUp = st1.devicesUp()

@@ -131,16 +131,16 @@ func (s *subscriber) record(on bool) {
 }
 
 // latency returns p50 and p99 in ms of what was recorded, and the count.
-func (s *subscriber) latency() (p50, p99 float64, n int) {
+func (s *subscriber) latency() (p50, p99, worst float64, n int) {
 	s.mu.Lock()
 	l := slices.Clone(s.latencies)
 	s.mu.Unlock()
 	if len(l) == 0 {
-		return 0, 0, 0
+		return 0, 0, 0, 0
 	}
 	slices.Sort(l)
 	q := func(f float64) float64 { return l[min(len(l)-1, int(f*float64(len(l))))] }
-	return q(0.50), q(0.99), len(l)
+	return q(0.50), q(0.99), l[len(l)-1], len(l)
 }
 
 // gaps counts the seqs in 1..upTo never received and those received twice
