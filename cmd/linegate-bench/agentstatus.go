@@ -32,15 +32,26 @@ var httpClient = &http.Client{Timeout: 2 * time.Second}
 
 func fetchAgentStatus(addr string) (agentStatus, error) {
 	var st agentStatus
-	resp, err := httpClient.Get("http://" + addr + "/status")
+	resp, err := agentGet(addr, "/status")
 	if err != nil {
 		return st, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("/status: %s", resp.Status)
-	}
 	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// agentGet fetches path from the agent's HTTP endpoint; a status other than
+// 200 is an error.
+func agentGet(addr, path string) (*http.Response, error) {
+	resp, err := httpClient.Get("http://" + addr + path)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	return resp, nil
 }
 
 func (st agentStatus) overruns() uint64 {
@@ -97,14 +108,11 @@ func (c commitTimes) sub(d commitTimes) commitTimes {
 // fetchCommitTimes reads the commit histogram from the agent's /metrics.
 func fetchCommitTimes(addr string) (commitTimes, error) {
 	var c commitTimes
-	resp, err := httpClient.Get("http://" + addr + "/metrics")
+	resp, err := agentGet(addr, "/metrics")
 	if err != nil {
 		return c, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return c, fmt.Errorf("/metrics: %s", resp.Status)
-	}
 	var le32, le64 int64
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
