@@ -25,15 +25,21 @@ const (
 )
 
 // maybeRelease unmaps the file's pages from the process when the file is
-// large, every releaseEvery or releaseRead bytes read. The committer calls it; commitMu is
-// held, so the file is not remapped meanwhile (and the read transaction
-// below holds bbolt's mmap lock besides).
+// large, every releaseEvery or releaseRead bytes read. The committer calls
+// it; commitMu is held, so the file is not remapped meanwhile (and the read
+// transaction below holds bbolt's mmap lock besides).
 func (q *Queue) maybeRelease(now time.Time) {
 	if now.Sub(q.released) < releaseEvery && q.readBytes.Load() < releaseRead {
 		return
 	}
 	q.released = now
 	q.readBytes.Store(0)
+	q.mu.Lock()
+	small := q.fileSize < releaseAbove // as of the last commit: no transaction needed to know
+	q.mu.Unlock()
+	if small {
+		return
+	}
 	q.dbMu.RLock()
 	defer q.dbMu.RUnlock()
 	if q.db == nil {
