@@ -12,15 +12,19 @@ import (
 // loaded machine.
 func TestCommitWhenAppendsPause(t *testing.T) {
 	t.Run("burst", func(t *testing.T) {
-		const interval = time.Minute // pause: 2.4 s
+		// pause 4.8 s; a burst's slice 24 s, the tick 2 min: only the
+		// pause commits within the deadline below.
+		const interval = 2 * time.Minute
 		q := openTest(t, Options{Path: tempPath(t), CommitInterval: interval})
 		for i := range 20 {
 			mustAppend(t, q, Message{Equipment: "press01", Class: "process", Readings: []Reading{{Tag: "t", Value: int64(i)}}})
 		}
-		poll(t, 45*time.Second, "burst committed after the pause, not the interval", func() bool {
+		poll(t, 20*time.Second, "burst committed after the pause, not the interval", func() bool {
 			return q.Stats().Messages == 20
 		})
 	})
+	// A stream never pauses: only settle's bound on the wait lets the
+	// committer (and its tick) commit at all.
 	t.Run("stream", func(t *testing.T) {
 		const interval = 3 * time.Second // pause: 120 ms; appends every 20 ms
 		q := openTest(t, Options{Path: tempPath(t), CommitInterval: interval})
