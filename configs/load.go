@@ -118,10 +118,14 @@ func parseParts(name string, parts *deviceParts, env LookupEnv) (_ *Config, _ er
 	if !ok {
 		return nil, nil, false
 	}
+	// An alias after the devices takes, in the whole file, the last anchor
+	// of its name before it: one a device redefines is not the head's.
+	late := map[string]bool{}
+	aliasesAfter(root, parts.items[0][0]+1, late)
 	errSplit := errors.New("part does not parse alone")
 	cfg, err := decodeConfig(name, root, devs, len(parts.items), func(i int) (*yaml.Node, error) {
 		item, ok := parts.item(i)
-		if !ok {
+		if !ok || len(late) > 0 && anchorIn(item, late) {
 			return nil, errSplit
 		}
 		return item, nil
@@ -254,6 +258,29 @@ func dropTagNodes(dev *yaml.Node) {
 	if tags := valueOf(dev, "tags"); tags != nil && tags.Kind == yaml.SequenceNode && !hasAnchor(tags) {
 		tags.Content = nil
 	}
+}
+
+// aliasesAfter adds to names the anchors that aliases below line refer to.
+func aliasesAfter(n *yaml.Node, line int, names map[string]bool) {
+	if n.Kind == yaml.AliasNode && n.Line > line {
+		names[n.Value] = true
+	}
+	for _, c := range n.Content {
+		aliasesAfter(c, line, names)
+	}
+}
+
+// anchorIn says whether n defines one of the anchors in names.
+func anchorIn(n *yaml.Node, names map[string]bool) bool {
+	if names[n.Anchor] {
+		return true
+	}
+	for _, c := range n.Content {
+		if anchorIn(c, names) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasAnchor(n *yaml.Node) bool {

@@ -26,6 +26,9 @@ var devicesKey = regexp.MustCompile(`^devices:[ \t]*(#.*)?\r?$`)
 // not make (inside a quoted or flow value) leaves a part that does not parse
 // alone, and parseParts falls back.
 func splitDevices(data []byte) (*deviceParts, bool) {
+	if !plainLines(data) {
+		return nil, false
+	}
 	p := &deviceParts{lines: bytes.Split(data, []byte("\n")), keyLine: -1, indent: -1}
 	end := len(p.lines)
 	for i, l := range p.lines {
@@ -83,6 +86,28 @@ func splitDevices(data []byte) (*deviceParts, bool) {
 	}
 	p.head = head.Bytes()
 	return p, true
+}
+
+// plainLines says whether YAML sees the same lines as a split on "\n":
+// YAML also breaks lines at a lone "\r", NEL, LS and PS, and reads a file
+// that starts with a UTF-16 byte order mark as UTF-16. A value cut off by
+// such a break would be parsed alone in a different context than in the
+// file (a fuzzed file showed it), so these files are parsed whole.
+func plainLines(data []byte) bool {
+	if bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) {
+		return false
+	}
+	for rest := data; ; {
+		i := bytes.IndexByte(rest, '\r')
+		if i < 0 {
+			break
+		}
+		if i+1 == len(rest) || rest[i+1] != '\n' {
+			return false
+		}
+		rest = rest[i+2:]
+	}
+	return !bytes.Contains(data, []byte("\u0085")) && !bytes.Contains(data, []byte("\u2028")) && !bytes.Contains(data, []byte("\u2029"))
 }
 
 // inBlock says whether line, after "devices:", still belongs to the

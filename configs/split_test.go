@@ -64,6 +64,12 @@ func TestSplitParseMatchesWhole(t *testing.T) {
 		{"quoted value across items", head + "devices:\n  - name: \"p1\n  - x\"\n    driver: modbus\n", false},
 		{"two documents", head + "devices:\n" + dev("p1", "502") + "---\nfoo: 1\n", false},
 		{"mapping instead of list", head + "devices:\n  p1: {driver: modbus}\n", false},
+		{"lone CR ends a value's line", "y: 1\ndevices:\n  - name: \r\"p1\"\n", false},
+		{"NEL ends a value's line", "y: 1\ndevices:\n  - name: \u0085\"p1\"\n", false},
+		{"LS ends a value's line", "y: 1\ndevices:\n  - name: \u2028\"p1\"\n", false},
+		{"PS ends a value's line", "y: 1\ndevices:\n  - name: \u2029\"p1\"\n", false},
+		{"UTF-16", "\xff\xfed\x00e\x00v\x00:\x00\ndevices:\n" + dev("p1", "502"), false},
+		{"anchor redefined in a device, aliased after it", "gateway: {id: &a gw1, site: s, area: a, line: l}\nbuffer: {path: /tmp/x.db}\nuplink: {brokers: [tcp://127.0.0.1:1884]}\ndevices:\n  - name: &a p1\n    driver: modbus\n    address: tcp://127.0.0.1:502\n    tags: [{name: a, class: process, register: holding, address: 0, type: uint16}]\nhttp: {listen: \"127.0.0.1:9100\", token: *a}\n", false},
 		{"duplicate devices key", head + "devices:\n" + dev("p1", "502") + "devices:\n" + dev("p2", "503"), false},
 	}
 	env := env(map[string]string{"PLC": "127.0.0.1:502"})
