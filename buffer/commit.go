@@ -180,6 +180,7 @@ func (q *Queue) commitLocked(force bool) error {
 		return ErrClosed
 	}
 	start := time.Now()
+	msgs := w.msgs
 	added, err := q.applyWork(&w)
 	q.met.commitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -187,6 +188,9 @@ func (q *Queue) commitLocked(force bool) error {
 		q.noteCommitErr(err)
 		return fmt.Errorf("buffer: commit %s: %w", q.path, err)
 	}
+	// Written (bbolt copied them into its pages) or dropped: the records
+	// are free for the next appends.
+	q.recs.put(msgs)
 	q.noteCommitOK()
 	if added {
 		select {
@@ -714,7 +718,7 @@ func (q *Queue) requeue(w *work) {
 	q.pending = slices.Concat(w.msgs, q.pending)
 	q.pendingBytes = 0
 	for _, m := range q.pending {
-		q.pendingBytes += int64(len(m.rec))
+		q.pendingBytes += int64(cap(m.rec))
 	}
 	if !w.firstDone {
 		q.pendingEvents = slices.Concat(w.events, q.pendingEvents)

@@ -167,6 +167,101 @@ func TestReadAllocations(t *testing.T) {
 	}
 }
 
+func TestReadBatchReusesMemory(t *testing.T) {
+	// Reading into the same Batch again decodes into the readings of the
+	// batch before, when they are room enough and the first pass takes
+	// them; every message must still come out whole, including when a bad
+	// record makes Read decode in two passes (the second pass must not
+	// reuse what the first handed out).
+	cases := []struct {
+		name        string
+		first, next int  // messages read by the first and the next ReadBatch
+		corrupt     bool // a record of the next read fails to decode
+		reuse       bool // the next read's readings are the first's memory
+	}{
+		{name: "same size", first: 4, next: 4, reuse: true},
+		{name: "smaller", first: 6, next: 2, reuse: true},
+		{name: "larger", first: 2, next: 6, reuse: false},
+		{name: "two passes", first: 6, next: 4, corrupt: true, reuse: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			q := openTest(t, Options{Path: tempPath(t)})
+			var want []Message
+			for i := range tc.first + tc.next + 1 {
+				m := richMessage(i) // their readings differ
+				m.Seq = mustAppend(t, q, m)
+				want = append(want, m)
+			}
+			mustFlush(t, q)
+			var b Batch
+			if err := q.ReadBatch(&b, 0, tc.first); err != nil || len(b.Messages) != tc.first {
+				t.Fatalf("first read: %d messages, %v", len(b.Messages), err)
+			}
+			before := &b.Messages[0].Readings[0]
+			after := uint64(tc.first)
+			wantSeqs := want[tc.first : tc.first+tc.next]
+			if tc.corrupt {
+				// The record after the first of this read holds a trailing
+				// byte: it passes the checksum and fails to decode.
+				bad := after + 2
+				err := q.db.Update(func(tx *bolt.Tx) error {
+					bk := tx.Bucket([]byte(bucketMsgs))
+					key := []byte{0, 0, 0, 0, 0, 0, 0, byte(bad)}
+					v := bk.Get(key)
+					return bk.Put(key, sealRecord(append(bytes.Clone(v[:len(v)-crcSize]), 0)))
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantSeqs = slices.Concat(want[tc.first:bad-1], want[bad:tc.first+tc.next+1])
+			}
+			if err := q.ReadBatch(&b, after, tc.next); err != nil {
+				t.Fatal(err)
+			}
+			if got := seqsOf(b.Messages); !slices.Equal(got, seqsOf(wantSeqs)) {
+				t.Fatalf("read %v, want %v", got, seqsOf(wantSeqs))
+			}
+			for i, m := range b.Messages {
+				encodedEqual(t, m, wantSeqs[i])
+			}
+			if reused := &b.Messages[0].Readings[0] == before; reused != tc.reuse {
+				t.Fatalf("readings reused: %v, want %v", reused, tc.reuse)
+			}
+		})
+	}
+}
+
+func TestReadBatchAllocations(t *testing.T) {
+	// The point of a Batch: reading into it again does not allocate the
+	// readings (a count, no timing).
+	q := openTest(t, Options{Path: tempPath(t)})
+	const n = 20
+	for range n {
+		mustAppend(t, q, Message{Created: t0, Equipment: "press01", Class: "process",
+			Readings: slices.Repeat([]Reading{{Tag: "state", Value: "running", TS: t0}}, 30)})
+	}
+	mustFlush(t, q)
+	var b Batch
+	readBatch := func() {
+		if err := q.ReadBatch(&b, 0, n); err != nil || len(b.Messages) != n {
+			t.Fatal(len(b.Messages), err)
+		}
+	}
+	read := func() {
+		if ms, err := q.Read(0, n); err != nil || len(ms) != n {
+			t.Fatal(len(ms), err)
+		}
+	}
+	readBatch()
+	fresh := testing.AllocsPerRun(20, read)
+	reused := testing.AllocsPerRun(20, readBatch)
+	// Read allocates the messages slice and the readings; ReadBatch neither.
+	if reused > fresh-2 {
+		t.Fatalf("ReadBatch into a used Batch: %v allocations, Read: %v; want at least 2 fewer", reused, fresh)
+	}
+}
+
 func TestNameTableBounded(t *testing.T) {
 	nt := newNameTable()
 	for i := range maxNames + 10 {

@@ -106,7 +106,7 @@ func (u *Uplink) fillLanes(ctx context.Context, s *session, a *acker, l *lanes) 
 		if free <= 0 {
 			return true, 0, nil
 		}
-		msgs, err := u.src.Read(l.live, free)
+		msgs, err := u.read(l.live, free)
 		if err != nil {
 			return false, 0, fmt.Errorf("%w after seq %d: %w", errRead, l.live, err)
 		}
@@ -116,7 +116,9 @@ func (u *Uplink) fillLanes(ctx context.Context, s *session, a *acker, l *lanes) 
 			}
 			l.live = msgs[i].Seq
 		}
-		free -= len(msgs)
+		// The replay read below reuses the batch: keep only the count.
+		live := len(msgs)
+		free -= live
 		if free <= 0 {
 			continue // recheck: the acker may have freed slots meanwhile
 		}
@@ -135,7 +137,7 @@ func (u *Uplink) fillLanes(ctx context.Context, s *session, a *acker, l *lanes) 
 				l.pace.tokens += float64(n - sent)
 			}
 		}
-		if len(msgs) == 0 && sent == 0 {
+		if live == 0 && sent == 0 {
 			if l.done {
 				wait = 0
 			}
@@ -154,7 +156,7 @@ func (u *Uplink) fillLanes(ctx context.Context, s *session, a *acker, l *lanes) 
 // replayBatch publishes up to n messages of the replay lane and returns
 // how many it published.
 func (u *Uplink) replayBatch(s *session, a *acker, l *lanes, n int) (int, error) {
-	msgs, err := u.src.Read(l.replay, n)
+	msgs, err := u.read(l.replay, n)
 	if err != nil {
 		return 0, fmt.Errorf("%w after seq %d: %w", errRead, l.replay, err)
 	}

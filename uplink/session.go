@@ -144,7 +144,7 @@ func (u *Uplink) fill(ctx context.Context, s *session, a *acker, cursor *uint64)
 		if free <= 0 {
 			return true, nil
 		}
-		msgs, err := u.src.Read(*cursor, free)
+		msgs, err := u.read(*cursor, free)
 		if err != nil {
 			return false, fmt.Errorf("%w after seq %d: %w", errRead, *cursor, err)
 		}
@@ -165,6 +165,13 @@ func (u *Uplink) fill(ctx context.Context, s *session, a *acker, cursor *uint64)
 		default:
 		}
 	}
+}
+
+// read reads the next messages into u.batch, reusing the memory of the
+// messages read before: those are published, their payloads encoded.
+func (u *Uplink) read(after uint64, max int) ([]buffer.Message, error) {
+	err := u.src.ReadBatch(&u.batch, after, max)
+	return u.batch.Messages, err
 }
 
 // publishMessage hands one message to paho and its token to the acker.

@@ -70,11 +70,17 @@ func (s *memSource) signal() {
 	}
 }
 
-func (s *memSource) Read(after uint64, limit int) ([]buffer.Message, error) {
+func (s *memSource) ReadBatch(b *buffer.Batch, after uint64, limit int) error {
+	out, err := s.read(after, limit, b.Messages[:0])
+	b.Messages = out
+	return err
+}
+
+func (s *memSource) read(after uint64, limit int, out []buffer.Message) ([]buffer.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.readErr != nil {
-		return nil, s.readErr
+		return out, s.readErr
 	}
 	i, _ := slices.BinarySearchFunc(s.msgs, after+1, func(m buffer.Message, seq uint64) int {
 		switch {
@@ -85,7 +91,6 @@ func (s *memSource) Read(after uint64, limit int) ([]buffer.Message, error) {
 		}
 		return 0
 	})
-	var out []buffer.Message
 	for ; i < len(s.msgs) && len(out) < limit; i++ {
 		if m := s.msgs[i]; !s.gone[m.Seq] {
 			out = append(out, m)

@@ -28,8 +28,10 @@ import (
 
 // Source is what the uplink needs of the buffer; *buffer.Queue implements it.
 type Source interface {
-	// Read returns committed messages with seq > after, ascending, at most max.
-	Read(after uint64, max int) ([]buffer.Message, error)
+	// ReadBatch reads into b the committed messages with seq > after,
+	// ascending, at most max. The messages b held before are no longer
+	// used: the uplink has encoded them (see buffer.Queue.ReadBatch).
+	ReadBatch(b *buffer.Batch, after uint64, max int) error
 	// Ack deletes messages the broker has acknowledged.
 	Ack(seqs ...uint64) error
 	// Events returns committed events, oldest first, at most max.
@@ -104,6 +106,7 @@ type Uplink struct {
 
 	payloads payloadPool         // payloads.go
 	topics   map[topicKey]string // data topics; Run's goroutine only
+	batch    buffer.Batch        // the last read's messages; Run's goroutine only
 
 	running  atomic.Bool
 	gen      atomic.Uint64 // connection generation, see connect
