@@ -191,7 +191,9 @@ type linkTransport struct {
 	p       goburrow.Packager
 	timeout time.Duration
 	ctx     context.Context // set by the caller holding Driver.mu
+	h       held            // the link, while Read holds it; else nil
 	buf     []byte          // the last reply; valid until the next Send
+	sent    time.Time       // when the last request went out
 }
 
 func (t *linkTransport) Send(adu []byte) ([]byte, error) {
@@ -199,11 +201,15 @@ func (t *linkTransport) Send(adu []byte) ([]byte, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	reply, err := t.l.exchange(ctx, adu, t.timeout, t.buf[:0], t.inStep)
+	exchange := t.l.exchange
+	if t.h != nil {
+		exchange = t.h.exchange
+	}
+	reply, sent, err := exchange(ctx, adu, t.timeout, t.buf[:0], t.inStep)
 	if err != nil {
 		return nil, err
 	}
-	t.buf = reply
+	t.buf, t.sent = reply, sent
 	return reply, nil
 }
 
@@ -252,8 +258,9 @@ func (d *Driver) connect(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Read fills out[i] for Config.Tags[i]. Good samples have a zero TS (the
-// collector stamps the read time). A request answered by a Modbus exception
+// Read fills out[i] for Config.Tags[i]. Good samples carry the time their
+// request went out; the others have a zero TS (the collector stamps the
+// time the poll began). A request answered by a Modbus exception
 // makes only its own tags Bad. Read returns an error, and every sample is
 // Bad with it, only when no request was answered: the device is down, is
 // backing off, or ctx ended.
@@ -280,7 +287,24 @@ func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
 	d.t.ctx = ctx
 	defer func() { d.t.ctx = nil }()
 	if d.closeAfterPoll {
-		defer d.l.closeIdle()
+		defer d.l.closeIdle() // after the release below
+	}
+	// The device's requests follow one another on the link (devices that
+	// share it take turns poll by poll): its readings are then one
+	// snapshot, a few round trips wide, and its message is ready as soon
+	// as its own reads are done instead of at the end of every device's.
+	// With a pause between requests the link is free during the pause.
+	if d.pause == 0 {
+		h, err := d.l.hold(ctx)
+		if err != nil {
+			d.allBad(out, err)
+			return err
+		}
+		d.t.h = h
+		defer func() {
+			d.t.h = nil
+			h.release()
+		}()
 	}
 
 	c := cycle{d: d, ctx: ctx, out: out}
@@ -406,7 +430,7 @@ func (c *cycle) send(r *Request) error {
 	data, err := d.read(r, kind)
 	if err == nil {
 		c.answered, c.failures = true, 0
-		d.decode(r, data, c.out)
+		d.decode(r, data, d.t.sent, c.out)
 		return nil
 	}
 	err, exception := classify(err)
@@ -461,14 +485,18 @@ func (d *Driver) read(r *Request, kind registerKind) ([]byte, error) {
 	return data, nil
 }
 
-func (d *Driver) decode(r *Request, data []byte, out []drivers.Sample) {
+// decode fills the samples of r's tags from its reply. Good samples carry
+// the time the request went out: the device sampled them then, not when
+// the poll began (which is earlier by the wait for a shared connection or
+// line, and by the requests before this one).
+func (d *Driver) decode(r *Request, data []byte, sent time.Time, out []drivers.Sample) {
 	for _, i := range r.Tags {
 		v, err := d.fields[i].decode(data, r.Address, d.scratch[:])
 		if err != nil {
 			out[i] = drivers.Sample{Quality: drivers.Bad, Err: &RequestError{Register: r.Register, Address: r.Address, Count: r.Count, Err: err}}
 			continue
 		}
-		out[i] = drivers.Sample{Value: v, Quality: drivers.Good}
+		out[i] = drivers.Sample{Value: v, Quality: drivers.Good, TS: sent}
 	}
 }
 

@@ -40,7 +40,7 @@ func read(t *testing.T, d *Driver) ([]drivers.Sample, error) {
 func wantGood(t *testing.T, out []drivers.Sample, i int, want any) {
 	t.Helper()
 	s := out[i]
-	if s.Quality != drivers.Good || s.Err != nil || !sameValue(s.Value, want) || !s.TS.IsZero() {
+	if s.Quality != drivers.Good || s.Err != nil || !sameValue(s.Value, want) || s.TS.IsZero() {
 		t.Errorf("sample %d = %+v, want good %#v", i, s, want)
 	}
 }

@@ -21,8 +21,8 @@ const readSlice = 20 * time.Millisecond
 const maxSerialFrame = 513
 
 // serialLink is the one port all devices on an RS-485 bus share. A
-// one-slot channel admits one request at a time, in arrival order, so the
-// units of the bus take turns request by request. Between frames it keeps
+// one-slot channel admits one device's poll (or one request) at a time, in
+// arrival order, so the units of the bus take turns poll by poll. Between frames it keeps
 // the line silent for 3.5 characters (RTU's frame gap); a reply that
 // arrives after its timeout is told apart by unit id, function and length
 // and dropped (the line is also drained before the next request), so it
@@ -33,6 +33,8 @@ type serialLink struct {
 	slot  chan struct{}
 	dial  dialBackoff
 	gen   atomic.Uint64 // bumped by close; an exchange of an older one stops
+	// waiting counts the holds waiting for the line: the bus is busy.
+	waiting atomic.Int32
 
 	// Held by the slot owner only.
 	port    io.ReadWriteCloser
@@ -68,34 +70,58 @@ func (l *serialLink) frameGap() time.Duration {
 	return 7 * l.charTime() / 2
 }
 
-func (l *serialLink) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, error) {
+func (l *serialLink) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, time.Time, error) {
+	h, err := l.hold(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer h.release()
+	return h.exchange(ctx, adu, timeout, dst, inStep)
+}
+
+func (l *serialLink) hold(ctx context.Context) (held, error) {
 	select {
 	case <-l.slot:
+		return serialHeld{l}, nil
+	default:
+	}
+	l.waiting.Add(1)
+	defer l.waiting.Add(-1)
+	select {
+	case <-l.slot:
+		return serialHeld{l}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer l.release()
+}
 
+// serialHeld is a serialLink's line, taken by hold.
+type serialHeld struct{ l *serialLink }
+
+func (h serialHeld) release() { h.l.release() }
+
+func (h serialHeld) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, time.Time, error) {
+	l := h.l
 	gen := l.gen.Load()
 	if l.port != nil && l.portGen != gen {
 		l.closePort()
 	}
 	if l.port == nil {
 		if err := l.open(gen); err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 	}
 	if l.dirty {
 		l.drain(ctx, gen)
 	}
 	if err := sleepCtx(ctx, time.Until(l.quietAt)); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	// The device's timeout starts when the line is ours.
 	deadline, ctxFirst := exchangeDeadline(ctx, timeout)
 	l.rx = l.rx[:0]
 	if err := l.write(ctx, gen, adu, deadline); err != nil {
-		return nil, l.failed(ctx, err, ctxFirst)
+		return nil, time.Time{}, l.failed(ctx, err, ctxFirst)
 	}
 	// The request is on the wire only once the UART has sent it.
 	sent := time.Now().Add(time.Duration(len(adu)) * l.charTime())
@@ -109,14 +135,14 @@ func (l *serialLink) exchange(ctx context.Context, adu []byte, timeout time.Dura
 	}
 	l.quietAt = maxTime(l.quietAt, time.Now().Add(l.frameGap()))
 	if err != nil {
-		return nil, l.failed(ctx, err, ctxFirst)
+		return nil, time.Time{}, l.failed(ctx, err, ctxFirst)
 	}
 	dst = append(dst, l.rx[:n]...)
 	l.consume(n)
 	if len(l.rx) > 0 || (inStep != nil && !inStep(adu, dst[len(dst)-n:])) {
 		l.dirty = true // trailing noise, or a reply that makes no sense
 	}
-	return dst, nil
+	return dst, sent, nil
 }
 
 func maxTime(a, b time.Time) time.Time {

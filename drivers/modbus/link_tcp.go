@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,9 +32,11 @@ const (
 // request, which would hold up the next one behind it.
 type tcpLink struct {
 	addr  string
-	slots chan *tcpConn // free connections; a request holds one
+	slots chan *tcpConn // free connections; a request or a poll holds one
 	all   []*tcpConn
 	dial  dialBackoff
+	// waiting counts the holds waiting for a connection: the link is busy.
+	waiting atomic.Int32
 }
 
 type tcpConn struct {
@@ -79,29 +82,55 @@ func (c *tcpConn) drop() error {
 	return conn.Close()
 }
 
-func (l *tcpLink) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, error) {
-	var c *tcpConn
+func (l *tcpLink) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, time.Time, error) {
+	h, err := l.hold(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer h.release()
+	return h.exchange(ctx, adu, timeout, dst, inStep)
+}
+
+func (l *tcpLink) hold(ctx context.Context) (held, error) {
 	select {
-	case c = <-l.slots:
+	case c := <-l.slots:
+		return &tcpHeld{l: l, c: c}, nil
+	default:
+	}
+	l.waiting.Add(1)
+	defer l.waiting.Add(-1)
+	select {
+	case c := <-l.slots:
+		return &tcpHeld{l: l, c: c}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { l.slots <- c }()
+}
 
+// tcpHeld is one connection of a tcpLink, taken by hold.
+type tcpHeld struct {
+	l *tcpLink
+	c *tcpConn
+}
+
+func (h *tcpHeld) release() { h.l.slots <- h.c }
+
+func (h *tcpHeld) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, time.Time, error) {
+	l, c := h.l, h.c
 	conn := c.get()
 	if conn == nil {
 		if err := l.dial.check(); err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		d := net.Dialer{Timeout: timeout}
 		var err error
 		conn, err = d.DialContext(ctx, "tcp", l.addr)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, time.Time{}, ctx.Err()
 			}
 			l.dial.failed(err)
-			return nil, linkDown(err)
+			return nil, time.Time{}, linkDown(err)
 		}
 		l.dial.ok()
 		c.set(conn)
@@ -110,29 +139,30 @@ func (l *tcpLink) exchange(ctx context.Context, adu []byte, timeout time.Duratio
 	deadline, ctxFirst := exchangeDeadline(ctx, timeout)
 	if err := conn.SetDeadline(deadline); err != nil {
 		c.drop()
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if ctx.Done() != nil {
 		// A deadline in the past wakes the blocked Read/Write at once.
 		stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 		defer stop()
 	}
+	sent := time.Now()
 	reply, err := c.roundTrip(conn, adu)
 	if err == nil {
 		if inStep != nil && !inStep(adu, reply) {
 			c.drop()
 		}
-		return append(dst, reply...), nil
+		return append(dst, reply...), sent, nil
 	}
 	c.drop() // out of step with the device: see tcpLink
 	switch {
 	case ctx.Err() != nil:
-		return nil, ctx.Err()
+		return nil, time.Time{}, ctx.Err()
 	case ctxFirst && errors.Is(err, os.ErrDeadlineExceeded):
 		// The socket's deadline may beat the context's own timer.
-		return nil, context.DeadlineExceeded
+		return nil, time.Time{}, context.DeadlineExceeded
 	}
-	return nil, err
+	return nil, time.Time{}, err
 }
 
 func (c *tcpConn) roundTrip(conn net.Conn, adu []byte) ([]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -170,6 +171,104 @@ func TestPoolSharesOneConnection(t *testing.T) {
 	if _, err := read(t, drvs[0]); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestReadStampsEachRequest(t *testing.T) {
+	// A reading's ts is when its own request went out: before the device
+	// got it, and after the reply to the request before it; not the time
+	// the poll began. The device holds the first request until released,
+	// so the later requests' readings must be stamped after the release.
+	// The assertions are orderings of events, not durations.
+	b := newBank()
+	addr, _ := startServer(t, b, "")
+	d := pooledDriver(t, NewPool(), addr, 1, nil, tg("holding", 0, "uint16"), tg("input", 0, "uint16"), tg("coil", 0, "bool"))
+	held := b.holdNext()
+	done := make(chan []drivers.Sample)
+	began := time.Now()
+	go func() {
+		out, _ := read(t, d)
+		done <- out
+	}()
+	<-held
+	released := time.Now()
+	b.releaseHeld()
+	out := <-done
+
+	arr := b.arrivals()
+	if len(arr) != len(out) {
+		t.Fatalf("%d requests served, want %d", len(arr), len(out))
+	}
+	for i, s := range out {
+		if s.Quality != drivers.Good {
+			t.Fatalf("tag %d: %+v", i, s)
+		}
+		switch {
+		case s.TS.Before(began) || s.TS.After(arr[i]):
+			t.Errorf("tag %d: ts %v is not between the poll's start (%v) and the device getting the request (%v)", i, s.TS, began, arr[i])
+		case i > 0 && s.TS.Before(released):
+			t.Errorf("tag %d: ts %v is before the reply to the request before it (released %v)", i, s.TS, released)
+		}
+	}
+}
+
+func TestPoolDevicesTakeTurnsPollByPoll(t *testing.T) {
+	// Devices on one link take turns poll by poll: a device's requests
+	// follow one another, so its readings are one snapshot. With a pause
+	// between requests the link is given up during the pause, so another
+	// device's request may come in between.
+	cases := []struct {
+		name  string
+		pause time.Duration
+		want  []uint8 // the first units in the order their requests came
+	}{
+		{name: "no pause", want: []uint8{1, 1, 1, 2, 2, 2}},
+		// second waits for the link; first gives it up after its first
+		// reply, so second's first request comes next.
+		{name: "pause", pause: 20 * time.Millisecond, want: []uint8{1, 2}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBank()
+			addr, _ := startServer(t, b, "")
+			pool := NewPool()
+			edit := func(c *Config) { c.Pause = tc.pause }
+			tags := []Tag{tg("holding", 0, "uint16"), tg("input", 0, "uint16"), tg("coil", 0, "bool")}
+			first := pooledDriver(t, pool, addr, 1, edit, tags...)
+			second := pooledDriver(t, pool, addr, 2, edit, tags...)
+			// first's first request is held by the device while second's
+			// poll starts: second must wait for first's whole poll.
+			held := b.holdNext()
+			errs := make(chan error, 2)
+			go func() { _, err := read(t, first); errs <- err }()
+			<-held
+			go func() { _, err := read(t, second); errs <- err }()
+			waitFor(t, "second poll waiting for the link", func() bool { return linkWaiters(second.l) > 0 })
+			b.releaseHeld()
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := b.unitOrder()
+			if len(got) != 6 {
+				t.Fatalf("units of the requests: %v, want 6 requests", got)
+			}
+			if !slices.Equal(got[:len(tc.want)], tc.want) {
+				t.Fatalf("units of the requests in order: %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// linkWaiters is how many polls or requests wait for l.
+func linkWaiters(l link) int32 {
+	switch l := l.(type) {
+	case *tcpLink:
+		return l.waiting.Load()
+	case *serialLink:
+		return l.waiting.Load()
+	}
+	return 0
 }
 
 func TestPoolSilentUnitCostsOnlyItsTimeout(t *testing.T) {

@@ -30,6 +30,9 @@ type bank struct {
 	hold    bool
 	held    chan struct{} // closed when the held request has arrived
 	release chan struct{}
+
+	arrived []time.Time // when each request reached the handler, in order
+	units   []uint8     // and from which unit id
 }
 
 func newBank() *bank { return &bank{limit: 1024} }
@@ -74,8 +77,10 @@ func (b *bank) setBit(table string, addr uint16, v bool) {
 	}
 }
 
-func (b *bank) check(addr, qty uint16) error {
+func (b *bank) check(unit uint8, addr, qty uint16) error {
 	b.requests++
+	b.arrived = append(b.arrived, time.Now())
+	b.units = append(b.units, unit)
 	if int(addr)+int(qty) > int(b.limit) {
 		return mbserver.ErrIllegalDataAddress
 	}
@@ -85,6 +90,20 @@ func (b *bank) check(addr, qty uint16) error {
 		}
 	}
 	return nil
+}
+
+// arrivals returns when each request reached the handler.
+func (b *bank) arrivals() []time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]time.Time(nil), b.arrived...)
+}
+
+// unitOrder returns the unit id of each request, in the order they came.
+func (b *bank) unitOrder() []uint8 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]uint8(nil), b.units...)
 }
 
 // served counts the requests the bank has seen.
@@ -97,7 +116,7 @@ func (b *bank) served() int {
 func (b *bank) HandleCoils(req *mbserver.CoilsRequest) ([]bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.check(req.Addr, req.Quantity); err != nil {
+	if err := b.check(req.UnitId, req.Addr, req.Quantity); err != nil {
 		return nil, err
 	}
 	if req.IsWrite {
@@ -110,7 +129,7 @@ func (b *bank) HandleCoils(req *mbserver.CoilsRequest) ([]bool, error) {
 func (b *bank) HandleDiscreteInputs(req *mbserver.DiscreteInputsRequest) ([]bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.check(req.Addr, req.Quantity); err != nil {
+	if err := b.check(req.UnitId, req.Addr, req.Quantity); err != nil {
 		return nil, err
 	}
 	return append([]bool(nil), b.discrete[req.Addr:req.Addr+req.Quantity]...), nil
@@ -127,7 +146,7 @@ func (b *bank) HandleHoldingRegisters(req *mbserver.HoldingRegistersRequest) ([]
 		b.mu.Lock()
 	}
 	defer b.mu.Unlock()
-	if err := b.check(req.Addr, req.Quantity); err != nil {
+	if err := b.check(req.UnitId, req.Addr, req.Quantity); err != nil {
 		return nil, err
 	}
 	if req.IsWrite {
@@ -140,7 +159,7 @@ func (b *bank) HandleHoldingRegisters(req *mbserver.HoldingRegistersRequest) ([]
 func (b *bank) HandleInputRegisters(req *mbserver.InputRegistersRequest) ([]uint16, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.check(req.Addr, req.Quantity); err != nil {
+	if err := b.check(req.UnitId, req.Addr, req.Quantity); err != nil {
 		return nil, err
 	}
 	return append([]uint16(nil), b.input[req.Addr:req.Addr+req.Quantity]...), nil
