@@ -65,6 +65,10 @@ type report struct {
 	LatencyP99Ms       float64     `json:"latency_p99_ms"`
 	LatencySamples     int         `json:"latency_samples"`
 	LatencyMaxMs       float64     `json:"latency_max_ms"`
+	PollLatencyP50Ms   float64     `json:"latency_poll_p50_ms"` // sample → message built
+	PollLatencyP99Ms   float64     `json:"latency_poll_p99_ms"`
+	PipeLatencyP50Ms   float64     `json:"latency_pipeline_p50_ms"` // message built → subscriber
+	PipeLatencyP99Ms   float64     `json:"latency_pipeline_p99_ms"`
 	Commits            commitTimes `json:"steady_commits"`
 	SteadyMaxBacklog   int64       `json:"steady_max_backlog"`
 	Overruns           uint64      `json:"overruns"`
@@ -184,6 +188,8 @@ func (r *report) print(w io.Writer) {
 	row("CPU", fmt.Sprintf("%.2f%% of one core, %.2f s per million readings", r.CPUPercent, r.CPUSecPerMReadings))
 	row("peak RSS (VmHWM)", fmt.Sprintf("%s (%s before the outage: start-up and steady run)", mib(r.PeakRSSBytes), mib(r.SteadyPeakRSSBytes)))
 	row("latency sample → subscriber", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d msgs)", r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencySamples))
+	row("  sample → message built", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms (a device's reads: readings are stamped when their request went out)", r.PollLatencyP50Ms, r.PollLatencyP99Ms))
+	row("  message built → subscriber", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms (commit, uplink, broker)", r.PipeLatencyP50Ms, r.PipeLatencyP99Ms))
 	row("group commits (steady run)", fmt.Sprintf("%d, %d over 32 ms, %d over 64 ms (fsync included)", r.Commits.Count, r.Commits.Over32ms, r.Commits.Over64ms))
 	row("overruns / devices up", fmt.Sprintf("%d / %d", r.Overruns, r.DevicesUp))
 	if r.o.outage > 0 {

@@ -277,7 +277,10 @@ func (g *rig) steady(ctx context.Context, r *report) error {
 	if dr > 0 {
 		r.CPUSecPerMReadings = r.CPUSeconds / dr * 1e6
 	}
-	r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencySamples = g.sub.latency()
+	total, poll, pipe, n := g.sub.latency()
+	r.LatencyP50Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencySamples = total.p50, total.p99, total.max, n
+	r.PollLatencyP50Ms, r.PollLatencyP99Ms = poll.p50, poll.p99
+	r.PipeLatencyP50Ms, r.PipeLatencyP99Ms = pipe.p50, pipe.p99
 	if com1, err := fetchCommitTimes(a.httpAddr); err == nil {
 		r.Commits = com1.sub(com0)
 	}

@@ -25,7 +25,9 @@ type subscriber struct {
 	readings   int64
 	historical int64
 	bytes      int64
-	latencies  []float64 // ms, live messages while recording
+	latencies  []float64 // ms, live messages while recording: sample → now
+	pollMs     []float64 // the same messages: sample → message built
+	pipeMs     []float64 // message built → now
 	recording  bool
 	samples    map[string][]byte // one payload per topic, for the limit
 	sampleRd   map[string]int
@@ -73,7 +75,7 @@ func (s *subscriber) onData(_ mqtt.Client, m mqtt.Message) {
 	if bytes.Contains([]byte(m.Topic()), []byte("/_gateway/")) {
 		return // status and events carry no data seq
 	}
-	seq, hist, n, ts, ok := scanPayload(p)
+	seq, hist, n, ts, created, ok := scanPayload(p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !ok {
@@ -99,7 +101,11 @@ func (s *subscriber) onData(_ mqtt.Client, m mqtt.Message) {
 	if hist {
 		s.historical++
 	} else if s.recording && !ts.IsZero() {
-		s.latencies = append(s.latencies, float64(now.Sub(ts).Microseconds())/1000)
+		s.latencies = append(s.latencies, ms(now.Sub(ts)))
+		if !created.IsZero() {
+			s.pollMs = append(s.pollMs, ms(created.Sub(ts)))
+			s.pipeMs = append(s.pipeMs, ms(now.Sub(created)))
+		}
 	}
 	if _, ok := s.samples[m.Topic()]; !ok {
 		s.samples[m.Topic()] = append([]byte(nil), p...)
@@ -125,22 +131,34 @@ func (s *subscriber) record(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if on {
-		s.latencies = s.latencies[:0]
+		s.latencies, s.pollMs, s.pipeMs = s.latencies[:0], s.pollMs[:0], s.pipeMs[:0]
 	}
 	s.recording = on
 }
 
-// latency returns p50 and p99 in ms of what was recorded, and the count.
-func (s *subscriber) latency() (p50, p99, worst float64, n int) {
-	s.mu.Lock()
-	l := slices.Clone(s.latencies)
-	s.mu.Unlock()
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// spread is the p50, p99 and max of a series, in ms.
+type spread struct{ p50, p99, max float64 }
+
+func spreadOf(series []float64) spread {
+	l := slices.Clone(series)
 	if len(l) == 0 {
-		return 0, 0, 0, 0
+		return spread{}
 	}
 	slices.Sort(l)
 	q := func(f float64) float64 { return l[min(len(l)-1, int(f*float64(len(l))))] }
-	return q(0.50), q(0.99), l[len(l)-1], len(l)
+	return spread{q(0.50), q(0.99), l[len(l)-1]}
+}
+
+// latency returns what was recorded: sample → subscriber, and its two
+// parts, sample → message built (the poll: the oldest reading is stamped
+// when the device's read began) and message built → subscriber (buffer
+// commit, uplink, broker); and the count.
+func (s *subscriber) latency() (total, poll, pipe spread, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return spreadOf(s.latencies), spreadOf(s.pollMs), spreadOf(s.pipeMs), len(s.latencies)
 }
 
 // gaps counts the seqs in 1..upTo never received and those received twice
@@ -184,10 +202,11 @@ func (s *subscriber) payloadSamples() []payloadSample {
 	return out
 }
 
-// scanPayload picks seq, historical, the number of readings and the first
-// reading's ts out of a linegate/v1 payload without decoding all of it:
+// scanPayload picks seq, historical, the number of readings, the first
+// reading's ts and the message's ts (when it was built) out of a
+// linegate/v1 payload without decoding all of it:
 // the subscriber must keep up with 100,000 readings/s on the same machine.
-func scanPayload(p []byte) (seq uint64, hist bool, n int, ts time.Time, ok bool) {
+func scanPayload(p []byte) (seq uint64, hist bool, n int, ts, created time.Time, ok bool) {
 	i := bytes.Index(p, []byte(`"seq":`))
 	if i < 0 {
 		return
@@ -207,13 +226,24 @@ func scanPayload(p []byte) (seq uint64, hist bool, n int, ts time.Time, ok bool)
 	}
 	rd := p[r:]
 	n = bytes.Count(rd, []byte(`{"tag":`))
-	if k := bytes.Index(rd, []byte(`"ts":"`)); k >= 0 {
-		rest := rd[k+6:]
-		if e := bytes.IndexByte(rest, '"'); e > 0 {
-			ts, _ = time.Parse(time.RFC3339Nano, string(rest[:e]))
-		}
+	ts = scanTS(rd)
+	created = scanTS(p[:r])
+	return seq, hist, n, ts, created, true
+}
+
+// scanTS parses the first "ts" in p; zero if there is none.
+func scanTS(p []byte) time.Time {
+	k := bytes.Index(p, []byte(`"ts":"`))
+	if k < 0 {
+		return time.Time{}
 	}
-	return seq, hist, n, ts, true
+	rest := p[k+6:]
+	e := bytes.IndexByte(rest, '"')
+	if e <= 0 {
+		return time.Time{}
+	}
+	ts, _ := time.Parse(time.RFC3339Nano, string(rest[:e]))
+	return ts
 }
 
 // reset forgets seqs and counters: the next agent starts a fresh buffer.
@@ -222,7 +252,7 @@ func (s *subscriber) reset() {
 	defer s.mu.Unlock()
 	s.first, s.seen, s.maxSeq = time.Time{}, nil, 0
 	s.msgs, s.readings, s.historical, s.bytes = 0, 0, 0, 0
-	s.latencies = s.latencies[:0]
+	s.latencies, s.pollMs, s.pipeMs = s.latencies[:0], s.pollMs[:0], s.pipeMs[:0]
 }
 
 type arrival struct {
