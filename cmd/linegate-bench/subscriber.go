@@ -152,9 +152,9 @@ func spreadOf(series []float64) spread {
 }
 
 // latency returns what was recorded: sample → subscriber, and its two
-// parts, sample → message built (the poll: the oldest reading is stamped
-// when the device's read began) and message built → subscriber (buffer
-// commit, uplink, broker); and the count.
+// parts, sample → message built (the device's reads: the first reading is
+// stamped when its request went out) and message built → subscriber
+// (buffer commit, uplink, broker); and the count.
 func (s *subscriber) latency() (total, poll, pipe spread, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
