@@ -201,11 +201,15 @@ func (t *linkTransport) Send(adu []byte) ([]byte, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	exchange := t.l.exchange
-	if t.h != nil {
-		exchange = t.h.exchange
+	h := t.h
+	if h == nil { // not in a poll: take the link for this request
+		var err error
+		if h, err = t.l.hold(ctx); err != nil {
+			return nil, err
+		}
+		defer h.release()
 	}
-	reply, sent, err := exchange(ctx, adu, t.timeout, t.buf[:0], t.inStep)
+	reply, sent, err := h.exchange(ctx, adu, t.timeout, t.buf[:0], t.inStep)
 	if err != nil {
 		return nil, err
 	}

@@ -70,15 +70,6 @@ func (l *serialLink) frameGap() time.Duration {
 	return 7 * l.charTime() / 2
 }
 
-func (l *serialLink) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, time.Time, error) {
-	h, err := l.hold(ctx)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer h.release()
-	return h.exchange(ctx, adu, timeout, dst, inStep)
-}
-
 func (l *serialLink) hold(ctx context.Context) (held, error) {
 	select {
 	case <-l.slot:

@@ -82,15 +82,6 @@ func (c *tcpConn) drop() error {
 	return conn.Close()
 }
 
-func (l *tcpLink) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, time.Time, error) {
-	h, err := l.hold(ctx)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer h.release()
-	return h.exchange(ctx, adu, timeout, dst, inStep)
-}
-
 func (l *tcpLink) hold(ctx context.Context) (held, error) {
 	select {
 	case c := <-l.slots:

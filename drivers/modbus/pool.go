@@ -9,23 +9,14 @@ import (
 )
 
 // link carries the requests of every device on one TCP address or serial
-// port, one request at a time per connection: a device's request waits
-// for the link (bounded by its context only, so a slow neighbour costs it
-// at most the neighbour's timeout per request), then gets timeout for its
-// own exchange.
+// port, one request at a time per connection: a device's poll waits for
+// the link (bounded by its context only, so a slow neighbour costs it at
+// most the neighbour's timeout for each request the neighbour sends), then
+// each of its requests gets timeout for its own exchange.
 type link interface {
-	// exchange sends one request ADU and appends the reply ADU to dst; sent
-	// is when the request went out (the connection or line was ours), the
-	// closest the gateway knows to when the device sampled the values.
-	// Errors that wrap errLinkDown mean nothing was sent: the port or
-	// connection cannot be opened (or is backing off after that failed).
-	// inStep judges the reply: when false, the link treats the connection
-	// as out of step (drops it, or drains the line) but still returns the
-	// reply, for the caller to report what is wrong with it.
-	exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) (reply []byte, sent time.Time, err error)
-	// hold takes the link (one connection, or the line) for a run of
-	// exchanges, one device's poll, until release; it fails only when ctx
-	// ends first.
+	// hold takes the link (one connection, or the line) for one request or
+	// for a run of them (a device's poll) until release; it fails only when
+	// ctx ends first. Waiters get the link in the order they asked.
 	hold(ctx context.Context) (held, error)
 	// closeIdle drops connections nobody is using (close_after_poll).
 	closeIdle()
@@ -33,9 +24,16 @@ type link interface {
 	close() error
 }
 
-// held is a link taken by hold: its exchanges are link.exchange's, without
-// waiting for the link.
+// held is a link taken by hold.
 type held interface {
+	// exchange sends one request ADU and appends the reply ADU to dst;
+	// sent is when the request went out, the closest the gateway knows to
+	// when the device sampled the values. Errors that wrap errLinkDown
+	// mean nothing was sent: the port or connection cannot be opened (or
+	// is backing off after that failed). inStep judges the reply: when
+	// false, the link treats the connection as out of step (drops it, or
+	// drains the line) but still returns the reply, for the caller to
+	// report what is wrong with it.
 	exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) (reply []byte, sent time.Time, err error)
 	release()
 }
