@@ -93,11 +93,12 @@ func BenchmarkReadDesign(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	var after uint64
+	var bt Batch // reused from read to read, as the uplink does
 	for n := 0; n < b.N; {
-		ms, err := q.Read(after, min(window, b.N-n))
-		if err != nil {
+		if err := q.ReadBatch(&bt, after, min(window, b.N-n)); err != nil {
 			b.Fatal(err)
 		}
+		ms := bt.Messages
 		if len(ms) == 0 {
 			after = 0
 			continue
