@@ -28,7 +28,7 @@ func TestScanPayload(t *testing.T) {
 			ok: true, seq: 7, n: 2, ts: ms("2026-11-27T10:15:02.101Z"), created: ms("2026-11-27T10:15:02.130Z")},
 		{name: "historical, no readings",
 			payload: `{"seq":12,"ts":"2026-11-27T10:15:02.130Z","historical":true,"readings":[]}`,
-			ok: true, seq: 12, hist: true, created: ms("2026-11-27T10:15:02.130Z")},
+			ok:      true, seq: 12, hist: true, created: ms("2026-11-27T10:15:02.130Z")},
 		{name: "no seq", payload: `{"ts":"2026-11-27T10:15:02.130Z","readings":[]}`},
 		{name: "seq 0", payload: `{"seq":0,"readings":[]}`},
 		{name: "no readings", payload: `{"seq":3}`},
