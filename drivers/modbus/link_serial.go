@@ -21,9 +21,9 @@ const readSlice = 20 * time.Millisecond
 const maxSerialFrame = 513
 
 // serialLink is the one port all devices on an RS-485 bus share. A
-// one-slot channel admits one device's poll (or one request) at a time, in
-// arrival order, so the units of the bus take turns poll by poll. Between frames it keeps
-// the line silent for 3.5 characters (RTU's frame gap); a reply that
+// one-slot channel admits one device's poll (or one request) at a time,
+// in arrival order, so the units of the bus take turns poll by poll.
+// Between frames it keeps the line silent for 3.5 characters (RTU's frame gap); a reply that
 // arrives after its timeout is told apart by unit id, function and length
 // and dropped (the line is also drained before the next request), so it
 // is never taken for another device's answer.
@@ -71,19 +71,10 @@ func (l *serialLink) frameGap() time.Duration {
 }
 
 func (l *serialLink) hold(ctx context.Context) (held, error) {
-	select {
-	case <-l.slot:
-		return serialHeld{l}, nil
-	default:
+	if _, err := take(ctx, l.slot, &l.waiting); err != nil {
+		return nil, err
 	}
-	l.waiting.Add(1)
-	defer l.waiting.Add(-1)
-	select {
-	case <-l.slot:
-		return serialHeld{l}, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return serialHeld{l}, nil
 }
 
 // serialHeld is a serialLink's line, taken by hold.

@@ -83,19 +83,11 @@ func (c *tcpConn) drop() error {
 }
 
 func (l *tcpLink) hold(ctx context.Context) (held, error) {
-	select {
-	case c := <-l.slots:
-		return &tcpHeld{l: l, c: c}, nil
-	default:
+	c, err := take(ctx, l.slots, &l.waiting)
+	if err != nil {
+		return nil, err
 	}
-	l.waiting.Add(1)
-	defer l.waiting.Add(-1)
-	select {
-	case c := <-l.slots:
-		return &tcpHeld{l: l, c: c}, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return &tcpHeld{l: l, c: c}, nil
 }
 
 // tcpHeld is one connection of a tcpLink, taken by hold.

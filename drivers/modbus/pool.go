@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,25 @@ type held interface {
 	// report what is wrong with it.
 	exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) (reply []byte, sent time.Time, err error)
 	release()
+}
+
+// take receives a free slot of a link (a connection, or the line) in the
+// order the callers asked, counting in waiting those that wait for one.
+func take[T any](ctx context.Context, slots chan T, waiting *atomic.Int32) (T, error) {
+	select {
+	case v := <-slots:
+		return v, nil
+	default:
+	}
+	waiting.Add(1)
+	defer waiting.Add(-1)
+	select {
+	case v := <-slots:
+		return v, nil
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
 }
 
 // errLinkDown marks a failure to open the port or connection.
