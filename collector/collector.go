@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,14 +138,17 @@ func (c *Collector) Status() []DeviceStatus {
 
 func (c *Collector) runDevice(ctx context.Context, d *device) {
 	defer func() {
-		if err := d.Driver.Close(); err != nil {
-			c.log.Debug("close driver", "device", d.Name, "err", err)
-		}
+		_ = c.guard(d, "driver close", func() {
+			if err := d.Driver.Close(); err != nil {
+				c.log.Debug("close driver", "device", d.Name, "err", err)
+			}
+		})
 	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
 	next := firstTick(c.now(), d.Interval)
+	failures := 0
 	for {
 		timer.Reset(next.Sub(c.now()))
 		select {
@@ -152,10 +156,16 @@ func (c *Collector) runDevice(ctx context.Context, d *device) {
 			return
 		case <-timer.C:
 		}
-		c.poll(ctx, d)
+		resume := c.now()
+		if c.poll(ctx, d) {
+			failures = 0
+		} else {
+			failures++
+			resume = c.now().Add(failBackoff(failures, d.Interval))
+		}
 		var skipped int64
-		next, skipped = nextTick(next, c.now(), d.Interval)
-		if skipped > 0 {
+		next, skipped = nextTick(next, resume, d.Interval)
+		if skipped > 0 && failures == 0 {
 			c.m.overruns.WithLabelValues(d.Name).Add(float64(skipped))
 			d.mu.Lock()
 			d.state.Overruns += uint64(skipped)
@@ -164,22 +174,34 @@ func (c *Collector) runDevice(ctx context.Context, d *device) {
 	}
 }
 
-// poll reads a device once and appends one message per class.
-func (c *Collector) poll(ctx context.Context, d *device) {
+// poll reads a device once and appends one message per class. It is false
+// when the driver or normalization failed (a recovered panic): the device
+// is then down and waits out a backoff.
+func (c *Collector) poll(ctx context.Context, d *device) bool {
 	start := c.now()
 	for i := range d.out {
 		d.out[i] = drivers.Sample{}
 	}
-	err := d.Driver.Read(ctx, d.out)
+	var err error
+	if perr := c.guard(d, "driver read", func() { err = d.Driver.Read(ctx, d.out) }); perr != nil {
+		c.fail(d, perr, true)
+		return false
+	}
 	if ctx.Err() != nil {
-		return // shutting down: a cancelled read is not a device fault
+		return true // shutting down: a cancelled read is not a device fault
 	}
 	done := c.now()
 	c.m.pollDuration.WithLabelValues(d.Name).Observe(done.Sub(start).Seconds())
 	c.deviceState(d, err, done)
 	// Readings are stamped with the time the read began: the closest the
 	// gateway knows to when the PLC sampled them.
-	c.emit(d, start, done, len(d.Tags), func(i int) (int, drivers.Sample) { return i, d.out[i] })
+	if perr := c.guard(d, "normalize", func() {
+		c.emit(d, start, done, len(d.Tags), func(i int) (int, drivers.Sample) { return i, d.out[i] })
+	}); perr != nil {
+		c.fail(d, perr, true)
+		return false
+	}
+	return true
 }
 
 // emit normalizes n samples (at returns the tag index and sample of the
@@ -189,7 +211,6 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 	if byClass == nil {
 		byClass = new([3][]buffer.Reading)
 	}
-	defer c.scratch.Put(byClass)
 	good := false
 	for i := 0; i < n; i++ {
 		ti, s := at(i)
@@ -245,36 +266,74 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 		clear(rs)
 		byClass[ci] = rs[:0]
 	}
+	// Not deferred: after a panic the half-filled slices are dropped.
+	c.scratch.Put(byClass)
 }
 
 // runSubscribed lets a subscribing driver push changes. Subscribe
 // reconnects by itself; it returns early only on an error retrying cannot
 // mend, which is logged and retried slowly so a fixed server is picked up.
+// A panic while handling a publish ends that subscription: the device goes
+// down and subscribes again after a backoff.
 func (c *Collector) runSubscribed(ctx context.Context, d *device) {
 	defer func() {
-		if err := d.Driver.Close(); err != nil {
-			c.log.Debug("close driver", "device", d.Name, "err", err)
-		}
+		_ = c.guard(d, "driver close", func() {
+			if err := d.Driver.Close(); err != nil {
+				c.log.Debug("close driver", "device", d.Name, "err", err)
+			}
+		})
 	}()
 	sub := d.Driver.(drivers.Subscriber)
-	deliver := func(changes []drivers.Change) {
-		now := c.now()
-		c.emit(d, now, now, len(changes), func(i int) (int, drivers.Sample) { return changes[i].Index, changes[i].Sample })
-	}
-	state := func(err error) { c.deviceState(d, err, c.now()) }
+	failures := 0
 	for {
-		err := sub.Subscribe(ctx, deliver, state)
+		subCtx, cancel := context.WithCancel(ctx)
+		var failed atomic.Bool
+		deliver := func(changes []drivers.Change) {
+			if failed.Load() {
+				return // the subscription is being torn down
+			}
+			now := c.now()
+			if perr := c.guard(d, "normalize", func() {
+				c.emit(d, now, now, len(changes), func(i int) (int, drivers.Sample) { return changes[i].Index, changes[i].Sample })
+			}); perr != nil {
+				failed.Store(true)
+				c.fail(d, perr, false)
+				cancel()
+			}
+		}
+		state := func(err error) {
+			if !failed.Load() {
+				c.deviceState(d, err, c.now())
+			}
+		}
+		var err error
+		if perr := c.guard(d, "driver subscribe", func() { err = sub.Subscribe(subCtx, deliver, state) }); perr != nil {
+			if failed.CompareAndSwap(false, true) {
+				c.fail(d, perr, false)
+			}
+		}
+		cancel()
+		if failed.Load() {
+			_ = c.guard(d, "driver close", func() { _ = d.Driver.Close() })
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		if err == nil {
-			err = errors.New("subscription ended")
+		wait := subscribeRetry
+		if failed.Load() {
+			failures++
+			wait = failBackoff(failures, d.Interval)
+		} else {
+			failures = 0
+			if err == nil {
+				err = errors.New("subscription ended")
+			}
+			c.deviceState(d, err, c.now())
 		}
-		c.deviceState(d, err, c.now())
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(subscribeRetry):
+		case <-time.After(wait):
 		}
 	}
 }

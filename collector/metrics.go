@@ -19,6 +19,7 @@ type metrics struct {
 	readings     *prometheus.CounterVec
 	up           *prometheus.GaugeVec
 	appendErrors prometheus.Counter
+	panics       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -42,9 +43,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		appendErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "linegate_collector_append_errors_total", Help: "Messages the buffer refused (readings lost).",
 		}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linegate_device_failures_total", Help: "Internal errors (recovered panics) that took a device down; each is a bug to report.",
+		}, []string{"device"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.pollDuration, m.overruns, m.readErrors, m.readings, m.up, m.appendErrors)
+		reg.MustRegister(m.pollDuration, m.overruns, m.readErrors, m.readings, m.up, m.appendErrors, m.panics)
 	}
 	return m
 }

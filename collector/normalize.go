@@ -127,6 +127,14 @@ func (t *Tag) value(r *buffer.Reading, v any, st *tagState) float64 {
 	num, isNum := number(v)
 	if !isNum {
 		r.Value = v
+		if arr, isArr := v.([]any); isArr {
+			// JSON has no NaN: such elements go out as null, and the
+			// reading says so rather than passing for good.
+			if clean, reason := finiteArray(arr); reason != "" {
+				r.Value = clean
+				degrade(r, reason)
+			}
+		}
 		return math.NaN()
 	}
 	if math.IsNaN(num) || math.IsInf(num, 0) {
@@ -147,6 +155,11 @@ func (t *Tag) value(r *buffer.Reading, v any, st *tagState) float64 {
 		r.Value = num
 	} else {
 		r.Value = v // integers stay exact
+	}
+	if math.IsNaN(num) || math.IsInf(num, 0) {
+		// Scaling overflowed (or a float64 beyond float32's range).
+		nullify(r, "value is "+strconv.FormatFloat(num, 'g', -1, 64)+" after scaling")
+		return math.NaN()
 	}
 	// The reason names the limit, not the value (which is published): a
 	// reason that changed every cycle would defeat the deadband.
@@ -190,7 +203,7 @@ func (t *Tag) report(r *buffer.Reading, st *tagState, now time.Time, num float64
 		case !math.IsNaN(num) && !math.IsNaN(st.lastNum):
 			same = num == st.lastNum || math.Abs(num-st.lastNum) < db
 		case math.IsNaN(num) && math.IsNaN(st.lastNum):
-			same = r.Value == st.lastValue && attrsEqual(r.Attrs, st.lastAttrsOf())
+			same = sameValue(r.Value, st.lastValue) && sameAttrs(lasting(r.Attrs), lasting(st.lastAttrsOf()))
 		}
 		if same {
 			return false
@@ -206,21 +219,8 @@ func (t *Tag) report(r *buffer.Reading, st *tagState, now time.Time, num float64
 	return true
 }
 
-// attrsEqual compares the attributes that describe the value; a state's
+// lasting is the attributes that describe the value; a state's
 // transition attributes come with a new value anyway.
-func attrsEqual(a, b []buffer.Attr) bool {
-	a, b = lasting(a), lasting(b)
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func lasting(attrs []buffer.Attr) []buffer.Attr {
 	for i, a := range attrs {
 		if a.Key == "previous" {
