@@ -36,16 +36,27 @@ const (
 //
 // A commit starts when appends pause for interval/quietDivisor (2 ms at the
 // default 50 ms) or interval/burstDivisor (10 ms) after the first append
-// since the last commit, whichever is first; acknowledgements and events
-// ride along, or go every interval. Collectors poll on the same clock and
-// append in bursts: a commit at a fixed tick kept a burst waiting for the
-// tick, up to the whole interval; committing when the burst pauses, and in
-// slices while a long one goes on, lets the uplink publish the first
+// since the last commit, whichever is first. Collectors poll on the same
+// clock and append in bursts: a commit at a fixed tick kept a burst waiting
+// for the tick, up to the whole interval; committing when the burst pauses,
+// and in slices while a long one goes on, lets the uplink publish the first
 // readings while the last are read.
+//
+// Nothing else wakes it on a clock: an idle gateway must not spend CPU, and
+// every commit is an fsync pair, flash wear on a line PC's eMMC. Events
+// count as appends. Acknowledgements ride along with the next commit; alone
+// they are committed only after ackCommitDelay, or at once when
+// ackCommitBatch of them wait (a drain with nothing appended). An
+// acknowledgement lost to a crash only sends its message again, which
+// at-least-once delivery allows. A failed commit is retried every interval.
 func (q *Queue) run(ctx context.Context) {
 	defer close(q.done)
-	t := time.NewTicker(q.interval)
-	defer t.Stop()
+	// later is armed only while work waits without an append: acks alone
+	// (ackCommitDelay) or a failed commit (interval).
+	later := time.NewTimer(time.Hour)
+	later.Stop()
+	defer later.Stop()
+	armed := false
 	timer := time.NewTimer(q.interval)
 	timer.Stop() // armed by settle
 	defer timer.Stop()
@@ -53,20 +64,40 @@ func (q *Queue) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-q.acked:
+			if !armed {
+				later.Reset(ackCommitDelay)
+				armed = true
+			}
+			continue
+		case <-later.C:
 		case <-q.appended:
 			if !q.settle(ctx, timer) {
 				return
 			}
 		}
+		later.Stop()
+		armed = false
 		q.commitMu.Lock()
 		// Errors are logged and counted by commitLocked; the work stays
-		// pending and the next round retries it.
-		_ = q.commitLocked(false)
+		// pending and is retried.
+		err := q.commitLocked(false)
 		q.maybeRelease(time.Now())
 		q.commitMu.Unlock()
+		if err != nil {
+			later.Reset(q.interval)
+			armed = true
+		}
 	}
 }
+
+// ackCommitDelay bounds how long acknowledgements wait for a commit of
+// appends to ride along with; ackCommitBatch is how many make a commit of
+// their own at once.
+const (
+	ackCommitDelay = 5 * time.Second
+	ackCommitBatch = 4096
+)
 
 // quietDivisor sets the pause in appends that ends a burst: interval/25.
 // burstDivisor bounds the wait within a burst: interval/5, so that a long

@@ -109,6 +109,7 @@ func Open(opts Options) (*Queue, error) {
 		evAcks:    make(map[uint64]struct{}),
 		committed: make(chan struct{}, 1),
 		appended:  make(chan struct{}, 1),
+		acked:     make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
 	// Set before the first write transaction; see budget.

@@ -130,8 +130,10 @@ type Queue struct {
 	// sees when they pause (commit.go).
 	appended chan struct{}
 	appendN  atomic.Uint64
-	stop     context.CancelFunc
-	done     chan struct{}
+	// acked tells the committer that acknowledgements wait (commit.go).
+	acked chan struct{}
+	stop  context.CancelFunc
+	done  chan struct{}
 
 	// readBytes counts the record bytes Read has decoded since the last
 	// release of mapped pages (release.go).
@@ -213,11 +215,17 @@ func (q *Queue) AppendEvent(e Event) error {
 		return fmt.Errorf("buffer: append event %s: %d bytes is too large", e.Type, len(rec))
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed {
+		q.mu.Unlock()
 		return ErrClosed
 	}
 	q.queueEventLocked(rec)
+	q.mu.Unlock()
+	// An event is committed like an append: soon, and not on a tick.
+	select {
+	case q.appended <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
@@ -378,6 +386,10 @@ func (q *Queue) ReadBatch(b *Batch, after uint64, max int) error {
 		q.unreadable = append(q.unreadable, bad.seqs...)
 		q.unreadableErr = bad.err.Error()
 		q.mu.Unlock()
+		select {
+		case q.acked <- struct{}{}: // deleted with the next commit
+		default:
+		}
 	}
 	if err != nil {
 		clear(out)
@@ -510,7 +522,16 @@ func (q *Queue) mark(set map[uint64]struct{}, keys []uint64) error {
 	for _, k := range keys {
 		set[k] = struct{}{}
 	}
+	n := len(q.acks) + len(q.evAcks)
 	q.ackMu.Unlock()
+	wake := q.acked
+	if n >= ackCommitBatch {
+		wake = q.appended // enough for a commit of their own now
+	}
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
