@@ -680,7 +680,6 @@ func (q *Queue) applyOutcome(in *txInput, out *txOutcome) {
 	q.mu.Unlock()
 
 	q.met.commits.Inc()
-	q.met.messages.Set(float64(live.msgs))
 	q.met.bytes.Set(float64(live.bytes))
 	q.met.fileBytes.Set(float64(fileSize))
 	if n := out.dropN + out.badN; n > 0 {

@@ -14,7 +14,7 @@ import (
 type metrics struct {
 	reg           prometheus.Registerer
 	collectors    []prometheus.Collector
-	messages      prometheus.Gauge
+	messages      prometheus.GaugeFunc
 	bytes         prometheus.Gauge
 	fileBytes     prometheus.Gauge
 	oldestAge     prometheus.GaugeFunc
@@ -25,12 +25,12 @@ type metrics struct {
 	appends       prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, oldestAge func() float64) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, waiting, oldestAge func() float64) (*metrics, error) {
 	m := &metrics{
-		messages: prometheus.NewGauge(prometheus.GaugeOpts{
+		messages: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "linegate_buffer_messages",
 			Help: "Messages committed to the buffer and not yet acknowledged by the broker.",
-		}),
+		}, waiting),
 		bytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "linegate_buffer_bytes",
 			Help: "Encoded size of the messages in the buffer.",

@@ -114,7 +114,7 @@ func Open(opts Options) (*Queue, error) {
 	}
 	// Set before the first write transaction; see budget.
 	db.AllocSize, db.MaxSize = q.bud.allocSize, q.bud.boltMax
-	if q.met, err = newMetrics(opts.Registerer, q.oldestAge); err != nil {
+	if q.met, err = newMetrics(opts.Registerer, func() float64 { return float64(q.Stats().Messages) }, q.oldestAge); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("buffer %s: %w", path, err)
 	}
@@ -242,7 +242,6 @@ func (q *Queue) load(vr *verifyResult, side seqSidecar, haveSide bool) error {
 	if haveSide {
 		q.reserved = side.value
 	}
-	q.met.messages.Set(float64(live.msgs))
 	q.met.bytes.Set(float64(live.bytes))
 
 	if len(vr.badMsgs) > 0 {

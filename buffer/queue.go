@@ -51,7 +51,8 @@ type Options struct {
 // one scan in Open, then maintained by each commit).
 type Stats struct {
 	Messages      int       // committed, not yet acknowledged
-	Bytes         int64     // encoded size of those messages
+	Acked         int       // acknowledged, deleted with the next commit
+	Bytes         int64     // encoded size of the messages in the file
 	FileSize      int64     // size of the file after the last commit
 	OldestSeq     uint64    // 0 when empty
 	NextSeq       uint64    // seq the next Append gets
@@ -536,11 +537,17 @@ func (q *Queue) mark(set map[uint64]struct{}, keys []uint64) error {
 }
 
 // Stats returns counters kept in memory; it does no I/O.
+//
+// Messages counts what still waits for the broker: acknowledged messages
+// are deleted only by the next commit of appends (commit.go), and are not
+// counted meanwhile.
 func (q *Queue) Stats() Stats {
+	acked := q.ackedWaiting()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return Stats{
-		Messages:      q.live.msgs,
+		Messages:      max(q.live.msgs-acked, 0),
+		Acked:         min(acked, q.live.msgs),
 		Bytes:         q.live.bytes,
 		FileSize:      q.fileSize,
 		OldestSeq:     q.live.oldestSeq,
@@ -552,11 +559,19 @@ func (q *Queue) Stats() Stats {
 	}
 }
 
+// ackedWaiting is how many acknowledged messages the next commit deletes.
+func (q *Queue) ackedWaiting() int {
+	q.ackMu.Lock()
+	defer q.ackMu.Unlock()
+	return len(q.acks)
+}
+
 func (q *Queue) oldestAge() float64 {
+	acked := q.ackedWaiting()
 	q.mu.Lock()
-	t := q.live.oldestCreated
+	t, n := q.live.oldestCreated, q.live.msgs
 	q.mu.Unlock()
-	if t.IsZero() {
+	if t.IsZero() || n <= acked { // empty, or every message acknowledged
 		return 0
 	}
 	return max(q.clock().Sub(t).Seconds(), 0)
