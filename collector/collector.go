@@ -42,7 +42,9 @@ type Options struct {
 	Sink       Sink
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
-	Clock      func() time.Time
+	// Clock stamps readings and events (default time.Now). Polls are
+	// scheduled on the monotonic clock whatever it says.
+	Clock func() time.Time
 }
 
 // Collector runs one goroutine per device.
@@ -147,21 +149,23 @@ func (c *Collector) runDevice(ctx context.Context, d *device) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
-	next := firstTick(c.now(), d.Interval)
+	// The schedule runs on time.Now's monotonic clock, whatever Clock says:
+	// Clock stamps readings (schedule.go).
+	next := firstTick(time.Now(), d.Interval)
 	failures := 0
 	for {
-		timer.Reset(next.Sub(c.now()))
+		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		}
-		resume := c.now()
+		resume := time.Now()
 		if c.poll(ctx, d) {
 			failures = 0
 		} else {
 			failures++
-			resume = c.now().Add(failBackoff(failures, d.Interval))
+			resume = time.Now().Add(failBackoff(failures, d.Interval))
 		}
 		var skipped int64
 		next, skipped = nextTick(next, resume, d.Interval)
