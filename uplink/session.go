@@ -176,13 +176,15 @@ func (u *Uplink) read(after uint64, max int) ([]buffer.Message, error) {
 
 // publishMessage hands one message to paho and its token to the acker.
 //
-// historical is true for a message created before the moment the current
-// connection came up: it waited in the buffer while the broker was
-// unreachable (or before the gateway first connected), so the MES should
-// not treat it as live. Messages resent after a reconnect are historical
-// too, even if their first copy was not.
+// historical is true for a message appended before the current connection
+// came up: it waited in the buffer while the broker was unreachable (or
+// before the gateway first connected), so the MES should not treat it as
+// live. Messages resent after a reconnect are historical too, even if their
+// first copy was not. It is decided by seq, not by the messages' creation
+// time: a wall clock stepped back an hour would otherwise mark an hour of
+// live messages historical.
 func (u *Uplink) publishMessage(s *session, a *acker, m *buffer.Message) error {
-	return u.publish(s, a, m, m.Created.Before(s.up))
+	return u.publish(s, a, m, m.Seq <= s.upSeq)
 }
 
 // publish hands m to paho with the given historical flag.

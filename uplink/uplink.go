@@ -330,6 +330,9 @@ type session struct {
 	client mqtt.Client
 	broker string    // the broker that accepted us, without credentials
 	up     time.Time // when the connection came up, by Config.Clock
+	// upSeq is the last seq appended when the connection came up: the
+	// messages up to it waited in the buffer (historical).
+	upSeq uint64
 
 	sp      *spSession    // FormatSparkplugB only
 	lost    chan struct{} // closed by fail
@@ -418,6 +421,9 @@ func (u *Uplink) connect(ctx context.Context) (*session, error) {
 	}
 	s.client = c
 	s.up = u.now()
+	if next := u.src.Stats().NextSeq; next > 0 {
+		s.upSeq = next - 1
+	}
 	if broker != nil {
 		s.broker = broker.Redacted()
 	}

@@ -113,11 +113,14 @@ func TestPublishesContractPayload(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	mes := subscribe(t, b.url(), "linegate/#")
 	src := newMemSource()
-	src.add(designMessage()) // seq 1; the golden payload has 18234
 	cfg := testConfig(b.url())
-	up := mustTime("2026-11-27T10:15:00Z") // before the message: it is live, not historical
+	up := mustTime("2026-11-27T10:15:00Z")
 	cfg.Clock = fixedClock(up)
 	startUplink(t, cfg, src)
+	// Appended once connected: live, not historical (that is decided by
+	// seq, whatever the clock says).
+	waitFor(t, "online status", long, func() bool { return len(mes.live()) >= 1 })
+	src.add(designMessage()) // seq 1; the golden payload has 18234
 
 	waitFor(t, "data message at the MES", long, func() bool { return len(mes.live()) >= 2 })
 	got := mes.live()
@@ -726,5 +729,33 @@ func TestRunTwiceFails(t *testing.T) {
 	r.waitConnected(t)
 	if err := r.u.Run(context.Background()); err == nil {
 		t.Error("a second concurrent Run did not fail")
+	}
+}
+
+// TestHistoricalByBufferNotByClock: the gateway's clock stepped back an
+// hour while connected (NTP, an operator). Messages created after the step
+// carry creation times before the connection came up, yet they are live;
+// the backlog from before the connection is historical.
+func TestHistoricalByBufferNotByClock(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	mes := subscribe(t, b.url(), "linegate/#")
+	src := newMemSource()
+	src.addN(3) // waited for the connection: historical
+	startUplink(t, testConfig(b.url()), src)
+	waitFor(t, "the backlog", long, func() bool { return len(mes.live()) >= 4 })
+	stepped := time.Now().Add(-time.Hour).UTC()
+	for range 3 {
+		src.add(buffer.Message{Created: stepped, Equipment: "press01", Class: "process",
+			Readings: []buffer.Reading{{Tag: "temperature", Value: 23.5, Unit: "degC", TS: stepped}}})
+	}
+	waitFor(t, "the messages after the step", long, func() bool { return len(mes.live()) >= 7 })
+	for _, m := range mes.live() {
+		if !isDataTopic(m.topic) {
+			continue
+		}
+		d := decodeData(t, []byte(m.payload))
+		if want := d.Seq <= 3; d.Historical != want {
+			t.Errorf("seq %d: historical %v, want %v", d.Seq, d.Historical, want)
+		}
 	}
 }

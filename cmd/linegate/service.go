@@ -33,9 +33,12 @@ const serviceUser = "linegate"
 // agent needs the network, its state folder (buffer, pki/) and serial ports
 // (group dialout), nothing else: everything else is read-only or hidden.
 // ReadWritePaths adds a buffer or log folder outside the state folder.
+// time-sync.target: readings are stamped with the wall clock, so the agent
+// starts once the clock has been set (where a time sync service provides
+// the target; without one it is reached at once).
 const systemdUnit = `[Unit]
 Description={{.Description}}
-After=network-online.target
+After=network-online.target time-sync.target
 Wants=network-online.target
 ConditionFileIsExecutable={{.Path|cmdEscape}}
 

@@ -35,6 +35,7 @@ func TestServiceUnit(t *testing.T) {
 		t.Fatalf("unit differs from %s (go test -run TestServiceUnit -update rewrites it):\n%s", golden, got.String())
 	}
 	for _, must := range []string{
+		"After=network-online.target time-sync.target",
 		"User=linegate", "StateDirectory=linegate", "NoNewPrivileges=yes", "ProtectSystem=strict",
 		"ProtectHome=yes", "PrivateTmp=yes", `ReadWritePaths="-/data/linegate"`, "Restart=always",
 		"ExecReload=/bin/kill -HUP $MAINPID", `ExecStart=/usr/local/bin/linegate "run" "-c" "/etc/linegate/linegate.yaml"`,
