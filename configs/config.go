@@ -57,6 +57,11 @@ type Uplink struct {
 	// that a shift of buffered readings does not flood the MES; live
 	// readings are not throttled. 0 = unlimited (README: Store and forward).
 	ReplayRate float64 `yaml:"replay_rate"`
+	// AckTimeout is how long a publish may wait for its PUBACK before the
+	// connection is dropped and resumed from the oldest unacknowledged
+	// message; ReconnectMax caps the reconnect backoff.
+	AckTimeout   Duration `yaml:"ack_timeout"`
+	ReconnectMax Duration `yaml:"reconnect_max"`
 	// GroupID and EdgeNode name the Sparkplug B edge node (format
 	// sparkplugb only); defaults: <site>_<line> and gateway.id (sparkplug.go).
 	GroupID  string `yaml:"group_id"`

@@ -75,6 +75,8 @@ func TestDefaults(t *testing.T) {
 		{"qos", cfg.Uplink.QoSLevel(), byte(1)},
 		{"topic_prefix", cfg.Uplink.TopicPrefix, "linegate"},
 		{"max_inflight", cfg.Uplink.MaxInflight, 64},
+		{"ack_timeout", cfg.Uplink.AckTimeout.D(), 30 * time.Second},
+		{"reconnect_max", cfg.Uplink.ReconnectMax.D(), 30 * time.Second},
 		{"http", cfg.HTTP.ListenAddr(), "127.0.0.1:9870"},
 		{"poll", d.PollInterval.D(), time.Second},
 		{"timeout", d.Timeout.D(), time.Second},
@@ -99,6 +101,8 @@ func TestErrors(t *testing.T) {
 		replace [2]string // applied to base
 		want    string
 	}{
+		{"ack_timeout", [2]string{"brokers: [tcp://127.0.0.1:1884]", "brokers: [tcp://127.0.0.1:1884], ack_timeout: 100ms"}, `linegate.yaml:3: uplink: ack_timeout 100ms must be between 1s and 10m`},
+		{"reconnect_max", [2]string{"brokers: [tcp://127.0.0.1:1884]", "brokers: [tcp://127.0.0.1:1884], reconnect_max: 2h"}, `linegate.yaml:3: uplink: reconnect_max 2h0m0s must be between 1s and 1h`},
 		{"unknown type", [2]string{"type: float32", "type: float"}, `linegate.yaml:9: device press01, tag temp: unknown type "float"`},
 		{"unknown key with suggestion", [2]string{"    driver: modbus", "    driver: modbus\n    pol_interval: 1s"}, `linegate.yaml:7: device press01: unknown key "pol_interval" (did you mean "poll_interval"?)`},
 		{"unknown top key", [2]string{"buffer:", "bufer: {}\nbuffer:"}, `linegate.yaml:2: unknown key "bufer" (did you mean "buffer"?)`},

@@ -23,6 +23,8 @@ const (
 	DefaultCommitInterval = Duration(50 * time.Millisecond)
 	DefaultTopicPrefix    = "linegate"
 	DefaultMaxInflight    = 64
+	DefaultAckTimeout     = Duration(30 * time.Second)
+	DefaultReconnectMax   = Duration(30 * time.Second)
 	MaxReplayRate         = 1000000 // uplink.replay_rate, messages/s
 	DefaultPollInterval   = Duration(time.Second)
 	DefaultTimeout        = Duration(time.Second)
@@ -246,6 +248,18 @@ func (v *validator) uplink() {
 	}
 	if u.ReplayRate < 0 || u.ReplayRate > MaxReplayRate || math.IsNaN(u.ReplayRate) {
 		v.addf(keyLine(n, "replay_rate"), "uplink", "replay_rate %g must be between 0 (unlimited) and %d messages/s", u.ReplayRate, MaxReplayRate)
+	}
+	switch {
+	case u.AckTimeout == 0:
+		u.AckTimeout = DefaultAckTimeout
+	case u.AckTimeout < Duration(time.Second) || u.AckTimeout > Duration(10*time.Minute):
+		v.addf(keyLine(n, "ack_timeout"), "uplink", "ack_timeout %s must be between 1s and 10m", u.AckTimeout)
+	}
+	switch {
+	case u.ReconnectMax == 0:
+		u.ReconnectMax = DefaultReconnectMax
+	case u.ReconnectMax < Duration(time.Second) || u.ReconnectMax > Duration(time.Hour):
+		v.addf(keyLine(n, "reconnect_max"), "uplink", "reconnect_max %s must be between 1s and 1h", u.ReconnectMax)
 	}
 }
 

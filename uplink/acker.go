@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,6 +41,9 @@ type acker struct {
 	failed bool
 }
 
+// errAckTimeout ends a connection whose broker withholds a PUBACK.
+var errAckTimeout = errors.New("no PUBACK")
+
 func newAcker(u *Uplink, s *session) *acker {
 	n := u.cfg.MaxInflight
 	return &acker{
@@ -56,14 +60,37 @@ func newAcker(u *Uplink, s *session) *acker {
 
 func (a *acker) run() {
 	defer close(a.done)
+	// overdue fires when the oldest publish has waited AckTimeout for its
+	// PUBACK; armed only while something is pending, for the head alone.
+	overdue := time.NewTimer(time.Hour)
+	overdue.Stop()
+	defer overdue.Stop()
+	var armedFor uint64 // seq the timer is armed for, 0 = none
 	for {
 		var head <-chan struct{} // nil (never ready) while nothing is pending
 		if len(a.fifo) > 0 {
 			head = a.fifo[0].tok.Done()
+			if h := a.fifo[0]; h.seq != armedFor && !a.failed {
+				overdue.Reset(time.Until(h.sent.Add(a.u.cfg.AckTimeout)))
+				armedFor = h.seq
+			}
+		} else if armedFor != 0 {
+			overdue.Stop()
+			armedFor = 0
 		}
 		select {
 		case p := <-a.in:
 			a.fifo = append(a.fifo, p)
+		case <-overdue.C:
+			armedFor = 0
+			if len(a.fifo) > 0 && !isDone(a.fifo[0].tok) && !a.failed {
+				// A broker that answers PINGREQ but withholds a PUBACK
+				// would stall the window for ever while "connected": end
+				// the connection; the next one resends from this message.
+				a.failed = true
+				a.u.met.ackTimeouts.Inc()
+				a.s.fail(fmt.Errorf("%w: seq %d not acknowledged within %s", errAckTimeout, a.fifo[0].seq, a.u.cfg.AckTimeout))
+			}
 		case <-head:
 			a.complete()
 		case <-a.quit:

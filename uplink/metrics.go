@@ -12,6 +12,7 @@ type metrics struct {
 	inflight      prometheus.Gauge
 	published     prometheus.Counter
 	publishErrors prometheus.Counter
+	ackTimeouts   prometheus.Counter
 	acked         prometheus.Counter
 	reconnects    prometheus.Counter
 	latency       prometheus.Histogram
@@ -37,6 +38,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "publish_errors_total",
 			Help: "Publishes that failed; the message stays in the buffer and is sent again.",
+		}),
+		ackTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "ack_timeouts_total",
+			Help: "Connections dropped because the broker did not acknowledge a publish within ack_timeout.",
 		}),
 		acked: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "acked_messages_total",
@@ -64,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.connected, m.inflight, m.published,
-		m.publishErrors, m.acked, m.reconnects, m.latency, m.replaying, m.notDelivered} {
+		m.publishErrors, m.ackTimeouts, m.acked, m.reconnects, m.latency, m.replaying, m.notDelivered} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("uplink: register metrics: %w", err)
 		}

@@ -125,13 +125,20 @@ func (u *Uplink) endSession(ctx context.Context, s *session, err error) error {
 		u.endSparkplug(s)
 		return nil
 	}
+	u.sayOffline(s, shutdownGrace)
+	return nil
+}
+
+// sayOffline publishes the retained offline status and waits up to grace
+// for its PUBACK. The DISCONNECT that follows makes the broker drop the last
+// will, so the status must come from us.
+func (u *Uplink) sayOffline(s *session, grace time.Duration) {
 	offline := StatusJSON(u.gw, "offline", u.now(), u.cfg.Version)
-	tctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	tctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := u.publishWait(tctx, s, u.statusTopic, offline, true); err != nil {
 		u.log.Warn("mqtt offline status not acknowledged", "broker", s.broker, "error", err)
 	}
-	return nil
 }
 
 var errRead = errors.New("read buffer")

@@ -62,9 +62,14 @@ type Config struct {
 	Version                string        // for the status payload
 	ConnectTimeout         time.Duration // default 10s; also bounds a blocked write
 	BackoffMin, BackoffMax time.Duration // reconnect backoff, default 1s, 30s
-	Logger                 *slog.Logger  // nil = discard
-	Registerer             prometheus.Registerer
-	Clock                  func() time.Time // default time.Now
+	// AckTimeout is how long the oldest publish may wait for its PUBACK
+	// before the connection is dropped and the next one resends from it
+	// (default 30s): a broker that answers PINGREQ but withholds one PUBACK
+	// would otherwise stall delivery for ever while "connected".
+	AckTimeout time.Duration
+	Logger     *slog.Logger // nil = discard
+	Registerer prometheus.Registerer
+	Clock      func() time.Time // default time.Now
 	// ReplayRate caps the backlog found at each connection, in messages per
 	// second, while newer messages go unthrottled (replay.go); 0 = no cap,
 	// one lane in seq order.
@@ -89,6 +94,13 @@ type Status struct {
 // shutdownGrace bounds how long Run waits, once its context is done, for
 // the broker to acknowledge the retained offline status.
 const shutdownGrace = 2 * time.Second
+
+// DefaultAckTimeout is Config.AckTimeout's default.
+const DefaultAckTimeout = 30 * time.Second
+
+// errorGrace bounds the wait for the offline status's PUBACK when a
+// connection ends for an error: that broker may be the one not answering.
+const errorGrace = time.Second
 
 // Uplink publishes what a Source holds to an MQTT broker. Create with New,
 // start with Run.
@@ -165,6 +177,9 @@ func New(cfg Config, src Source) (*Uplink, error) {
 	}
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = 30 * time.Second
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = DefaultAckTimeout
 	}
 	if cfg.BackoffMax < cfg.BackoffMin {
 		return nil, fmt.Errorf("uplink: backoff max %v is below min %v", cfg.BackoffMax, cfg.BackoffMin)
@@ -261,13 +276,17 @@ func (u *Uplink) Run(ctx context.Context) error {
 				break
 			}
 			u.setError(err)
+			wait := bo.next()
 			if outageSince.IsZero() {
+				// Once per outage: the warning and when the tries go on
+				// (every attempt after it at debug, so the log stays quiet).
 				outageSince = time.Now()
 				u.log.Warn("mqtt connect failed", "brokers", u.brokerList(), "error", err)
+				u.log.Info("mqtt retrying with backoff", "next_try_in", wait.Round(time.Millisecond), "reconnect_max", u.cfg.BackoffMax)
 			} else {
-				u.log.Debug("mqtt connect failed", "brokers", u.brokerList(), "error", err)
+				u.log.Debug("mqtt connect failed", "brokers", u.brokerList(), "error", err, "next_try_in", wait.Round(time.Millisecond))
 			}
-			if !sleep(ctx, bo.next()) {
+			if !sleep(ctx, wait) {
 				break
 			}
 			continue
@@ -287,6 +306,11 @@ func (u *Uplink) Run(ctx context.Context) error {
 
 		start := time.Now()
 		err = u.serve(ctx, s)
+		if ctx.Err() == nil && u.sp == nil && s.client.IsConnectionOpen() {
+			// Ended for an error on a connection that still works (a
+			// PUBACK that never came): the DISCONNECT below drops the will.
+			u.sayOffline(s, errorGrace)
+		}
 		// Disconnect stops paho's workers for this client (the last of them
 		// end shortly after). The quiesce lets a clean shutdown's DISCONNECT
 		// go out, so that the broker drops the last will: the offline status

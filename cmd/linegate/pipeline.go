@@ -97,6 +97,8 @@ func newPipeline(cfg *configs.Config, log *slog.Logger) (*pipeline, error) {
 		Line:        cfg.Gateway.Line,
 		MaxInflight: u.MaxInflight,
 		ReplayRate:  u.ReplayRate,
+		AckTimeout:  u.AckTimeout.D(),
+		BackoffMax:  u.ReconnectMax.D(),
 		Format:      u.Format,
 		GroupID:     u.GroupID,
 		EdgeNode:    u.EdgeNode,
