@@ -160,12 +160,13 @@ func (c *Collector) runDevice(ctx context.Context, d *device) {
 			return
 		case <-timer.C:
 		}
-		resume := time.Now()
-		if c.poll(ctx, d) {
+		ok := c.poll(ctx, d)
+		resume := time.Now() // after the poll: an overrun skips ticks
+		if ok {
 			failures = 0
 		} else {
 			failures++
-			resume = time.Now().Add(failBackoff(failures, d.Interval))
+			resume = resume.Add(failBackoff(failures, d.Interval))
 		}
 		var skipped int64
 		next, skipped = nextTick(next, resume, d.Interval)
