@@ -1,6 +1,7 @@
 package modbus
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -23,10 +24,18 @@ const maxSerialFrame = 513
 // serialLink is the one port all devices on an RS-485 bus share. A
 // one-slot channel admits one device's poll (or one request) at a time,
 // in arrival order, so the units of the bus take turns poll by poll.
-// Between frames it keeps the line silent for 3.5 characters (RTU's frame gap); a reply that
-// arrives after its timeout is told apart by unit id, function and length
-// and dropped (the line is also drained before the next request), so it
-// is never taken for another device's answer.
+// Between frames it keeps the line silent for 3.5 characters (RTU's frame gap).
+//
+// RTU and ASCII frames carry no transaction id: a late reply to a request
+// that timed out looks exactly like the reply to the next request of the
+// same shape (same unit, function and byte count: two 1-register tags on
+// different addresses), and taking it would shift every value of the line
+// by one request, as good. So after a timeout the line is dirty: before
+// the next request, whatever arrives is discarded until the late reply
+// came (a whole frame answering the abandoned request) or could no longer
+// come (one more timeout has passed), and then the line has been silent
+// for a frame gap. A frame whose unit, function, byte count or CRC does
+// not match the outstanding request is never taken as its reply.
 type serialLink struct {
 	cfg   serialConfig
 	ascii bool
@@ -41,8 +50,13 @@ type serialLink struct {
 	portGen uint64
 	quietAt time.Time // the line is silent enough to send from then on
 	dirty   bool      // bytes of an abandoned reply may still arrive
-	rx      []byte    // bytes read, not yet consumed
-	rbuf    [2 * maxSerialFrame]byte
+	// lateUntil is how long the reply to lost, a request that timed out,
+	// is waited for (and discarded) before the next request.
+	lateUntil time.Time
+	lost      []byte
+	lostBuf   [maxSerialFrame]byte
+	rx        []byte // bytes read, not yet consumed
+	rbuf      [2 * maxSerialFrame]byte
 }
 
 func newSerialLink(cfg serialConfig, ascii bool) *serialLink {
@@ -94,7 +108,9 @@ func (h serialHeld) exchange(ctx context.Context, adu []byte, timeout time.Durat
 		}
 	}
 	if l.dirty {
-		l.drain(ctx, gen)
+		if err := l.settle(ctx, gen); err != nil {
+			return nil, time.Time{}, l.failed(ctx, err, false, nil, 0)
+		}
 	}
 	if err := sleepCtx(ctx, time.Until(l.quietAt)); err != nil {
 		return nil, time.Time{}, err
@@ -103,7 +119,7 @@ func (h serialHeld) exchange(ctx context.Context, adu []byte, timeout time.Durat
 	deadline, ctxFirst := exchangeDeadline(ctx, timeout)
 	l.rx = l.rx[:0]
 	if err := l.write(ctx, gen, adu, deadline); err != nil {
-		return nil, time.Time{}, l.failed(ctx, err, ctxFirst)
+		return nil, time.Time{}, l.failed(ctx, err, ctxFirst, adu, timeout)
 	}
 	// The request is on the wire only once the UART has sent it.
 	sent := time.Now().Add(time.Duration(len(adu)) * l.charTime())
@@ -117,7 +133,7 @@ func (h serialHeld) exchange(ctx context.Context, adu []byte, timeout time.Durat
 	}
 	l.quietAt = maxTime(l.quietAt, time.Now().Add(l.frameGap()))
 	if err != nil {
-		return nil, time.Time{}, l.failed(ctx, err, ctxFirst)
+		return nil, time.Time{}, l.failed(ctx, err, ctxFirst, adu, timeout)
 	}
 	dst = append(dst, l.rx[:n]...)
 	l.consume(n)
@@ -141,11 +157,20 @@ func (l *serialLink) release() {
 	l.slot <- struct{}{}
 }
 
-// failed sorts an exchange's failure: the line may carry the rest of a
-// late reply (drain it before the next request); a port error closes the
-// port so the next exchange reopens it (a USB adapter that came back).
-func (l *serialLink) failed(ctx context.Context, err error, ctxFirst bool) error {
+// failed sorts an exchange's failure: the line may carry a late reply to
+// req, or the rest of one (settle discards it before the next request); a
+// port error closes the port so the next exchange reopens it (a USB
+// adapter that came back).
+func (l *serialLink) failed(ctx context.Context, err error, ctxFirst bool, req []byte, timeout time.Duration) error {
 	l.dirty = true
+	if req != nil && !errors.Is(err, errGarbled) {
+		// Timed out or cancelled after the request went out: its reply
+		// may still come, as late again as the timeout (at most maxLate).
+		// A slave that misses its timeout by more is not told apart (RTU
+		// has no transaction id): its timeout is too short.
+		l.lost = append(l.lostBuf[:0], req...)
+		l.lateUntil = maxTime(l.lateUntil, time.Now().Add(min(timeout, maxLate)))
+	}
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
@@ -260,18 +285,111 @@ func (l *serialLink) consume(n int) {
 	l.rx = l.rbuf[:k]
 }
 
-// drain discards what the line holds until it has been silent for a
-// frame gap (at least one read slice), bounded by a second.
-func (l *serialLink) drain(ctx context.Context, gen uint64) {
+// maxLate bounds the wait for a late reply after a timeout: it costs the
+// other devices on the line as much bus time, at every timeout of a dead
+// or slow one.
+const maxLate = time.Second
+
+// maxSettle bounds settle past lateUntil, for a line that never falls
+// silent (a babbling device, noise).
+const maxSettle = time.Second
+
+// settle discards what the line carries until the late reply to the lost
+// request came or can no longer come (lateUntil), and then the line has
+// been silent for a frame gap (at least one read slice), bounded by
+// maxSettle past lateUntil. It fails only when ctx ends or the port does;
+// the line stays dirty then.
+func (l *serialLink) settle(ctx context.Context, gen uint64) error {
 	l.rx = l.rx[:0]
-	end := time.Now().Add(time.Second)
-	for time.Now().Before(end) && ctx.Err() == nil && l.gen.Load() == gen {
-		n, err := l.port.Read(l.rbuf[:])
-		if err == serial.ErrTimeout || (err == nil && n == 0) || (err != nil && !isAgain(err)) {
+	quiet := max(l.frameGap(), readSlice)
+	last := time.Now() // bytes may be on their way
+	end := maxTime(l.lateUntil, last).Add(maxSettle)
+	for {
+		if err := l.alive(ctx, gen, end); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break // babbling: give up on silence
+			}
+			return err
+		}
+		now := time.Now()
+		if !now.Before(l.lateUntil) && now.Sub(last) >= quiet {
 			break
 		}
+		if len(l.rx) == len(l.rbuf) {
+			l.consume(maxSerialFrame) // keep the tail: a frame may span it
+		}
+		m, err := l.port.Read(l.rbuf[len(l.rx):])
+		l.rx = l.rbuf[:len(l.rx)+max(m, 0)]
+		switch {
+		case m > 0:
+			last = time.Now()
+			if l.lost != nil && l.caught() {
+				// The late reply is in: only silence is left to wait for.
+				l.lateUntil, l.lost = time.Time{}, nil
+				l.rx = l.rx[:0]
+			}
+		case err == serial.ErrTimeout, isAgain(err):
+		case err != nil:
+			return err
+		default:
+			return errPortClosed // readable but empty: the other end hung up
+		}
 	}
-	l.dirty = false
+	l.rx = l.rx[:0]
+	l.dirty, l.lost, l.lateUntil = false, nil, time.Time{}
+	return nil
+}
+
+// caught tells whether l.rx holds a whole frame answering l.lost: its
+// unit and function (or exception), with a good CRC (RTU) or both ends of
+// the frame (ASCII), anywhere in what was discarded.
+func (l *serialLink) caught() bool {
+	req, rx := l.lost, l.rx
+	if l.ascii {
+		if len(req) < 5 {
+			return true
+		}
+		for {
+			i := bytes.IndexByte(rx, ':')
+			if i < 0 || len(rx)-i < 5 {
+				return false
+			}
+			rx = rx[i+1:]
+			if bytes.EqualFold(rx[:2], req[1:3]) && bytes.IndexByte(rx, '\n') > 0 {
+				return true
+			}
+		}
+	}
+	for i := 0; i+5 <= len(rx); i++ {
+		if rx[i] != req[0] || rx[i+1]&0x7F != req[1] {
+			continue
+		}
+		size := replySize(rx[i:])
+		if size > 0 && i+size <= len(rx) && checkCRC(rx[i:i+size]) {
+			return true
+		}
+	}
+	return false
+}
+
+// replySize is the length of the RTU reply frame b starts with, from its
+// function code (and byte count), or 0 for a function this link does not
+// use. b holds at least 3 bytes.
+func replySize(b []byte) int {
+	switch f := b[1]; {
+	case f&0x80 != 0:
+		return 5 // unit, function|0x80, code, CRC
+	case f >= 1 && f <= 4:
+		return 3 + int(b[2]) + 2
+	case f == 5 || f == 6 || f == 15 || f == 16:
+		return 8 // unit, function, address, value or count, CRC
+	}
+	return 0
+}
+
+func checkCRC(frame []byte) bool {
+	n := len(frame)
+	return crc16(frame[:n-2]) == uint16(frame[n-2])|uint16(frame[n-1])<<8
 }
 
 // expectedData is the byte count a read reply to req must carry.
