@@ -17,10 +17,14 @@
 // failing in a row end a cycle early, so a dead device costs at most two
 // timeouts per cycle.
 //
-// A request answered with exception 2, 3 or 4 (what devices answer when a
-// merged read spans an address they do not serve) is split to find the
-// tags that fail; only those are Bad, and the split is kept for the next
-// cycles (ActivePlan).
+// A request answered with exception 2 or 3 (what devices answer when a
+// merged read spans an address they do not serve) is split within the
+// cycle to find the tags that fail; only those are Bad. The split is kept
+// for the next cycles (ActivePlan) once the whole request drew 2 or 3 on
+// splitAfter cycles in a row, and merged again when every part answers.
+// Other exceptions (4, 6 while a PLC is in STOP or busy, a gateway's 10
+// and 11) are transient: the request's tags are Bad for that cycle only
+// and the plan stays as it is.
 package modbus
 
 import (
@@ -64,7 +68,7 @@ type Driver struct {
 	mu      sync.Mutex // one Read at a time; guards everything below
 	t       *linkTransport
 	client  goburrow.Client
-	active  []Request // the plan as split by exceptions
+	active  []planned // the plan, as split by exceptions
 	scratch [2 * maxRegistersPerRead]byte
 
 	minBackoff, maxBackoff time.Duration // fields so tests can shorten them
@@ -148,7 +152,7 @@ func New(cfg Config) (*Driver, error) {
 	return &Driver{
 		fields:         fields,
 		reqs:           reqs,
-		active:         clonePlan(reqs),
+		active:         newActive(reqs),
 		log:            cfg.Logger,
 		pause:          cfg.Pause,
 		closeAfterPoll: cfg.CloseAfterPoll,
@@ -180,7 +184,39 @@ func (d *Driver) Plan() []Request { return clonePlan(d.reqs) }
 func (d *Driver) ActivePlan() []Request {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return clonePlan(d.active)
+	var out []Request
+	for _, p := range d.active {
+		out = append(out, p.reads()...)
+	}
+	return clonePlan(out)
+}
+
+// splitAfter is how many cycles in a row a whole request must draw
+// exception 2 or 3 before its split is kept: a hole in the device's map
+// persists, a PLC briefly refusing every address does not.
+const splitAfter = 3
+
+// planned is one request of the configured plan and what Read sends for
+// it now.
+type planned struct {
+	whole  Request
+	parts  []Request // the kept split; nil: whole is read
+	streak int       // cycles in a row whole drew exception 2 or 3
+}
+
+func (p *planned) reads() []Request {
+	if p.parts != nil {
+		return p.parts
+	}
+	return []Request{p.whole}
+}
+
+func newActive(reqs []Request) []planned {
+	out := make([]planned, len(reqs))
+	for i, r := range clonePlan(reqs) {
+		out[i] = planned{whole: r}
+	}
+	return out
 }
 
 // linkTransport is goburrow's Transporter for one driver: it hands each
@@ -312,17 +348,9 @@ func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
 	}
 
 	c := cycle{d: d, ctx: ctx, out: out}
-	next := make([]Request, 0, len(d.active))
 	for i := range d.active {
-		r := d.active[i]
-		if c.stop != nil {
-			d.markBad(out, &r, c.stop)
-			next = append(next, r)
-			continue
-		}
-		next = append(next, c.do(r)...)
+		c.do(&d.active[i])
 	}
-	d.active = next
 
 	if c.answered {
 		d.backoff, d.downErr = 0, nil
@@ -354,20 +382,67 @@ type cycle struct {
 	stop     error // set when the rest of the cycle is not sent
 }
 
-// do reads r and returns what replaces it in the plan: r itself, or the
-// parts it was split into.
-func (c *cycle) do(r Request) []Request {
-	err := c.send(&r)
-	var ex *Exception
-	if err == nil || !errors.As(err, &ex) || !splittable(ex) {
-		return []Request{r}
+// do reads one request of the plan, whole or as its kept split, and
+// updates the split (see planned).
+func (c *cycle) do(p *planned) {
+	if p.parts == nil {
+		r := p.whole
+		if c.stop != nil {
+			c.d.markBad(c.out, &r, c.stop)
+			return
+		}
+		err := c.send(&r)
+		var ex *Exception
+		switch {
+		case err == nil:
+			p.streak = 0
+			return
+		case !errors.As(err, &ex):
+			return // a timeout says nothing about the map
+		case !splittable(ex):
+			p.streak = 0
+			return
+		}
+		parts := clusters(c.d.fields, r)
+		if len(parts) < 2 {
+			return
+		}
+		p.streak++
+		c.d.log.Debug("modbus exception on a merged read: splitting it", "request", r.String(), "err", err, "cycles", p.streak)
+		split := compact(c.halves(parts))
+		if p.streak >= splitAfter {
+			p.parts, p.streak = split, 0
+		}
+		return
 	}
-	parts := clusters(c.d.fields, r)
-	if len(parts) < 2 {
-		return []Request{r}
+	// The kept split: a part that draws 2 or 3 is split further; when
+	// every part answers, the hole is gone and the next cycle reads whole.
+	var next []Request
+	cleared := true
+	for _, r := range p.parts {
+		if c.stop != nil {
+			c.d.markBad(c.out, &r, c.stop)
+			next, cleared = append(next, r), false
+			continue
+		}
+		err := c.send(&r)
+		var ex *Exception
+		if err != nil {
+			cleared = false
+		}
+		if err != nil && errors.As(err, &ex) && splittable(ex) {
+			if parts := clusters(c.d.fields, r); len(parts) > 1 {
+				next = append(next, compact(c.halves(parts))...)
+				continue
+			}
+		}
+		next = append(next, r)
 	}
-	c.d.log.Debug("modbus exception on a merged read: splitting it", "request", r.String(), "err", err)
-	return compact(c.halves(parts))
+	p.parts = next
+	if cleared {
+		c.d.log.Debug("modbus split read answers whole again: merging it", "request", p.whole.String())
+		p.parts = nil
+	}
 }
 
 // part is one read of a split plan and whether it answered.

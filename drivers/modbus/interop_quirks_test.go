@@ -5,6 +5,7 @@ package modbus_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,4 +75,110 @@ func TestInteropLateReplyNeverTakenForTheNext(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+// A PLC in STOP answers exception 4 to everything for 5 s: the tags are
+// bad while it lasts, the plan is not split, and afterwards every poll
+// sends the configured plan's requests again, all good.
+func TestInteropTransientExceptionKeepsPlan(t *testing.T) {
+	peers.Interop(t)
+	const window = 5 * time.Second
+	regs := map[uint16]uint16{0: 10, 1: 11, 2: 12, 3: 13, 4: 14, 5: 15}
+	var end time.Time
+	var mu sync.Mutex
+	r := startResponder(t, "rtu", regs, func(n int, pdu []byte) answer {
+		mu.Lock()
+		defer mu.Unlock()
+		if end.IsZero() {
+			end = time.Now().Add(window)
+		}
+		if time.Now().Before(end) {
+			return answer{reply: []byte{pdu[0] | 0x80, 4}}
+		}
+		return answer{}
+	})
+	tags := []modbus.Tag{u16Tag("a", 0), u16Tag("b", 1), u16Tag("c", 5)}
+	d := quirkDriver(t, r, 1, 200*time.Millisecond, nil, tags...)
+	plan := fmt.Sprint(d.Plan())
+	if len(d.Plan()) != 1 {
+		t.Fatalf("plan %s: want one merged read", plan)
+	}
+	over := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return !end.IsZero() && time.Now().After(end)
+	}
+	// Polled every 200 ms, as the collector would.
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	polls, maxPerPoll := 0, 0
+	for !over() {
+		before := r.served()
+		out, _ := interopRead(d, len(tags))
+		polls++
+		maxPerPoll = max(maxPerPoll, r.served()-before)
+		if !over() {
+			for i, s := range out {
+				if s.Quality == drivers.Good {
+					t.Errorf("poll %d: %s good %v during the exception window", polls, tags[i].Name, s.Value)
+				}
+			}
+		}
+		<-tick.C
+	}
+	t.Logf("%d polls in the exception window, at most %d request(s) per poll", polls, maxPerPoll)
+	if got := fmt.Sprint(d.ActivePlan()); got != plan {
+		t.Errorf("plan after the window %s, want %s", got, plan)
+	}
+	for poll := range 2 {
+		before := r.served()
+		out, err := interopRead(d, len(tags))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := r.served() - before; n != 1 {
+			t.Errorf("poll %d after the window sent %d requests, want the plan's 1", poll, n)
+		}
+		checkGood(t, tags, out, []any{int64(10), int64(11), int64(15)})
+	}
+}
+
+// A hole in the device's map (exception 2) that persists is split away
+// from the splitAfter-th poll in a row on (the other tags read good from
+// the first), and once it is mapped the read is merged again.
+func TestInteropHoleSplitThenMerged(t *testing.T) {
+	peers.Interop(t)
+	for _, framer := range []string{"rtu", "tcp"} {
+		t.Run(framer, func(t *testing.T) {
+			regs := map[uint16]uint16{0: 10, 1: 11, 2: 12, 4: 14, 5: 15} // 3 is a hole
+			r := startResponder(t, framer, regs, nil)
+			tags := []modbus.Tag{u16Tag("a", 0), u16Tag("b", 1), u16Tag("hole", 3), u16Tag("c", 5)}
+			d := quirkDriver(t, r, 1, time.Second, nil, tags...)
+			plan := fmt.Sprint(d.Plan())
+			for poll := range 4 {
+				out, err := interopRead(d, len(tags))
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkGood(t, []modbus.Tag{tags[0], tags[1], tags[3]}, []drivers.Sample{out[0], out[1], out[3]}, []any{int64(10), int64(11), int64(15)})
+				if out[2].Quality != drivers.Bad {
+					t.Errorf("poll %d: hole %+v", poll, out[2])
+				}
+				split := fmt.Sprint(d.ActivePlan()) != plan
+				if want := poll >= 2; split != want { // splitAfter = 3
+					t.Errorf("poll %d: plan %v split %v, want %v", poll, d.ActivePlan(), split, want)
+				}
+			}
+			r.set(3, 13)
+			for poll := range 3 {
+				before := r.served()
+				out, err := interopRead(d, len(tags))
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkGood(t, tags, out, []any{int64(10), int64(11), int64(13), int64(15)})
+				if n := r.served() - before; poll > 0 && n != 1 {
+					t.Errorf("poll %d after the hole was mapped: %d requests, want 1 (plan %v)", poll, n, d.ActivePlan())
+				}
+			}
+		})
+	}
+}
