@@ -400,37 +400,30 @@ func expectedData(fc byte, count uint16) int {
 	return 2 * int(count)
 }
 
-// readRTU reads frames until one answers req (same unit, function and
-// byte count, good CRC), which it leaves at l.rx[:n]; frames of other
-// requests (a late reply) are skipped.
+// readRTU reads frames until one answers req (same unit, function and,
+// for reads, byte count, good CRC), which it leaves at l.rx[:n]; frames of
+// other requests (a late reply) are skipped. Writes (5, 6, 15, 16) are
+// answered by a fixed 8-byte frame.
 func (l *serialLink) readRTU(ctx context.Context, gen uint64, req []byte, deadline time.Time) (n int, err error) {
 	unit, fc := req[0], req[1]
 	count := uint16(req[4])<<8 | uint16(req[5])
 	for {
-		if err := l.fill(ctx, gen, 2, deadline); err != nil {
+		if err := l.fill(ctx, gen, 3, deadline); err != nil {
 			return 0, err
 		}
-		var size int
-		switch f := l.rx[1]; {
-		case f&0x80 != 0:
-			size = 5 // unit, function|0x80, code, CRC
-		case f >= 1 && f <= 4:
-			if err := l.fill(ctx, gen, 3, deadline); err != nil {
-				return 0, err
-			}
-			size = 3 + int(l.rx[2]) + 2
-		default:
-			return 0, fmt.Errorf("%w: function 0x%02X", errGarbled, f)
+		size := replySize(l.rx)
+		if size == 0 {
+			return 0, fmt.Errorf("%w: function 0x%02X", errGarbled, l.rx[1])
 		}
 		if err := l.fill(ctx, gen, size, deadline); err != nil {
 			return 0, err
 		}
 		frame := l.rx[:size]
-		if crc16(frame[:size-2]) != uint16(frame[size-2])|uint16(frame[size-1])<<8 {
+		if !checkCRC(frame) {
 			return 0, fmt.Errorf("%w: CRC mismatch", errGarbled)
 		}
 		mine := frame[0] == unit && frame[1]&0x7F == fc
-		if mine && frame[1] == fc && int(frame[2]) != expectedData(fc, count) {
+		if mine && frame[1] == fc && fc <= 4 && int(frame[2]) != expectedData(fc, count) {
 			mine = false
 		}
 		if mine {
