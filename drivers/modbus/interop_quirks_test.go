@@ -6,6 +6,7 @@ package modbus_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -215,6 +216,58 @@ func TestInteropWrites(t *testing.T) {
 			// A refused write is an exception, not a garbled reply.
 			if err := d.WriteWords(ctx, 50, []uint16{1}); !modbus.IsException(err) {
 				t.Errorf("write to an unmapped register: %v, want exception 2", err)
+			}
+		})
+	}
+}
+
+// Frame timing at a real baud rate, and a leading byte that is not part of
+// the reply: a 125-register reply takes 266 ms on the wire at 9600 baud,
+// longer than the 150 ms timeout (which counts to its first byte); a noise
+// byte, or the RS-485 echo of the request, comes before the reply.
+func TestInteropSerialFraming(t *testing.T) {
+	peers.Interop(t)
+	regs := map[uint16]uint16{}
+	for a := range uint16(125) {
+		regs[a] = 1000 + a
+	}
+	charTime := 10 * time.Second / 9600 // 8N1
+	tests := []struct {
+		name     string
+		framer   string
+		charTime time.Duration
+		prefix   func(pdu []byte) []byte
+	}{
+		{"rtu 125 registers at 9600 baud", "rtu", charTime, nil},
+		{"rtu noise byte", "rtu", 0, func([]byte) []byte { return []byte{0x00} }},
+		{"rtu 0xFF byte", "rtu", 0, func([]byte) []byte { return []byte{0xFF} }},
+		{"rtu echo", "rtu", 0, func(pdu []byte) []byte { return rtuFrameOf(1, pdu) }},
+		{"rtu echo at 9600 baud", "rtu", charTime, func(pdu []byte) []byte { return rtuFrameOf(1, pdu) }},
+		{"ascii noise", "ascii", 0, func([]byte) []byte { return []byte{0x00, '\n'} }},
+		{"ascii echo", "ascii", 0, func(pdu []byte) []byte { return asciiFrame(1, pdu) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := startResponder(t, tt.framer, regs, func(n int, pdu []byte) answer {
+				if tt.prefix == nil {
+					return answer{}
+				}
+				return answer{prefix: tt.prefix(pdu)}
+			})
+			r.charTime = tt.charTime
+			d := quirkDriver(t, r, 1, 150*time.Millisecond, func(c *modbus.Config) {
+				c.Address = strings.Replace(r.url(), "parity=N", "baud=9600&parity=N", 1)
+				c.MaxGap = 125
+			}, u16Tag("first", 0), u16Tag("last", 124))
+			if got := fmt.Sprint(d.Plan()); got != "[holding 0x0000+125 (2 tags)]" {
+				t.Fatalf("plan %s", got)
+			}
+			for poll := range 3 {
+				out, err := interopRead(d, 2)
+				if err != nil {
+					t.Fatalf("poll %d: %v", poll, err)
+				}
+				checkGood(t, []modbus.Tag{u16Tag("first", 0), u16Tag("last", 124)}, out, []any{int64(1000), int64(1124)})
 			}
 		})
 	}

@@ -115,25 +115,31 @@ func (h serialHeld) exchange(ctx context.Context, adu []byte, timeout time.Durat
 	if err := sleepCtx(ctx, time.Until(l.quietAt)); err != nil {
 		return nil, time.Time{}, err
 	}
-	// The device's timeout starts when the line is ours.
 	deadline, ctxFirst := exchangeDeadline(ctx, timeout)
 	l.rx = l.rx[:0]
 	if err := l.write(ctx, gen, adu, deadline); err != nil {
 		return nil, time.Time{}, l.failed(ctx, err, ctxFirst, adu, timeout)
 	}
-	// The request is on the wire only once the UART has sent it.
+	// The request is on the wire only once the UART has sent it; the
+	// device's timeout runs from then to the first byte of its reply.
 	sent := time.Now().Add(time.Duration(len(adu)) * l.charTime())
 	l.quietAt = sent.Add(l.frameGap())
+	w := replyWait{deadline: sent.Add(timeout)}
+	if end, ok := ctx.Deadline(); ok {
+		w.ctxEnd = end
+	}
+	w.clip()
+	w.wire = l.replyWire(adu)
 	var n int
 	var err error
 	if l.ascii {
-		n, err = l.readASCII(ctx, gen, adu, deadline)
+		n, err = l.readASCII(ctx, gen, adu, &w)
 	} else {
-		n, err = l.readRTU(ctx, gen, adu, deadline)
+		n, err = l.readRTU(ctx, gen, adu, &w)
 	}
 	l.quietAt = maxTime(l.quietAt, time.Now().Add(l.frameGap()))
 	if err != nil {
-		return nil, time.Time{}, l.failed(ctx, err, ctxFirst, adu, timeout)
+		return nil, time.Time{}, l.failed(ctx, err, w.ctxFirst, adu, timeout)
 	}
 	dst = append(dst, l.rx[:n]...)
 	l.consume(n)
@@ -141,6 +147,70 @@ func (h serialHeld) exchange(ctx context.Context, adu []byte, timeout time.Durat
 		l.dirty = true // trailing noise, or a reply that makes no sense
 	}
 	return dst, sent, nil
+}
+
+// replyWait is when an exchange stops waiting for its reply: timeout
+// after the request left for the reply's first byte, and from that byte
+// on as long as the whole reply takes on the wire (a 125-register reply
+// takes 290 ms at 9600 baud, longer than many timeouts), never past the
+// context's deadline.
+type replyWait struct {
+	deadline time.Time
+	ctxEnd   time.Time // zero: none
+	ctxFirst bool      // deadline is the context's
+	wire     time.Duration
+	started  bool // a byte of the reply came
+}
+
+func (w *replyWait) clip() {
+	if !w.ctxEnd.IsZero() && !w.deadline.Before(w.ctxEnd) {
+		w.deadline, w.ctxFirst = w.ctxEnd, true
+	}
+}
+
+// got notes that bytes came: the first one starts the reply's own time.
+func (w *replyWait) got() {
+	if w.started {
+		return
+	}
+	w.started = true
+	w.deadline = maxTime(w.deadline, time.Now().Add(w.wire))
+	w.clip()
+}
+
+// replyWire is how long the longest proper reply to req takes on the
+// line, with room for the adapter's latency (USB serial adapters deliver
+// in slices of up to 16 ms) and slow character gaps.
+func (l *serialLink) replyWire(req []byte) time.Duration {
+	size := 8 // a write's echo, an exception (5)
+	_, fc, count, ok := requestHead(req, l.ascii)
+	if ok && fc >= 1 && fc <= 4 {
+		size = 5 + expectedData(fc, count)
+	}
+	if l.ascii {
+		size = 2*size + 1 // ':', two hex digits a byte, LRC for CRC, CR LF
+	}
+	wire := time.Duration(size) * l.charTime()
+	return wire + wire/4 + 2*readSlice + l.frameGap()
+}
+
+// requestHead reads unit, function and count (or value) of a request
+// frame.
+func requestHead(req []byte, ascii bool) (unit, fc byte, count uint16, ok bool) {
+	if ascii {
+		if len(req) < 15 {
+			return 0, 0, 0, false
+		}
+		b, err := hex.DecodeString(string(req[1:13]))
+		if err != nil {
+			return 0, 0, 0, false
+		}
+		req = b
+	}
+	if len(req) < 6 {
+		return 0, 0, 0, false
+	}
+	return req[0], req[1], uint16(req[4])<<8 | uint16(req[5]), true
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -256,18 +326,21 @@ func (l *serialLink) alive(ctx context.Context, gen uint64, deadline time.Time) 
 	return nil
 }
 
-// fill reads until l.rx holds at least n bytes.
-func (l *serialLink) fill(ctx context.Context, gen uint64, n int, deadline time.Time) error {
+// fill reads until l.rx holds at least n bytes, or w's deadline.
+func (l *serialLink) fill(ctx context.Context, gen uint64, n int, w *replyWait) error {
 	if n > len(l.rbuf) {
 		return errGarbled
 	}
 	for len(l.rx) < n {
-		if err := l.alive(ctx, gen, deadline); err != nil {
+		if err := l.alive(ctx, gen, w.deadline); err != nil {
 			return err
 		}
 		m, err := l.port.Read(l.rbuf[len(l.rx):])
 		// A failed read(2) returns -1.
 		l.rx = l.rbuf[:len(l.rx)+max(m, 0)]
+		if m > 0 {
+			w.got()
+		}
 		switch {
 		case err == serial.ErrTimeout:
 		case err != nil && !isAgain(err):
@@ -400,53 +473,71 @@ func expectedData(fc byte, count uint16) int {
 	return 2 * int(count)
 }
 
-// readRTU reads frames until one answers req (same unit, function and,
-// for reads, byte count, good CRC), which it leaves at l.rx[:n]; frames of
-// other requests (a late reply) are skipped. Writes (5, 6, 15, 16) are
-// answered by a fixed 8-byte frame.
-func (l *serialLink) readRTU(ctx context.Context, gen uint64, req []byte, deadline time.Time) (n int, err error) {
-	unit, fc := req[0], req[1]
-	count := uint16(req[4])<<8 | uint16(req[5])
+// readRTU reads until a frame answers req (same unit and function, the
+// byte count asked for, good CRC), which it leaves at l.rx[:n]. Anything
+// else is skipped a byte at a time, resynchronising on the frame: a noise
+// byte or the RS-485 echo of the request before the reply, a late reply
+// to an earlier request. Only the expected reply's length is ever waited
+// for, so no garbage byte count can make it wait for bytes that will not
+// come. Writes (5, 6, 15, 16) are answered by an 8-byte echo.
+func (l *serialLink) readRTU(ctx context.Context, gen uint64, req []byte, w *replyWait) (n int, err error) {
+	unit, fc, count, _ := requestHead(req, false)
+	size := 8
+	if fc >= 1 && fc <= 4 {
+		size = 5 + expectedData(fc, count)
+	}
+	var garbled error // why what came was no reply
 	for {
-		if err := l.fill(ctx, gen, 3, deadline); err != nil {
-			return 0, err
+		if err := l.fill(ctx, gen, 3, w); err != nil {
+			return 0, orGarbled(err, garbled)
 		}
-		size := replySize(l.rx)
-		if size == 0 {
-			return 0, fmt.Errorf("%w: function 0x%02X", errGarbled, l.rx[1])
+		var want int
+		switch {
+		case l.rx[0] != unit:
+		case l.rx[1] == fc|0x80:
+			want = 5 // unit, function|0x80, code, CRC
+		case l.rx[1] == fc && (fc > 4 || int(l.rx[2]) == expectedData(fc, count)):
+			want = size
 		}
-		if err := l.fill(ctx, gen, size, deadline); err != nil {
-			return 0, err
+		if want == 0 {
+			if garbled == nil { // a CRC mismatch says more
+				garbled = fmt.Errorf("%w: no frame for unit %d function %d", errGarbled, unit, fc)
+			}
+			l.consume(1)
+			continue
 		}
-		frame := l.rx[:size]
-		if !checkCRC(frame) {
-			return 0, fmt.Errorf("%w: CRC mismatch", errGarbled)
+		if err := l.fill(ctx, gen, want, w); err != nil {
+			return 0, orGarbled(err, garbled)
 		}
-		mine := frame[0] == unit && frame[1]&0x7F == fc
-		if mine && frame[1] == fc && fc <= 4 && int(frame[2]) != expectedData(fc, count) {
-			mine = false
+		if checkCRC(l.rx[:want]) {
+			return want, nil
 		}
-		if mine {
-			return size, nil
-		}
-		l.consume(size) // a late reply to an earlier request
+		garbled = fmt.Errorf("%w: CRC mismatch", errGarbled)
+		l.consume(1)
 	}
 }
 
-// readASCII reads ':'..."\r\n" frames until one answers req, which it
-// leaves at l.rx[:n].
-func (l *serialLink) readASCII(ctx context.Context, gen uint64, req []byte, deadline time.Time) (n int, err error) {
-	if len(req) < 5 {
+// orGarbled reports a timeout after bytes that made no frame as garbled.
+func orGarbled(err, garbled error) error {
+	if garbled != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		return garbled
+	}
+	return err
+}
+
+// readASCII reads ':'..."\r\n" frames until one answers req (unit,
+// function, byte count, LRC), which it leaves at l.rx[:n]; anything else
+// (noise, the echo of the request, a late reply) is skipped.
+func (l *serialLink) readASCII(ctx context.Context, gen uint64, req []byte, w *replyWait) (n int, err error) {
+	unit, fc, count, ok := requestHead(req, true)
+	if !ok {
 		return 0, fmt.Errorf("bad ASCII request %q", req)
 	}
-	want, err := hex.DecodeString(string(req[1:5])) // unit, function
-	if err != nil {
-		return 0, fmt.Errorf("bad ASCII request %q", req)
-	}
+	var garbled error
 	for {
 		// Skip to the start of a frame, then to its end.
-		if err := l.fill(ctx, gen, 1, deadline); err != nil {
-			return 0, err
+		if err := l.fill(ctx, gen, 1, w); err != nil {
+			return 0, orGarbled(err, garbled)
 		}
 		if l.rx[0] != ':' {
 			l.consume(1)
@@ -462,29 +553,43 @@ func (l *serialLink) readASCII(ctx context.Context, gen uint64, req []byte, dead
 			}
 			if end < 0 {
 				if len(l.rx) >= maxSerialFrame {
-					return 0, fmt.Errorf("%w: no end of frame", errGarbled)
+					garbled = fmt.Errorf("%w: no end of frame", errGarbled)
+					l.consume(1)
+					break
 				}
-				if err := l.fill(ctx, gen, len(l.rx)+1, deadline); err != nil {
-					return 0, err
+				if err := l.fill(ctx, gen, len(l.rx)+1, w); err != nil {
+					return 0, orGarbled(err, garbled)
 				}
 			}
+		}
+		if end < 0 {
+			continue
 		}
 		frame := l.rx[:end]
 		body, err := hex.DecodeString(string(frame[1 : len(frame)-2]))
 		if err != nil || len(body) < 3 || frame[len(frame)-2] != '\r' {
-			return 0, fmt.Errorf("%w: bad ASCII frame", errGarbled)
+			garbled = fmt.Errorf("%w: bad ASCII frame", errGarbled)
+			l.consume(1)
+			continue
 		}
 		var lrc byte
 		for _, b := range body[:len(body)-1] {
 			lrc += b
 		}
 		if -lrc != body[len(body)-1] {
-			return 0, fmt.Errorf("%w: LRC mismatch", errGarbled)
+			garbled = fmt.Errorf("%w: LRC mismatch", errGarbled)
+			l.consume(1)
+			continue
 		}
-		if body[0] == want[0] && body[1]&0x7F == want[1] {
+		switch {
+		case body[0] != unit:
+		case body[1] == fc|0x80 && len(body) == 4:
+			return end, nil
+		case body[1] != fc:
+		case fc > 4 || (int(body[2]) == expectedData(fc, count) && len(body) == 4+int(body[2])):
 			return end, nil
 		}
-		l.consume(end)
+		l.consume(end) // the echo of the request, or a late reply
 	}
 }
 

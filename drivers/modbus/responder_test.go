@@ -255,21 +255,22 @@ func (r *responder) serveSerial(f *os.File) {
 	}
 }
 
-// writePaced writes b at once, or at charTime per byte in 5 ms chunks.
+// writePaced writes b at once, or in 5 ms chunks no faster than charTime
+// per byte, as a UART would send it (a late chunk does not delay the next).
 func (r *responder) writePaced(w io.Writer, b []byte) error {
 	if r.charTime == 0 {
 		_, err := w.Write(b)
 		return err
 	}
 	per := max(1, int(5*time.Millisecond/r.charTime))
-	for len(b) > 0 {
-		k := min(per, len(b))
-		start := time.Now()
-		if _, err := w.Write(b[:k]); err != nil {
+	start := time.Now()
+	for sent := 0; sent < len(b); {
+		k := min(per, len(b)-sent)
+		if _, err := w.Write(b[sent : sent+k]); err != nil {
 			return err
 		}
-		b = b[k:]
-		time.Sleep(time.Duration(k)*r.charTime - time.Since(start))
+		sent += k
+		time.Sleep(time.Until(start.Add(time.Duration(sent) * r.charTime)))
 	}
 	return nil
 }
