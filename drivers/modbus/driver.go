@@ -98,6 +98,9 @@ func New(cfg Config) (*Driver, error) {
 	if ep.scheme != "tcp" && cfg.CloseAfterPoll {
 		return nil, fmt.Errorf("%s: close after poll applies to tcp:// devices", where)
 	}
+	if ep.scheme != "tcp" && (cfg.AnyUnitID || cfg.FirstReadDelay != 0) {
+		return nil, fmt.Errorf("%s: unit_id_check and first_read_delay apply to tcp:// devices", where)
+	}
 	order, _ := parseByteOrder(cfg.ByteOrder)
 	fields := make([]field, len(cfg.Tags))
 	for i, tag := range cfg.Tags {
@@ -123,6 +126,9 @@ func New(cfg Config) (*Driver, error) {
 		h.SlaveId = cfg.UnitID
 		packager = h
 		sig = fmt.Sprintf("max_connections %d", cfg.MaxConnections)
+		if cfg.FirstReadDelay != 0 {
+			sig += fmt.Sprintf(", first_read_delay %v", cfg.FirstReadDelay)
+		}
 	case "rtu":
 		h := goburrow.NewRTUClientHandler(ep.serial.Path)
 		h.SlaveId = cfg.UnitID
@@ -136,7 +142,9 @@ func New(cfg Config) (*Driver, error) {
 	}
 	mk := func() link {
 		if ep.scheme == "tcp" {
-			return newTCPLink(ep.tcp, cfg.MaxConnections)
+			l := newTCPLink(ep.tcp, cfg.MaxConnections)
+			l.firstRead = cfg.FirstReadDelay
+			return l
 		}
 		return newSerialLink(ep.serial, ep.scheme == "ascii")
 	}
@@ -148,7 +156,7 @@ func New(cfg Config) (*Driver, error) {
 	} else {
 		l = mk()
 	}
-	t := &linkTransport{l: l, p: packager, timeout: cfg.Timeout}
+	t := &linkTransport{l: l, p: packager, timeout: cfg.Timeout, anyUnit: cfg.AnyUnitID}
 	return &Driver{
 		fields:         fields,
 		reqs:           reqs,
@@ -226,6 +234,7 @@ type linkTransport struct {
 	l       link
 	p       goburrow.Packager
 	timeout time.Duration
+	anyUnit bool            // TCP: the reply's unit id is not checked
 	ctx     context.Context // set by the caller holding Driver.mu
 	h       held            // the link, while Read holds it; else nil
 	buf     []byte          // the last reply; valid until the next Send
@@ -257,8 +266,14 @@ func (t *linkTransport) Send(adu []byte) ([]byte, error) {
 // header (transaction and unit id), checksum, function (or its exception),
 // and for reads the byte count asked for. goburrow checks the same after
 // Send, to report it; this lets the link drop a connection that is out of
-// step before another request uses it.
+// step before another request uses it. With anyUnit it first gives a TCP
+// reply the request's unit id.
 func (t *linkTransport) inStep(req, reply []byte) bool {
+	if t.anyUnit && len(reply) >= mbapHeaderLen && len(req) >= mbapHeaderLen {
+		// unit_id_check: false. The reply takes the request's unit id,
+		// for this check and goburrow's after Send.
+		reply[mbapHeaderLen-1] = req[mbapHeaderLen-1]
+	}
 	if t.p.Verify(req, reply) != nil {
 		return false
 	}

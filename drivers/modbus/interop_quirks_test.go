@@ -272,3 +272,58 @@ func TestInteropSerialFraming(t *testing.T) {
 		})
 	}
 }
+
+// Device quirks: a TCP gateway that answers with unit id 0 or 1 whatever
+// unit was asked (unit_id_check: false takes it, the default refuses it);
+// a device that drops the requests sent in the first 150 ms of a
+// connection (first_read_delay: 300ms waits that out, after every
+// connect); rs485 on a port without RS-485 mode fails at open, naming it.
+func TestInteropDeviceQuirks(t *testing.T) {
+	peers.Interop(t)
+	regs := map[uint16]uint16{0: 4242}
+	tag := u16Tag("v", 0)
+	t.Run("gateway answers with another unit id", func(t *testing.T) {
+		for _, replyUnit := range []byte{0, 1} {
+			r := startResponder(t, "tcp", regs, func(int, []byte) answer { return answer{setUnit: true, unit: replyUnit} })
+			checked := quirkDriver(t, r, 5, 300*time.Millisecond, nil, tag)
+			if out, _ := interopRead(checked, 1); out[0].Quality != drivers.Bad {
+				t.Errorf("unit_id_check on, reply from unit %d: %+v, want bad", replyUnit, out[0])
+			}
+			lax := quirkDriver(t, r, 5, 300*time.Millisecond, func(c *modbus.Config) { c.AnyUnitID = true }, tag)
+			for poll := range 2 {
+				out, err := interopRead(lax, 1)
+				if err != nil {
+					t.Fatalf("unit_id_check off, reply from unit %d, poll %d: %v", replyUnit, poll, err)
+				}
+				checkGood(t, []modbus.Tag{tag}, out, []any{int64(4242)})
+			}
+		}
+	})
+	t.Run("first read delay", func(t *testing.T) {
+		r := startResponder(t, "tcp", regs, nil)
+		r.deaf = 150 * time.Millisecond
+		eager := quirkDriver(t, r, 1, 300*time.Millisecond, nil, tag)
+		if out, _ := interopRead(eager, 1); out[0].Quality != drivers.Bad {
+			t.Errorf("no first_read_delay: %+v, want the first request dropped", out[0])
+		}
+		patient := quirkDriver(t, r, 1, 300*time.Millisecond, func(c *modbus.Config) {
+			c.FirstReadDelay = 300 * time.Millisecond
+			c.CloseAfterPoll = true // a new connection, and delay, every poll
+		}, tag)
+		for poll := range 2 {
+			out, err := interopRead(patient, 1)
+			if err != nil {
+				t.Fatalf("poll %d: %v", poll, err)
+			}
+			checkGood(t, []modbus.Tag{tag}, out, []any{int64(4242)})
+		}
+	})
+	t.Run("rs485 on a pty", func(t *testing.T) {
+		r := startResponder(t, "rtu", regs, nil)
+		d := quirkDriver(t, r, 1, 300*time.Millisecond, func(c *modbus.Config) { c.Address = r.url() + "&rs485=true" }, tag)
+		_, err := interopRead(d, 1)
+		if err == nil || !strings.Contains(err.Error(), "with rs485 (the port's driver must support RS-485 mode)") {
+			t.Errorf("got %v, want the open to fail on the RS-485 ioctl", err)
+		}
+	})
+}

@@ -267,9 +267,15 @@ func (l *serialLink) open(gen uint64) error {
 		StopBits: l.cfg.StopBits,
 		Parity:   l.cfg.Parity,
 		Timeout:  readSlice,
+		// The kernel raises RTS while a frame is sent, drops it after.
+		RS485: serial.RS485Config{Enabled: l.cfg.RS485, RtsHighDuringSend: true},
 	})
 	if err != nil {
-		err = fmt.Errorf("open %s: %w", l.cfg.Path, err)
+		if l.cfg.RS485 {
+			err = fmt.Errorf("open %s with rs485 (the port's driver must support RS-485 mode): %w", l.cfg.Path, err)
+		} else {
+			err = fmt.Errorf("open %s: %w", l.cfg.Path, err)
+		}
 		l.dial.failed(err)
 		return linkDown(err)
 	}

@@ -35,6 +35,8 @@ type tcpLink struct {
 	slots chan *tcpConn // free connections; a request or a poll holds one
 	all   []*tcpConn
 	dial  dialBackoff
+	// firstRead is kept silent after each connect (first_read_delay).
+	firstRead time.Duration
 	// waiting counts the holds waiting for a connection: the link is busy.
 	waiting atomic.Int32
 }
@@ -117,6 +119,10 @@ func (h *tcpHeld) exchange(ctx context.Context, adu []byte, timeout time.Duratio
 		}
 		l.dial.ok()
 		c.set(conn)
+		if err := sleepCtx(ctx, l.firstRead); err != nil {
+			c.drop()
+			return nil, time.Time{}, err
+		}
 	}
 
 	deadline, ctxFirst := exchangeDeadline(ctx, timeout)

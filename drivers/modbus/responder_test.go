@@ -27,12 +27,13 @@ import (
 // answer is what the responder does with one request: reply is the PDU to
 // send (nil: the table's own answer; empty: no reply at all); delay is
 // waited before it; prefix is written before the frame (garbage, an
-// echo); unit, when not 0, replaces the unit id of the reply.
+// echo); with setUnit, unit replaces the unit id of the reply.
 type answer struct {
-	reply  []byte
-	delay  time.Duration
-	prefix []byte
-	unit   byte
+	reply   []byte
+	delay   time.Duration
+	prefix  []byte
+	setUnit bool
+	unit    byte
 }
 
 type responder struct {
@@ -43,6 +44,10 @@ type responder struct {
 	// charTime paces the reply's bytes as a line at that baud rate would;
 	// 0 writes each reply at once.
 	charTime time.Duration
+	// deaf drops, unanswered, the TCP requests that arrive this soon
+	// after their connection was accepted (a device still starting its
+	// session).
+	deaf time.Duration
 
 	mu    sync.Mutex
 	hold  map[uint16]uint16
@@ -236,7 +241,7 @@ func (r *responder) serveSerial(f *os.File) {
 			unit, pdu = frame[0], frame[1:len(frame)-2]
 		}
 		a := r.handle(pdu)
-		if a.unit != 0 {
+		if a.setUnit {
 			unit = a.unit
 		}
 		time.Sleep(a.delay) // the slave's own slowness, not synchronisation
@@ -300,6 +305,7 @@ func readRTURequest(br *bufio.Reader) ([]byte, error) {
 
 func (r *responder) serveTCP(c net.Conn) {
 	defer c.Close()
+	accepted := time.Now()
 	head := make([]byte, 7)
 	for {
 		if _, err := io.ReadFull(c, head); err != nil {
@@ -313,9 +319,15 @@ func (r *responder) serveTCP(c net.Conn) {
 		if _, err := io.ReadFull(c, pdu); err != nil {
 			return
 		}
+		if time.Since(accepted) < r.deaf {
+			r.mu.Lock()
+			r.n++ // seen, not answered
+			r.mu.Unlock()
+			continue
+		}
 		a := r.handle(pdu)
 		unit := head[6]
-		if a.unit != 0 {
+		if a.setUnit {
 			unit = a.unit
 		}
 		time.Sleep(a.delay)
