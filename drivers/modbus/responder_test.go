@@ -55,11 +55,11 @@ type responder struct {
 	n     int // requests served
 	// quirk decides the n-th request's answer (n from 0); nil: none.
 	quirk func(n int, pdu []byte) answer
-	reqs  [][]byte // PDUs received
 }
 
-// startResponder serves holding registers hold (and coils) as unit
-// `unit` over framer rtu, ascii or tcp.
+// startResponder serves the holding registers hold (and coils, all off
+// at first) under every unit id, over framer rtu, ascii or tcp; quirk (nil:
+// none) bends the answers.
 func startResponder(t testing.TB, framer string, hold map[uint16]uint16, quirk func(n int, pdu []byte) answer) *responder {
 	t.Helper()
 	r := &responder{t: t, framer: framer, hold: hold, coils: map[uint16]bool{}, quirk: quirk}
@@ -132,19 +132,12 @@ func (r *responder) served() int {
 	return r.n
 }
 
-func (r *responder) requests() [][]byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([][]byte(nil), r.reqs...)
-}
-
 // handle answers one request PDU.
 func (r *responder) handle(pdu []byte) answer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := r.n
 	r.n++
-	r.reqs = append(r.reqs, append([]byte(nil), pdu...))
 	var a answer
 	if r.quirk != nil {
 		r.mu.Unlock()
