@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -30,12 +31,16 @@ const maxSerialFrame = 513
 // that timed out looks exactly like the reply to the next request of the
 // same shape (same unit, function and byte count: two 1-register tags on
 // different addresses), and taking it would shift every value of the line
-// by one request, as good. So after a timeout the line is dirty: before
-// the next request, whatever arrives is discarded until the late reply
-// came (a whole frame answering the abandoned request) or could no longer
-// come (one more timeout has passed), and then the line has been silent
-// for a frame gap. A frame whose unit, function, byte count or CRC does
-// not match the outstanding request is never taken as its reply.
+// by one request, as good. So a request that timed out stays pending:
+// before the next request to the same unit and function, whatever arrives
+// is discarded until the late reply came (a whole frame answering the
+// pending request) or could no longer come (one more timeout, at most
+// maxLate, has passed), and then the line has been silent for a frame
+// gap. Requests to other units only wait for silence: a late frame of
+// another unit is skipped by its unit id, so a dead or slow unit costs the
+// others nothing beyond its own timeout. A frame whose unit, function,
+// byte count or CRC does not match the outstanding request is never taken
+// as its reply.
 type serialLink struct {
 	cfg   serialConfig
 	ascii bool
@@ -50,13 +55,12 @@ type serialLink struct {
 	portGen uint64
 	quietAt time.Time // the line is silent enough to send from then on
 	dirty   bool      // bytes of an abandoned reply may still arrive
-	// lateUntil is how long the reply to lost, a request that timed out,
-	// is waited for (and discarded) before the next request.
-	lateUntil time.Time
-	lost      []byte
-	lostBuf   [maxSerialFrame]byte
-	rx        []byte // bytes read, not yet consumed
-	rbuf      [2 * maxSerialFrame]byte
+	// pending are the requests that timed out and whose late reply may
+	// still come; the next request to the same unit and function waits
+	// it out (settle).
+	pending []lostReq
+	rx      []byte // bytes read, not yet consumed
+	rbuf    [2 * maxSerialFrame]byte
 }
 
 func newSerialLink(cfg serialConfig, ascii bool) *serialLink {
@@ -107,8 +111,12 @@ func (h serialHeld) exchange(ctx context.Context, adu []byte, timeout time.Durat
 			return nil, time.Time{}, err
 		}
 	}
-	if l.dirty {
-		if err := l.settle(ctx, gen); err != nil {
+	// A late reply can be taken only for a request to the same unit and
+	// function (a frame of another unit is skipped): only such a request
+	// waits for it.
+	late := l.pendingFor(adu)
+	if l.dirty || late >= 0 {
+		if err := l.settle(ctx, gen, late); err != nil {
 			return nil, time.Time{}, l.failed(ctx, err, false, nil, 0)
 		}
 	}
@@ -238,8 +246,9 @@ func (l *serialLink) failed(ctx context.Context, err error, ctxFirst bool, req [
 		// may still come, as late again as the timeout (at most maxLate).
 		// A slave that misses its timeout by more is not told apart (RTU
 		// has no transaction id): its timeout is too short.
-		l.lost = append(l.lostBuf[:0], req...)
-		l.lateUntil = maxTime(l.lateUntil, time.Now().Add(min(timeout, maxLate)))
+		if unit, fc, _, ok := requestHead(req, l.ascii); ok {
+			l.addPending(lostReq{unit: unit, fc: fc, until: time.Now().Add(min(timeout, maxLate))})
+		}
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -369,20 +378,72 @@ func (l *serialLink) consume(n int) {
 // or slow one.
 const maxLate = time.Second
 
-// maxSettle bounds settle past lateUntil, for a line that never falls
+// maxSettle bounds settle past the late wait, for a line that never falls
 // silent (a babbling device, noise).
 const maxSettle = time.Second
 
-// settle discards what the line carries until the late reply to the lost
-// request came or can no longer come (lateUntil), and then the line has
-// been silent for a frame gap (at least one read slice), bounded by
-// maxSettle past lateUntil. It fails only when ctx ends or the port does;
-// the line stays dirty then.
-func (l *serialLink) settle(ctx context.Context, gen uint64) error {
+// lostReq is a request that timed out: its reply may come until until.
+type lostReq struct {
+	unit, fc byte
+	until    time.Time
+}
+
+// maxPending bounds the timed-out requests remembered (one per unit and
+// function; a line rarely has more than a few dead or slow units).
+const maxPending = 16
+
+func (l *serialLink) addPending(r lostReq) {
+	l.prunePending()
+	for i := range l.pending {
+		if l.pending[i].unit == r.unit && l.pending[i].fc == r.fc {
+			l.pending[i].until = maxTime(l.pending[i].until, r.until)
+			return
+		}
+	}
+	if len(l.pending) == maxPending {
+		l.pending = l.pending[1:] // the oldest
+	}
+	l.pending = append(l.pending, r)
+}
+
+func (l *serialLink) prunePending() {
+	now := time.Now()
+	l.pending = slices.DeleteFunc(l.pending, func(r lostReq) bool { return !now.Before(r.until) })
+}
+
+// pendingFor is the index of the pending request a late reply of which
+// could be taken for req's (same unit and function), or -1.
+func (l *serialLink) pendingFor(req []byte) int {
+	if len(l.pending) == 0 {
+		return -1
+	}
+	l.prunePending()
+	unit, fc, _, ok := requestHead(req, l.ascii)
+	for i, r := range l.pending {
+		if ok && r.unit == unit && r.fc == fc {
+			return i
+		}
+	}
+	return -1
+}
+
+// settle discards what the line carries until it has been silent for a
+// frame gap (at least one read slice) and, with late >= 0, until the late
+// reply to pending[late] came or can no longer come; bounded by maxSettle
+// past that. Late replies of other pending requests that come meanwhile
+// are struck off too. It fails only when ctx ends or the port does; the
+// line stays dirty then.
+func (l *serialLink) settle(ctx context.Context, gen uint64, late int) error {
 	l.rx = l.rx[:0]
 	quiet := max(l.frameGap(), readSlice)
 	last := time.Now() // bytes may be on their way
-	end := maxTime(l.lateUntil, last).Add(maxSettle)
+	var until time.Time
+	var want lostReq
+	if late >= 0 {
+		want = l.pending[late]
+		until = want.until
+	}
+	end := maxTime(until, last).Add(maxSettle)
 	for {
 		if err := l.alive(ctx, gen, end); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -391,7 +452,7 @@ func (l *serialLink) settle(ctx context.Context, gen uint64) error {
 			return err
 		}
 		now := time.Now()
-		if !now.Before(l.lateUntil) && now.Sub(last) >= quiet {
+		if !now.Before(until) && now.Sub(last) >= quiet {
 			break
 		}
 		if len(l.rx) == len(l.rbuf) {
@@ -402,10 +463,9 @@ func (l *serialLink) settle(ctx context.Context, gen uint64) error {
 		switch {
 		case m > 0:
 			last = time.Now()
-			if l.lost != nil && l.caught() {
+			if l.strikeCaught() && late >= 0 && l.caughtFrame(want.unit, want.fc) {
 				// The late reply is in: only silence is left to wait for.
-				l.lateUntil, l.lost = time.Time{}, nil
-				l.rx = l.rx[:0]
+				until = time.Time{}
 			}
 		case err == serial.ErrTimeout, isAgain(err):
 		case err != nil:
@@ -414,33 +474,50 @@ func (l *serialLink) settle(ctx context.Context, gen uint64) error {
 			return errPortClosed // readable but empty: the other end hung up
 		}
 	}
+	if late >= 0 {
+		l.pending = slices.DeleteFunc(l.pending, func(r lostReq) bool { return r.unit == want.unit && r.fc == want.fc })
+	}
 	l.rx = l.rx[:0]
-	l.dirty, l.lost, l.lateUntil = false, nil, time.Time{}
+	l.dirty = false
 	return nil
 }
 
-// caught tells whether l.rx holds a whole frame answering l.lost: its
-// unit and function (or exception), with a good CRC (RTU) or both ends of
+// strikeCaught removes the pending requests whose late reply is in l.rx,
+// and tells whether there was any.
+func (l *serialLink) strikeCaught() bool {
+	n := len(l.pending)
+	if n == 0 {
+		return false
+	}
+	var any bool
+	l.pending = slices.DeleteFunc(l.pending, func(r lostReq) bool {
+		c := l.caughtFrame(r.unit, r.fc)
+		any = any || c
+		return c
+	})
+	return any
+}
+
+// caughtFrame tells whether l.rx holds a whole frame from unit answering
+// function fc (or its exception), with a good CRC (RTU) or both ends of
 // the frame (ASCII), anywhere in what was discarded.
-func (l *serialLink) caught() bool {
-	req, rx := l.lost, l.rx
+func (l *serialLink) caughtFrame(unit, fc byte) bool {
+	rx := l.rx
 	if l.ascii {
-		if len(req) < 5 {
-			return true
-		}
 		for {
 			i := bytes.IndexByte(rx, ':')
-			if i < 0 || len(rx)-i < 5 {
+			if i < 0 || len(rx)-i < 6 {
 				return false
 			}
 			rx = rx[i+1:]
-			if bytes.EqualFold(rx[:2], req[1:3]) && bytes.IndexByte(rx, '\n') > 0 {
+			head, err := hex.DecodeString(string(rx[:4]))
+			if err == nil && head[0] == unit && head[1]&0x7F == fc && bytes.IndexByte(rx, '\n') > 0 {
 				return true
 			}
 		}
 	}
 	for i := 0; i+5 <= len(rx); i++ {
-		if rx[i] != req[0] || rx[i+1]&0x7F != req[1] {
+		if rx[i] != unit || rx[i+1]&0x7F != fc {
 			continue
 		}
 		size := replySize(rx[i:])
