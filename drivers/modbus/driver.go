@@ -71,6 +71,10 @@ type Driver struct {
 	active  []planned // the plan, as split by exceptions
 	scratch [2 * maxRegistersPerRead]byte
 
+	name  string
+	unit  byte
+	polls *meter // polls that sent requests, for Pool.Stats
+
 	minBackoff, maxBackoff time.Duration // fields so tests can shorten them
 	backoff                time.Duration // current delay, 0 while healthy
 	nextTry                time.Time
@@ -170,6 +174,9 @@ func New(cfg Config) (*Driver, error) {
 		client:         goburrow.NewClient2(packager, t),
 		minBackoff:     minBackoff,
 		maxBackoff:     maxBackoff,
+		name:           where,
+		unit:           cfg.UnitID,
+		polls:          newMeter(),
 	}, nil
 }
 
@@ -307,7 +314,7 @@ func (d *Driver) connect(ctx context.Context) error {
 	if !d.attached {
 		d.attached = true
 		if d.pool != nil {
-			d.pool.attach(d.l)
+			d.pool.attach(d)
 		}
 	}
 	return ctx.Err()
@@ -341,6 +348,7 @@ func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
 	}
 	d.t.ctx = ctx
 	defer func() { d.t.ctx = nil }()
+	d.polls.add(time.Now(), 1)
 	if d.closeAfterPoll {
 		defer d.l.closeIdle() // after the release below
 	}
@@ -620,5 +628,5 @@ func (d *Driver) Close() error {
 	if !attached {
 		return nil
 	}
-	return d.pool.detach(d.l)
+	return d.pool.detach(d)
 }

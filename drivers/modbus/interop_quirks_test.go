@@ -47,7 +47,7 @@ func TestInteropLateReplyNeverTakenForTheNext(t *testing.T) {
 	tags := []modbus.Tag{u16Tag("a", 0), u16Tag("b", 20), u16Tag("c", 40)}
 	for _, framer := range framers {
 		t.Run(framer, func(t *testing.T) {
-			r := startResponder(t, framer, regs, func(n int, pdu []byte) answer {
+			r := startResponder(t, framer, regs, func(n int, unit byte, pdu []byte) answer {
 				if n%2 == 1 {
 					return answer{delay: timeout * 12 / 10}
 				}
@@ -86,7 +86,7 @@ func TestInteropTransientExceptionKeepsPlan(t *testing.T) {
 	regs := map[uint16]uint16{0: 10, 1: 11, 2: 12, 3: 13, 4: 14, 5: 15}
 	var end time.Time
 	var mu sync.Mutex
-	r := startResponder(t, "rtu", regs, func(n int, pdu []byte) answer {
+	r := startResponder(t, "rtu", regs, func(n int, unit byte, pdu []byte) answer {
 		mu.Lock()
 		defer mu.Unlock()
 		if end.IsZero() {
@@ -248,7 +248,7 @@ func TestInteropSerialFraming(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := startResponder(t, tt.framer, regs, func(n int, pdu []byte) answer {
+			r := startResponder(t, tt.framer, regs, func(n int, unit byte, pdu []byte) answer {
 				if tt.prefix == nil {
 					return answer{}
 				}
@@ -284,7 +284,7 @@ func TestInteropDeviceQuirks(t *testing.T) {
 	tag := u16Tag("v", 0)
 	t.Run("gateway answers with another unit id", func(t *testing.T) {
 		for _, replyUnit := range []byte{0, 1} {
-			r := startResponder(t, "tcp", regs, func(int, []byte) answer { return answer{setUnit: true, unit: replyUnit} })
+			r := startResponder(t, "tcp", regs, func(int, byte, []byte) answer { return answer{setUnit: true, unit: replyUnit} })
 			checked := quirkDriver(t, r, 5, 300*time.Millisecond, nil, tag)
 			if out, _ := interopRead(checked, 1); out[0].Quality != drivers.Bad {
 				t.Errorf("unit_id_check on, reply from unit %d: %+v, want bad", replyUnit, out[0])
@@ -326,4 +326,81 @@ func TestInteropDeviceQuirks(t *testing.T) {
 			t.Errorf("got %v, want the open to fail on the RS-485 ioctl", err)
 		}
 	})
+}
+
+// Ten slaves on one RS-485 line at 9600 baud (the responder paces its
+// replies at the baud rate), each polled every second on its own
+// goroutine as the collector does: unit 10 is dead, unit 9 answers after
+// 150 ms (within its timeout). Every good value is its own unit's, the
+// eight others read good at every poll, and the figures Pool.Stats gives
+// (polls per second per slave, bus utilisation) are logged.
+func TestInteropBusDeadAndSlowSlave(t *testing.T) {
+	peers.Interop(t)
+	regs := map[uint16]uint16{0: 0}
+	r := startResponder(t, "rtu", regs, func(_ int, unit byte, pdu []byte) answer {
+		reply := []byte{pdu[0], 2, 0, unit} // register 0 holds the unit id
+		switch unit {
+		case 10:
+			return answer{reply: []byte{}} // dead: no reply at all
+		case 9:
+			return answer{reply: reply, delay: 150 * time.Millisecond}
+		}
+		return answer{reply: reply}
+	})
+	r.charTime = 10 * time.Second / 9600
+	pool := modbus.NewPool()
+	const units = 10
+	drvs := make([]*modbus.Driver, units)
+	for i := range drvs {
+		d, err := modbus.New(modbus.Config{
+			Device: fmt.Sprintf("slave%02d", i+1), Address: "rtu://" + r.Device + "?baud=9600&parity=N",
+			UnitID: byte(i + 1), Timeout: 300 * time.Millisecond, Pool: pool,
+			Tags: []modbus.Tag{u16Tag("id", 0)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		drvs[i] = d
+	}
+	const polls = 8
+	bad := make([]int, units)
+	var wg sync.WaitGroup
+	for i, d := range drvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for range polls {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				out := make([]drivers.Sample, 1)
+				d.Read(ctx, out)
+				cancel()
+				if out[0].Quality == drivers.Good {
+					if out[0].Value != int64(i+1) {
+						t.Errorf("slave%02d: good %v, want its own unit id %d", i+1, out[0].Value, i+1)
+					}
+				} else {
+					bad[i]++
+				}
+				<-tick.C
+			}
+		}()
+	}
+	wg.Wait()
+	for i, n := range bad {
+		if i+1 != 10 && n > 0 {
+			t.Errorf("slave%02d: %d of %d polls not good", i+1, n, polls)
+		}
+	}
+	if bad[9] != polls {
+		t.Errorf("dead slave10: %d of %d polls bad", bad[9], polls)
+	}
+	for _, ls := range pool.Stats() {
+		t.Logf("%s: bus utilisation %.0f %%", ls.Link, 100*ls.Utilisation)
+		for _, dr := range ls.Devices {
+			t.Logf("  %s (unit %d): %.2f polls/s", dr.Device, dr.Unit, dr.PollsPerSecond)
+		}
+	}
 }

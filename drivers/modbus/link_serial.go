@@ -49,6 +49,8 @@ type serialLink struct {
 	gen   atomic.Uint64 // bumped by close; an exchange of an older one stops
 	// waiting counts the holds waiting for the line: the bus is busy.
 	waiting atomic.Int32
+	busy    *meter // seconds the line was held
+	heldAt  time.Time
 
 	// Held by the slot owner only.
 	port    io.ReadWriteCloser
@@ -64,7 +66,7 @@ type serialLink struct {
 }
 
 func newSerialLink(cfg serialConfig, ascii bool) *serialLink {
-	l := &serialLink{cfg: cfg, ascii: ascii, slot: make(chan struct{}, 1), dial: dialBackoff{lo: minBackoff, hi: maxBackoff}}
+	l := &serialLink{cfg: cfg, ascii: ascii, slot: make(chan struct{}, 1), dial: dialBackoff{lo: minBackoff, hi: maxBackoff}, busy: newMeter()}
 	l.slot <- struct{}{}
 	return l
 }
@@ -92,6 +94,7 @@ func (l *serialLink) hold(ctx context.Context) (held, error) {
 	if _, err := take(ctx, l.slot, &l.waiting); err != nil {
 		return nil, err
 	}
+	l.heldAt = time.Now()
 	return serialHeld{l}, nil
 }
 
@@ -228,7 +231,11 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+func (l *serialLink) load() (*meter, int) { return l.busy, 1 }
+
 func (l *serialLink) release() {
+	now := time.Now()
+	l.busy.add(now, now.Sub(l.heldAt).Seconds())
 	if l.port != nil && l.portGen != l.gen.Load() {
 		l.closePort() // closed while we used it
 	}

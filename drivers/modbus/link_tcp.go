@@ -39,6 +39,7 @@ type tcpLink struct {
 	firstRead time.Duration
 	// waiting counts the holds waiting for a connection: the link is busy.
 	waiting atomic.Int32
+	busy    *meter // seconds connections were held, all added
 }
 
 type tcpConn struct {
@@ -48,7 +49,7 @@ type tcpConn struct {
 }
 
 func newTCPLink(addr string, conns int) *tcpLink {
-	l := &tcpLink{addr: addr, slots: make(chan *tcpConn, conns), dial: dialBackoff{lo: minBackoff, hi: maxBackoff}}
+	l := &tcpLink{addr: addr, slots: make(chan *tcpConn, conns), dial: dialBackoff{lo: minBackoff, hi: maxBackoff}, busy: newMeter()}
 	for range conns {
 		c := &tcpConn{}
 		l.all = append(l.all, c)
@@ -89,16 +90,23 @@ func (l *tcpLink) hold(ctx context.Context) (held, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tcpHeld{l: l, c: c}, nil
+	return &tcpHeld{l: l, c: c, at: time.Now()}, nil
 }
+
+func (l *tcpLink) load() (*meter, int) { return l.busy, len(l.all) }
 
 // tcpHeld is one connection of a tcpLink, taken by hold.
 type tcpHeld struct {
-	l *tcpLink
-	c *tcpConn
+	l  *tcpLink
+	c  *tcpConn
+	at time.Time // held since
 }
 
-func (h *tcpHeld) release() { h.l.slots <- h.c }
+func (h *tcpHeld) release() {
+	now := time.Now()
+	h.l.busy.add(now, now.Sub(h.at).Seconds())
+	h.l.slots <- h.c
+}
 
 func (h *tcpHeld) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, time.Time, error) {
 	l, c := h.l, h.c

@@ -54,13 +54,13 @@ type responder struct {
 	coils map[uint16]bool
 	n     int // requests served
 	// quirk decides the n-th request's answer (n from 0); nil: none.
-	quirk func(n int, pdu []byte) answer
+	quirk func(n int, unit byte, pdu []byte) answer
 }
 
 // startResponder serves the holding registers hold (and coils, all off
 // at first) under every unit id, over framer rtu, ascii or tcp; quirk (nil:
 // none) bends the answers.
-func startResponder(t testing.TB, framer string, hold map[uint16]uint16, quirk func(n int, pdu []byte) answer) *responder {
+func startResponder(t testing.TB, framer string, hold map[uint16]uint16, quirk func(n int, unit byte, pdu []byte) answer) *responder {
 	t.Helper()
 	r := &responder{t: t, framer: framer, hold: hold, coils: map[uint16]bool{}, quirk: quirk}
 	var wg sync.WaitGroup
@@ -133,7 +133,7 @@ func (r *responder) served() int {
 }
 
 // handle answers one request PDU.
-func (r *responder) handle(pdu []byte) answer {
+func (r *responder) handle(unit byte, pdu []byte) answer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := r.n
@@ -141,7 +141,7 @@ func (r *responder) handle(pdu []byte) answer {
 	var a answer
 	if r.quirk != nil {
 		r.mu.Unlock()
-		a = r.quirk(n, pdu)
+		a = r.quirk(n, unit, pdu)
 		r.mu.Lock()
 	}
 	if a.reply == nil {
@@ -233,7 +233,7 @@ func (r *responder) serveSerial(f *os.File) {
 			}
 			unit, pdu = frame[0], frame[1:len(frame)-2]
 		}
-		a := r.handle(pdu)
+		a := r.handle(unit, pdu)
 		if a.setUnit {
 			unit = a.unit
 		}
@@ -318,8 +318,8 @@ func (r *responder) serveTCP(c net.Conn) {
 			r.mu.Unlock()
 			continue
 		}
-		a := r.handle(pdu)
 		unit := head[6]
+		a := r.handle(unit, pdu)
 		if a.setUnit {
 			unit = a.unit
 		}
