@@ -248,11 +248,13 @@ func (l *serialLink) release() {
 // adapter that came back).
 func (l *serialLink) failed(ctx context.Context, err error, ctxFirst bool, req []byte, timeout time.Duration) error {
 	l.dirty = true
-	if req != nil && !errors.Is(err, errGarbled) {
-		// Timed out or cancelled after the request went out: its reply
-		// may still come, as late again as the timeout (at most maxLate).
-		// A slave that misses its timeout by more is not told apart (RTU
-		// has no transaction id): its timeout is too short.
+	if req != nil {
+		// Timed out, cancelled or garbled (which readRTU/readASCII report
+		// at the deadline, after bytes that made no reply) after the
+		// request went out: its reply may still come, as late again as the
+		// timeout (at most maxLate). A slave that misses its timeout by
+		// more is not told apart (RTU has no transaction id): its timeout
+		// is too short.
 		if unit, fc, _, ok := requestHead(req, l.ascii); ok {
 			l.addPending(lostReq{unit: unit, fc: fc, until: time.Now().Add(min(timeout, maxLate))})
 		}
