@@ -109,6 +109,12 @@ type Device struct {
 	// MaxConnections: how many TCP connections the devices on this address
 	// (a gateway) may open together; default 1.
 	MaxConnections int `yaml:"max_connections"`
+	// UnitIDCheck false: a TCP gateway's reply may carry another unit id
+	// (0 or 1); the transaction id still ties it to its request.
+	UnitIDCheck *bool `yaml:"unit_id_check"`
+	// FirstReadDelay: silence after a TCP connection is made, for devices
+	// that drop a request sent right after connect.
+	FirstReadDelay Duration `yaml:"first_read_delay"`
 
 	// OPC UA.
 	Endpoint       string `yaml:"endpoint"`
@@ -255,6 +261,9 @@ func (d Device) UnitIDValue() byte {
 	}
 	return byte(*d.UnitID)
 }
+
+// UnitIDCheckValue is the effective Modbus unit_id_check (default true).
+func (d Device) UnitIDCheckValue() bool { return d.UnitIDCheck == nil || *d.UnitIDCheck }
 
 // MaxGapValue is the effective Modbus max_gap.
 func (d Device) MaxGapValue() int {

@@ -136,6 +136,13 @@ func TestErrors(t *testing.T) {
 		{"address base", [2]string{"    driver: modbus", "    driver: modbus\n    address_base: 2"}, `linegate.yaml:7: device press01: address_base 2 must be 0`},
 		{"address base 1 and 0", [2]string{"    driver: modbus", "    driver: modbus\n    address_base: 1"}, `linegate.yaml:10: device press01, tag temp: address 0: with address_base 1, addresses start at 1`},
 		{"max connections", [2]string{"    driver: modbus", "    driver: modbus\n    max_connections: 65"}, `max_connections 65 must be 1..64`},
+		{"rtu unit_id_check", [2]string{"address: tcp://127.0.0.1:502", "address: rtu:///dev/ttyUSB0\n    unit_id_check: false"}, `linegate.yaml:8: device press01: unit_id_check is for tcp:// devices`},
+		{"rtu first_read_delay", [2]string{"address: tcp://127.0.0.1:502", "address: rtu:///dev/ttyUSB0\n    first_read_delay: 1s"}, `linegate.yaml:8: device press01: first_read_delay is for tcp:// devices`},
+		{"first_read_delay range", [2]string{"    driver: modbus", "    driver: modbus\n    first_read_delay: 11s"}, `first_read_delay 11s must be 0..10s`},
+		{"unit_id_check not bool", [2]string{"    driver: modbus", "    driver: modbus\n    unit_id_check: maybe"}, "linegate.yaml:7: cannot unmarshal !!str `maybe` into bool"},
+		{"rs485 bad", [2]string{"address: tcp://127.0.0.1:502", "address: rtu:///dev/ttyS1?rs485=maybe"}, `rs485 "maybe": want true or false`},
+		{"rts_toggle", [2]string{"address: tcp://127.0.0.1:502", "address: rtu:///dev/ttyS1?rts_toggle=1"}, `rts_toggle is not supported`},
+		{"shared first_read_delay", [2]string{"    tags:\n      - {name: temp, class: process, register: holding, address: 0, type: float32}\n", "    first_read_delay: 200ms\n    tags:\n      - {name: temp, class: process, register: holding, address: 0, type: float32}\n  - {name: press02, driver: modbus, address: tcp://127.0.0.1:502, unit_id: 2, tags: [{name: a, class: process, register: coil, address: 1}]}\n"}, `device press02: shares tcp://127.0.0.1:502 with device press01 (line 5), so its first_read_delay must be the same: 0s here, 200ms there`},
 		{"modicon digits", [2]string{"register: holding, address: 0", "address: \"4001\""}, `linegate.yaml:9: device press01, tag temp: address "4001": a Modicon reference has 5 or 6 digits`},
 		{"modicon table", [2]string{"register: holding, address: 0", "address: \"20001\""}, `address "20001": a Modicon reference starts with 0 (coil), 1 (discrete), 3 (input) or 4 (holding)`},
 		{"modicon zero", [2]string{"register: holding, address: 0", "address: \"40000\""}, `address "40000": the offset after the first digit must be 1..9999`},
@@ -263,6 +270,8 @@ devices:
     unit_id: 5
     max_connections: 2
     close_after_poll: true
+    unit_id_check: false
+    first_read_delay: 250ms
     tags:
       - {name: t, class: process, register: holding, address: 0, type: uint16}
 `
@@ -292,11 +301,17 @@ devices:
 		t.Errorf("quirks: %+v", d)
 	}
 	g := cfg.Devices[2]
-	if g.MaxConnections != 2 || !g.CloseAfterPoll {
+	if g.MaxConnections != 2 || !g.CloseAfterPoll || g.UnitIDCheckValue() || g.FirstReadDelay.D() != 250*time.Millisecond {
 		t.Errorf("gateway options: %+v", g)
 	}
+	if !cfg.Devices[1].UnitIDCheckValue() {
+		t.Errorf("unit_id_check defaults to true")
+	}
+	if s, err := ParseSerialAddress("rtu:///dev/ttyS1?rs485=true"); err != nil || !s.RS485 || s.String() != "19200 8E1 rs485" {
+		t.Errorf("rs485: %+v %v", s, err)
+	}
 	s, err := ParseSerialAddress(d.Address)
-	if err != nil || s != (SerialSettings{"/dev/ttyUSB0", 9600, "N", 8, 2}) {
+	if err != nil || s != (SerialSettings{"/dev/ttyUSB0", 9600, "N", 8, 2, false}) {
 		t.Errorf("serial settings %+v, %v", s, err)
 	}
 }

@@ -3,6 +3,7 @@ package configs
 import (
 	"fmt"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,10 +86,17 @@ type SerialSettings struct {
 	Parity   string
 	DataBits int
 	StopBits int
+	// RS485: the kernel's RS-485 mode (Linux), which drives RTS around
+	// each frame for adapters without automatic direction control.
+	RS485 bool
 }
 
 func (s SerialSettings) String() string {
-	return fmt.Sprintf("%d %d%s%d", s.Baud, s.DataBits, s.Parity, s.StopBits)
+	r := fmt.Sprintf("%d %d%s%d", s.Baud, s.DataBits, s.Parity, s.StopBits)
+	if s.RS485 {
+		r += " rs485"
+	}
+	return r
 }
 
 // ParseSerialAddress reads rtu:///dev/ttyUSB0?baud=19200&parity=E&data_bits=8&stop_bits=1
@@ -138,8 +146,19 @@ func ParseSerialAddress(address string) (SerialSettings, error) {
 				return s, fmt.Errorf("stop_bits %q: want 1 or 2", v)
 			}
 			s.StopBits = n
+		case "rs485":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return s, fmt.Errorf("rs485 %q: want true or false", v)
+			}
+			if on && runtime.GOOS != "linux" {
+				return s, fmt.Errorf("rs485 needs Linux's RS-485 mode; on %s use an adapter with automatic direction control", runtime.GOOS)
+			}
+			s.RS485 = on
+		case "rts_toggle":
+			return s, fmt.Errorf("rts_toggle is not supported: toggling RTS from user space misses the line turnaround; use rs485=true (the kernel's RS-485 mode, Linux) or an adapter with automatic direction control")
 		default:
-			return s, fmt.Errorf("unknown option %q (baud, parity, data_bits, stop_bits)", k)
+			return s, fmt.Errorf("unknown option %q (baud, parity, data_bits, stop_bits, rs485)", k)
 		}
 	}
 	if u.Scheme == "rtu" && s.DataBits != 8 {
@@ -158,6 +177,7 @@ func (v *validator) modbusLinks() {
 		sig  string
 	}
 	seen := map[string]first{}
+	delays := map[string]first{} // first_read_delay, per TCP address
 	for i := range v.cfg.Devices {
 		d := &v.cfg.Devices[i]
 		if d.Driver != "modbus" {
@@ -173,6 +193,13 @@ func (v *validator) modbusLinks() {
 		case "tcp":
 			key, what = "tcp://"+u.Host, "max_connections"
 			sig = strconv.Itoa(max(d.MaxConnections, 1))
+			// The delay follows each connect, which the devices share.
+			if f, ok := delays[key]; !ok {
+				delays[key] = first{d.Name, n.Line, d.FirstReadDelay.String()}
+			} else if f.sig != d.FirstReadDelay.String() {
+				v.addf(keyLine(n, "address"), "device "+d.Name, "shares %s with device %s (line %d), so its first_read_delay must be the same: %s here, %s there",
+					key, f.name, f.line, d.FirstReadDelay, f.sig)
+			}
 		case "rtu", "ascii":
 			s, err := ParseSerialAddress(d.Address)
 			if err != nil {

@@ -367,6 +367,12 @@ func (v *validator) modbusDevice(i int, where string) {
 			if d.MaxConnections != 0 {
 				v.addf(keyLine(n, "max_connections"), where, "max_connections is for tcp:// devices; a serial port carries one request at a time")
 			}
+			if d.UnitIDCheck != nil {
+				v.addf(keyLine(n, "unit_id_check"), where, "unit_id_check is for tcp:// devices: on a serial line the unit id is what tells the replies apart")
+			}
+			if d.FirstReadDelay != 0 {
+				v.addf(keyLine(n, "first_read_delay"), where, "first_read_delay is for tcp:// devices (after each connect)")
+			}
 		default:
 			v.addf(keyLine(n, "address"), where, "address %q: scheme must be tcp://, rtu:// or ascii://", d.Address)
 		}
@@ -382,6 +388,9 @@ func (v *validator) modbusDevice(i int, where string) {
 	}
 	if d.AddressBase != 0 && d.AddressBase != 1 {
 		v.addf(keyLine(n, "address_base"), where, "address_base %d must be 0 (protocol addresses) or 1 (register numbers from 1)", d.AddressBase)
+	}
+	if d.FirstReadDelay < 0 || d.FirstReadDelay > Duration(10*time.Second) {
+		v.addf(keyLine(n, "first_read_delay"), where, "first_read_delay %s must be 0..10s", d.FirstReadDelay)
 	}
 	if d.MaxConnections < 0 || d.MaxConnections > 64 {
 		v.addf(keyLine(n, "max_connections"), where, "max_connections %d must be 1..64", d.MaxConnections)
@@ -458,7 +467,7 @@ func (v *validator) modbusTag(d *Device, t *Tag, n *yaml.Node, where string) {
 func (v *validator) opcuaDevice(i int, where string) {
 	d := &v.cfg.Devices[i]
 	n := v.nodes.device(i)
-	for _, k := range []string{"address", "unit_id", "byte_order", "max_gap", "max_registers_per_request", "pause_between_requests", "close_after_poll", "address_base", "max_connections"} {
+	for _, k := range []string{"address", "unit_id", "byte_order", "max_gap", "max_registers_per_request", "pause_between_requests", "close_after_poll", "address_base", "max_connections", "unit_id_check", "first_read_delay"} {
 		if valueOf(n, k) != nil {
 			v.addf(keyLine(n, k), where, "%s is a Modbus setting; this device has driver opcua", k)
 		}

@@ -144,7 +144,8 @@ func TestStatusCommand(t *testing.T) {
 		return code == exitOK
 	})
 	code, out, errOut := run(t, "status", "-c", cfg)
-	for _, s := range []string{"gateway tools-gw (version dev)", "DEVICE   STATE  LAST GOOD READ", "press01  up", "uplink  connected to tcp://" + broker.addr, "buffer  "} {
+	for _, s := range []string{"gateway tools-gw (version dev)", "DEVICE   STATE  LAST GOOD READ", "press01  up", "uplink  connected to tcp://" + broker.addr, "buffer  ",
+		"Modbus links (last minute):\n  tcp://" + line.Addr(), "% busy", "press01 (unit 1)", "polls/s"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("stdout lacks %q:\n%s", s, out)
 		}
@@ -156,6 +157,9 @@ func TestStatusCommand(t *testing.T) {
 	var doc statusDoc
 	if code != exitOK || json.Unmarshal([]byte(out), &doc) != nil || doc.Gateway != "tools-gw" || len(doc.Devices) != 1 || doc.Devices[0].LastPoll == nil {
 		t.Fatalf("exit %d: %s", code, out)
+	}
+	if l := doc.ModbusLinks; len(l) != 1 || len(l[0].Devices) != 1 || l[0].Devices[0].Name != "press01" || l[0].Devices[0].PollsPerSecond <= 0 || l[0].Utilisation <= 0 {
+		t.Errorf("modbus_links %+v", doc.ModbusLinks)
 	}
 
 	// The buffer commands refuse the running agent's file and point here.

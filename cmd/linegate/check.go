@@ -202,6 +202,12 @@ func modbusQuirks(d configs.Device) string {
 	if d.MaxConnections > 1 {
 		q = append(q, fmt.Sprintf("up to %d connections", d.MaxConnections))
 	}
+	if !d.UnitIDCheckValue() {
+		q = append(q, "any unit id in replies")
+	}
+	if d.FirstReadDelay > 0 {
+		q = append(q, "first read "+d.FirstReadDelay.String()+" after connect")
+	}
 	if len(q) == 0 {
 		return ""
 	}

@@ -40,12 +40,15 @@ devices:
     address: tcp://127.0.0.1:5020
     unit_id: 1
     close_after_poll: true
+    unit_id_check: false
+    first_read_delay: 200ms
     tags:
       - {name: x, class: process, register: coil, address: 0}
   - name: gw2
     driver: modbus
     address: tcp://127.0.0.1:5020
     unit_id: 2
+    first_read_delay: 200ms
     tags:
       - {name: y, class: process, register: coil, address: 0}
 `)
@@ -60,6 +63,7 @@ devices:
 		// 0..0, 2..3, 5..6: max_registers_per_request 4 keeps 0..3 and 5..6 apart.
 		"plan: 2 read(s) per cycle\n    holding 0x0000+4 (2 tags)\n    holding 0x0005+2 (1 tag)",
 		"device scale: modbus ascii:///dev/ttyS1?data_bits=7 unit 9",
+		"device gw1: modbus tcp://127.0.0.1:5020 unit 1, byte order ABCD; close after poll, any unit id in replies, first read 200ms after connect",
 		"plan: 1 read(s) per cycle\n    input 0x0000+1 (1 tag)",
 		"shared Modbus links (one request at a time per connection):\n  /dev/ttyUSB0 (rtu 9600 8N1): press01 (unit 1), press02 (unit 2)\n  tcp://127.0.0.1:5020: gw1 (unit 1), gw2 (unit 2)",
 		"5 device(s), 7 tag(s), 6 Modbus read(s) per cycle",

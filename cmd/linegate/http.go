@@ -62,6 +62,23 @@ type statusDoc struct {
 	Devices []deviceStatus `json:"devices"`
 	Buffer  bufferStatus   `json:"buffer"`
 	Uplink  uplinkStatus   `json:"uplink"`
+	// ModbusLinks: the load of each serial port and TCP address the
+	// Modbus devices use, over the last minute.
+	ModbusLinks []modbusLinkStatus `json:"modbus_links,omitempty"`
+}
+
+type modbusLinkStatus struct {
+	Link string `json:"link"`
+	// Utilisation is the share of the time the line (the connections, on
+	// average) was held by a poll or request: 1 is a saturated bus.
+	Utilisation float64            `json:"utilisation"`
+	Devices     []modbusRateStatus `json:"devices"`
+}
+
+type modbusRateStatus struct {
+	Name           string  `json:"name"`
+	Unit           int     `json:"unit"`
+	PollsPerSecond float64 `json:"polls_per_second"`
 }
 
 type deviceStatus struct {
@@ -119,6 +136,15 @@ func (p *pipeline) status() statusDoc {
 		Path: p.cfg.Buffer.Path, Messages: int64(bs.Messages), FileBytes: bs.FileSize, MaxBytes: int64(p.cfg.Buffer.MaxSize),
 		OldestSeq: bs.OldestSeq, NextSeq: bs.NextSeq, Dropped: bs.Dropped,
 		OldestCreated: optTime(bs.OldestCreated), Events: bs.Events,
+	}
+	if p.devs != nil && p.devs.pool != nil {
+		for _, ls := range p.devs.pool.Stats() {
+			st := modbusLinkStatus{Link: ls.Link, Utilisation: ls.Utilisation}
+			for _, d := range ls.Devices {
+				st.Devices = append(st.Devices, modbusRateStatus{Name: d.Device, Unit: int(d.Unit), PollsPerSecond: d.PollsPerSecond})
+			}
+			doc.ModbusLinks = append(doc.ModbusLinks, st)
+		}
 	}
 	us := p.up.Status()
 	doc.Uplink = uplinkStatus{

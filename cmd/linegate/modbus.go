@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -397,22 +398,29 @@ func newModbusWriteCmd(g *globals) *cobra.Command {
 		register   string
 		address    int
 		values     string
+		typ        string
+		byteOrder  string
+		length     int
 		allowWrite bool
 		yes        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "write ADDRESS --allow-write",
 		Short: "Write holding registers or coils (needs --allow-write)",
-		Long: `Write writes raw values to a running machine: holding registers (words,
-decimal or 0x hex) or coils (1/0, true/false, on/off). It refuses without
---allow-write, asks for confirmation on a terminal unless --yes (and refuses
-when it cannot ask), logs a warning naming the device, address and values,
-and reads the values back. One value uses function 6 (or 5), more use 16
-(or 15). Exit 0 written, 1 refused by the device or not answered, 2 not
+		Long: `Write writes values to a running machine: holding registers (raw words,
+decimal or 0x hex; or values of --type in --byte-order, as "read" takes them)
+or coils (1/0, true/false, on/off). It refuses without --allow-write, asks for
+confirmation on a terminal unless --yes (and refuses when it cannot ask), logs
+a warning naming the device, address and values, and reads the values back:
+a read-back that differs from what was written fails. One register uses
+function 6 (or 5 for a coil), more use 16 (or 15). Exit 0 written and read
+back, 1 refused by the device, not answered or read back different, 2 not
 allowed or bad flags.`,
 		Example: `  linegate modbus write 10.0.0.21 --unit 1 --address 100 --values 1500 --allow-write
+  linegate modbus write 10.0.0.21 -a 20 -t float32 -b CDAB --values 12.5 --allow-write --yes
+  linegate modbus write rtu:///dev/ttyUSB0?baud=9600 -u 3 -a 50 -t string --length 4 --values ABC-01 --allow-write
   linegate modbus write 10.0.0.21 -r coil -a 8 --values on --allow-write --yes`,
-		Args: exactArgs(1, "ADDRESS (tcp://host:port or host:port)"),
+		Args: exactArgs(1, "ADDRESS (tcp://host:port, host:port or rtu:///dev/ttyUSB0?...)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := g.logger()
 			if err != nil {
@@ -427,16 +435,44 @@ allowed or bad flags.`,
 			if address < 0 || address > 0xFFFF {
 				return usageError(fmt.Errorf("--address %d: want 0..65535", address))
 			}
-			words, bits, err := parseWriteValues(register, values)
-			if err != nil {
+			if register == "coil" && typ != "" && typ != "bool" {
+				return usageError(fmt.Errorf("--type %s: coils are bool", typ))
+			}
+			var words []uint16
+			var bits []bool
+			// spec reads the values back by their type; nil: raw words.
+			var spec *readSpec
+			if register == "holding" && typ != "" {
+				var n int
+				if words, n, err = encodeWriteValues(typ, byteOrder, length, values); err != nil {
+					return usageError(err)
+				}
+				spec = &readSpec{register: "holding", address: address, count: n, typ: typ, length: length, byteOrder: byteOrder}
+			} else if words, bits, err = parseWriteValues(register, values); err != nil {
 				return usageError(err)
 			}
-			d, err := conn.driver(args[0], conn.unit, "", nil)
+			if address+len(words)+len(bits) > 1<<16 {
+				return usageError(fmt.Errorf("--address %d: %d values run past 65535", address, len(words)+len(bits)))
+			}
+			var tags []modbus.Tag
+			if spec != nil {
+				if tags, err = spec.tags(); err != nil {
+					return usageError(err)
+				}
+			}
+			d, err := conn.driver(args[0], conn.unit, byteOrder, tags)
 			if err != nil {
 				return err
 			}
 			defer d.Close()
 			what := fmt.Sprintf("%s unit %d: write %s %d = %s", modbusURL(args[0]), conn.unit, register, address, values)
+			if spec != nil {
+				what += " (" + typ
+				if spec.width() > 1 && typ != "string" {
+					what += " " + strings.ToUpper(byteOrder)
+				}
+				what += ")"
+			}
 			if !yes {
 				ok, err := confirmAction(cmd.InOrStdin(), g.stderr, what, "Write to the device?")
 				if err != nil {
@@ -446,10 +482,37 @@ allowed or bad flags.`,
 					return &exitError{exitFailed, errors.New("not written")}
 				}
 			}
-			log.Warn("modbus write", "device", modbusURL(args[0]), "unit", conn.unit, "register", register, "address", address, "values", values)
+			attrs := []any{"device", modbusURL(args[0]), "unit", conn.unit, "register", register, "address", address, "values", values}
+			if spec != nil {
+				attrs = append(attrs, "type", typ, "byte_order", strings.ToUpper(byteOrder))
+			}
+			log.Warn("modbus write", attrs...)
 			ctx := cmd.Context()
 			var back string
-			if register == "holding" {
+			same := true
+			switch {
+			case spec != nil:
+				if err := d.WriteWords(ctx, uint16(address), words); err != nil {
+					return err
+				}
+				rows, failed, err := readValues(ctx, d, spec, make([]drivers.Sample, len(tags)))
+				for _, r := range rows {
+					if err == nil && failed > 0 && r.Error != "" {
+						err = errors.New(r.Error)
+					}
+				}
+				if err != nil {
+					return fmt.Errorf("written; read back: %w", err)
+				}
+				var got []uint16
+				parts := make([]string, len(rows))
+				for i, r := range rows {
+					got = append(got, r.Raw...)
+					parts[i] = formatRaw(r.Raw) + " = " + formatValue(r.Value)
+				}
+				back = strings.Join(parts, ", ")
+				same = slices.Equal(got, words)
+			case register == "holding":
 				if err := d.WriteWords(ctx, uint16(address), words); err != nil {
 					return err
 				}
@@ -458,7 +521,8 @@ allowed or bad flags.`,
 					return fmt.Errorf("written; read back: %w", err)
 				}
 				back = formatRaw(got)
-			} else {
+				same = slices.Equal(got, words)
+			default:
 				if err := d.WriteBits(ctx, uint16(address), bits); err != nil {
 					return err
 				}
@@ -467,18 +531,48 @@ allowed or bad flags.`,
 					return fmt.Errorf("written; read back: %w", err)
 				}
 				back = fmt.Sprint(got)
+				same = slices.Equal(got, bits)
 			}
 			fmt.Fprintf(g.stdout, "%s: written; read back %s\n", what, back)
+			if !same {
+				return &exitError{exitFailed, errors.New("the device reads back other values than those written")}
+			}
 			return nil
 		},
 	}
 	conn.addFlags(cmd.Flags(), time.Second)
 	cmd.Flags().StringVarP(&register, "register", "r", "holding", "holding | coil")
 	cmd.Flags().IntVarP(&address, "address", "a", 0, "first address, 0-based")
-	cmd.Flags().StringVar(&values, "values", "", "comma-separated: words (1500, 0x05DC) or coils (1, 0, on, off)")
+	cmd.Flags().StringVar(&values, "values", "", "comma-separated: words (1500, 0x05DC), values of --type (12.5,-3), coils (1, 0, on, off); a string is one value")
+	cmd.Flags().StringVarP(&typ, "type", "t", "", "bool int16 uint16 int32 uint32 int64 uint64 float32 float64 string (default: raw words)")
+	cmd.Flags().StringVarP(&byteOrder, "byte-order", "b", "ABCD", "ABCD | CDAB | BADC | DCBA, for 32/64-bit values (BADC/DCBA swap string bytes)")
+	cmd.Flags().IntVar(&length, "length", 0, "registers of a --type string value")
 	cmd.Flags().BoolVar(&allowWrite, "allow-write", false, "allow writing to the device")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// encodeWriteValues encodes --values as values of typ: comma-separated,
+// except a string, which is one value (commas included). n is how many.
+func encodeWriteValues(typ, byteOrder string, length int, s string) (words []uint16, n int, err error) {
+	if strings.TrimSpace(s) == "" && typ != "string" {
+		return nil, 0, errors.New("--values: give at least one value")
+	}
+	texts := strings.Split(s, ",")
+	if typ == "string" {
+		texts = []string{s}
+	}
+	for _, text := range texts {
+		w, err := modbus.EncodeValue(typ, byteOrder, length, text)
+		if err != nil {
+			return nil, 0, fmt.Errorf("--values: %w", err)
+		}
+		words = append(words, w...)
+	}
+	if len(words) > 123 {
+		return nil, 0, fmt.Errorf("--values: %d registers, at most 123 in one write", len(words))
+	}
+	return words, len(texts), nil
 }
 
 func parseWriteValues(register, s string) ([]uint16, []bool, error) {

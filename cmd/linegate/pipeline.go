@@ -248,6 +248,8 @@ func newModbusIn(pool *modbus.Pool, d configs.Device, log *slog.Logger) (*modbus
 		Pause:          d.PauseBetweenRequests.D(),
 		CloseAfterPoll: d.CloseAfterPoll,
 		MaxConnections: d.MaxConnections,
+		AnyUnitID:      !d.UnitIDCheckValue(),
+		FirstReadDelay: d.FirstReadDelay.D(),
 		Pool:           pool,
 		Logger:         log.With("device", d.Name),
 	}

@@ -115,6 +115,17 @@ func printStatus(w io.Writer, doc statusDoc, now time.Time) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", d.Name, state, ago(d.LastGoodRead, now), d.Polls, d.Overruns, dash(d.LastError))
 	}
 	tw.Flush()
+	if len(doc.ModbusLinks) > 0 {
+		fmt.Fprintln(w, "\nModbus links (last minute):")
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for _, l := range doc.ModbusLinks {
+			fmt.Fprintf(tw, "  %s\t%.0f %% busy\t\n", l.Link, 100*l.Utilisation)
+			for _, d := range l.Devices {
+				fmt.Fprintf(tw, "    %s (unit %d)\t%.2f polls/s\t\n", d.Name, d.Unit, d.PollsPerSecond)
+			}
+		}
+		tw.Flush()
+	}
 	b := doc.Buffer
 	fmt.Fprintf(w, "\nbuffer  %s\n", b.Path)
 	fmt.Fprintf(w, "        %d message(s) waiting", b.Messages)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +57,15 @@ type Config struct {
 	// unit id behind a gateway shares one connection, one request at a
 	// time. Serial ports always carry one request at a time.
 	MaxConnections int
+	// AnyUnitID accepts a TCP reply whose unit id differs from the
+	// request's (unit_id_check: false), for gateways that answer with 0
+	// or 1 whatever unit was asked; the transaction id still ties each
+	// reply to its request. TCP only.
+	AnyUnitID bool
+	// FirstReadDelay is a silence after each TCP connect before the first
+	// request, for devices that drop a request sent right after it. The
+	// devices on one address must agree. TCP only.
+	FirstReadDelay time.Duration
 	// Pool shares connections and serial ports between the devices on one
 	// address; nil = this driver has its own.
 	Pool *Pool
@@ -103,6 +113,9 @@ func (c *Config) normalize() error {
 	}
 	if c.MaxBits < 1 || c.MaxBits > maxBitsPerRead {
 		return fmt.Errorf("max bits %d: want 1..%d", c.MaxBits, maxBitsPerRead)
+	}
+	if c.FirstReadDelay < 0 {
+		return fmt.Errorf("first read delay %v is negative", c.FirstReadDelay)
 	}
 	if c.Pause < 0 {
 		return fmt.Errorf("pause between requests %v is negative", c.Pause)
@@ -155,11 +168,19 @@ type serialConfig struct {
 	Parity   string // N | E | O
 	DataBits int    // 7 | 8
 	StopBits int    // 1 | 2
+	// RS485 turns on the kernel's RS-485 mode (Linux TIOCSRS485): the
+	// UART driver raises RTS for each frame it sends, for transceivers
+	// without automatic direction control.
+	RS485 bool
 }
 
-// String gives e.g. "/dev/ttyUSB0 19200 8E1".
+// String gives e.g. "/dev/ttyUSB0 19200 8E1" ("... rs485").
 func (c serialConfig) String() string {
-	return fmt.Sprintf("%s %d %d%s%d", c.Path, c.Baud, c.DataBits, c.Parity, c.StopBits)
+	s := fmt.Sprintf("%s %d %d%s%d", c.Path, c.Baud, c.DataBits, c.Parity, c.StopBits)
+	if c.RS485 {
+		s += " rs485"
+	}
+	return s
 }
 
 // Baud rates a serial port may be set to.
@@ -207,8 +228,17 @@ func parseSerial(address string) (serialConfig, error) {
 				return c, fmt.Errorf("address %q: stop_bits %q: want 1 or 2", address, v)
 			}
 			c.StopBits = n
+		case "rs485":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, fmt.Errorf("address %q: rs485 %q: want true or false", address, v)
+			}
+			if on && runtime.GOOS != "linux" {
+				return c, fmt.Errorf("address %q: rs485 needs Linux's RS-485 mode; on %s use an adapter with automatic direction control", address, runtime.GOOS)
+			}
+			c.RS485 = on
 		default:
-			return c, fmt.Errorf("address %q: unknown option %q (baud, parity, data_bits, stop_bits)", address, k)
+			return c, fmt.Errorf("address %q: unknown option %q (baud, parity, data_bits, stop_bits, rs485)", address, k)
 		}
 	}
 	if u.Scheme == "rtu" && c.DataBits != 8 {

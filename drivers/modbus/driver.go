@@ -17,10 +17,14 @@
 // failing in a row end a cycle early, so a dead device costs at most two
 // timeouts per cycle.
 //
-// A request answered with exception 2, 3 or 4 (what devices answer when a
-// merged read spans an address they do not serve) is split to find the
-// tags that fail; only those are Bad, and the split is kept for the next
-// cycles (ActivePlan).
+// A request answered with exception 2 or 3 (what devices answer when a
+// merged read spans an address they do not serve) is split within the
+// cycle to find the tags that fail; only those are Bad. The split is kept
+// for the next cycles (ActivePlan) once the whole request drew 2 or 3 on
+// splitAfter cycles in a row, and merged again when every part answers.
+// Other exceptions (4, 6 while a PLC is in STOP or busy, a gateway's 10
+// and 11) are transient: the request's tags are Bad for that cycle only
+// and the plan stays as it is.
 package modbus
 
 import (
@@ -64,8 +68,12 @@ type Driver struct {
 	mu      sync.Mutex // one Read at a time; guards everything below
 	t       *linkTransport
 	client  goburrow.Client
-	active  []Request // the plan as split by exceptions
+	active  []planned // the plan, as split by exceptions
 	scratch [2 * maxRegistersPerRead]byte
+
+	name  string
+	unit  byte
+	polls *meter // polls that sent requests, for Pool.Stats
 
 	minBackoff, maxBackoff time.Duration // fields so tests can shorten them
 	backoff                time.Duration // current delay, 0 while healthy
@@ -94,6 +102,9 @@ func New(cfg Config) (*Driver, error) {
 	if ep.scheme != "tcp" && cfg.CloseAfterPoll {
 		return nil, fmt.Errorf("%s: close after poll applies to tcp:// devices", where)
 	}
+	if ep.scheme != "tcp" && (cfg.AnyUnitID || cfg.FirstReadDelay != 0) {
+		return nil, fmt.Errorf("%s: unit_id_check and first_read_delay apply to tcp:// devices", where)
+	}
 	order, _ := parseByteOrder(cfg.ByteOrder)
 	fields := make([]field, len(cfg.Tags))
 	for i, tag := range cfg.Tags {
@@ -119,6 +130,9 @@ func New(cfg Config) (*Driver, error) {
 		h.SlaveId = cfg.UnitID
 		packager = h
 		sig = fmt.Sprintf("max_connections %d", cfg.MaxConnections)
+		if cfg.FirstReadDelay != 0 {
+			sig += fmt.Sprintf(", first_read_delay %v", cfg.FirstReadDelay)
+		}
 	case "rtu":
 		h := goburrow.NewRTUClientHandler(ep.serial.Path)
 		h.SlaveId = cfg.UnitID
@@ -132,7 +146,9 @@ func New(cfg Config) (*Driver, error) {
 	}
 	mk := func() link {
 		if ep.scheme == "tcp" {
-			return newTCPLink(ep.tcp, cfg.MaxConnections)
+			l := newTCPLink(ep.tcp, cfg.MaxConnections)
+			l.firstRead = cfg.FirstReadDelay
+			return l
 		}
 		return newSerialLink(ep.serial, ep.scheme == "ascii")
 	}
@@ -144,11 +160,11 @@ func New(cfg Config) (*Driver, error) {
 	} else {
 		l = mk()
 	}
-	t := &linkTransport{l: l, p: packager, timeout: cfg.Timeout}
+	t := &linkTransport{l: l, p: packager, timeout: cfg.Timeout, anyUnit: cfg.AnyUnitID}
 	return &Driver{
 		fields:         fields,
 		reqs:           reqs,
-		active:         clonePlan(reqs),
+		active:         newActive(reqs),
 		log:            cfg.Logger,
 		pause:          cfg.Pause,
 		closeAfterPoll: cfg.CloseAfterPoll,
@@ -158,6 +174,9 @@ func New(cfg Config) (*Driver, error) {
 		client:         goburrow.NewClient2(packager, t),
 		minBackoff:     minBackoff,
 		maxBackoff:     maxBackoff,
+		name:           where,
+		unit:           cfg.UnitID,
+		polls:          newMeter(),
 	}, nil
 }
 
@@ -180,7 +199,39 @@ func (d *Driver) Plan() []Request { return clonePlan(d.reqs) }
 func (d *Driver) ActivePlan() []Request {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return clonePlan(d.active)
+	var out []Request
+	for _, p := range d.active {
+		out = append(out, p.reads()...)
+	}
+	return clonePlan(out)
+}
+
+// splitAfter is how many cycles in a row a whole request must draw
+// exception 2 or 3 before its split is kept: a hole in the device's map
+// persists, a PLC briefly refusing every address does not.
+const splitAfter = 3
+
+// planned is one request of the configured plan and what Read sends for
+// it now.
+type planned struct {
+	whole  Request
+	parts  []Request // the kept split; nil: whole is read
+	streak int       // cycles in a row whole drew exception 2 or 3
+}
+
+func (p *planned) reads() []Request {
+	if p.parts != nil {
+		return p.parts
+	}
+	return []Request{p.whole}
+}
+
+func newActive(reqs []Request) []planned {
+	out := make([]planned, len(reqs))
+	for i, r := range clonePlan(reqs) {
+		out[i] = planned{whole: r}
+	}
+	return out
 }
 
 // linkTransport is goburrow's Transporter for one driver: it hands each
@@ -190,6 +241,7 @@ type linkTransport struct {
 	l       link
 	p       goburrow.Packager
 	timeout time.Duration
+	anyUnit bool            // TCP: the reply's unit id is not checked
 	ctx     context.Context // set by the caller holding Driver.mu
 	h       held            // the link, while Read holds it; else nil
 	buf     []byte          // the last reply; valid until the next Send
@@ -221,8 +273,14 @@ func (t *linkTransport) Send(adu []byte) ([]byte, error) {
 // header (transaction and unit id), checksum, function (or its exception),
 // and for reads the byte count asked for. goburrow checks the same after
 // Send, to report it; this lets the link drop a connection that is out of
-// step before another request uses it.
+// step before another request uses it. With anyUnit it first gives a TCP
+// reply the request's unit id.
 func (t *linkTransport) inStep(req, reply []byte) bool {
+	if t.anyUnit && len(reply) >= mbapHeaderLen && len(req) >= mbapHeaderLen {
+		// unit_id_check: false. The reply takes the request's unit id,
+		// for this check and goburrow's after Send.
+		reply[mbapHeaderLen-1] = req[mbapHeaderLen-1]
+	}
 	if t.p.Verify(req, reply) != nil {
 		return false
 	}
@@ -256,7 +314,7 @@ func (d *Driver) connect(ctx context.Context) error {
 	if !d.attached {
 		d.attached = true
 		if d.pool != nil {
-			d.pool.attach(d.l)
+			d.pool.attach(d)
 		}
 	}
 	return ctx.Err()
@@ -290,6 +348,7 @@ func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
 	}
 	d.t.ctx = ctx
 	defer func() { d.t.ctx = nil }()
+	d.polls.add(time.Now(), 1)
 	if d.closeAfterPoll {
 		defer d.l.closeIdle() // after the release below
 	}
@@ -312,17 +371,9 @@ func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
 	}
 
 	c := cycle{d: d, ctx: ctx, out: out}
-	next := make([]Request, 0, len(d.active))
 	for i := range d.active {
-		r := d.active[i]
-		if c.stop != nil {
-			d.markBad(out, &r, c.stop)
-			next = append(next, r)
-			continue
-		}
-		next = append(next, c.do(r)...)
+		c.do(&d.active[i])
 	}
-	d.active = next
 
 	if c.answered {
 		d.backoff, d.downErr = 0, nil
@@ -354,20 +405,67 @@ type cycle struct {
 	stop     error // set when the rest of the cycle is not sent
 }
 
-// do reads r and returns what replaces it in the plan: r itself, or the
-// parts it was split into.
-func (c *cycle) do(r Request) []Request {
-	err := c.send(&r)
-	var ex *Exception
-	if err == nil || !errors.As(err, &ex) || !splittable(ex) {
-		return []Request{r}
+// do reads one request of the plan, whole or as its kept split, and
+// updates the split (see planned).
+func (c *cycle) do(p *planned) {
+	if p.parts == nil {
+		r := p.whole
+		if c.stop != nil {
+			c.d.markBad(c.out, &r, c.stop)
+			return
+		}
+		err := c.send(&r)
+		var ex *Exception
+		switch {
+		case err == nil:
+			p.streak = 0
+			return
+		case !errors.As(err, &ex):
+			return // a timeout says nothing about the map
+		case !splittable(ex):
+			p.streak = 0
+			return
+		}
+		parts := clusters(c.d.fields, r)
+		if len(parts) < 2 {
+			return
+		}
+		p.streak++
+		c.d.log.Debug("modbus exception on a merged read: splitting it", "request", r.String(), "err", err, "cycles", p.streak)
+		split := compact(c.halves(parts))
+		if p.streak >= splitAfter {
+			p.parts, p.streak = split, 0
+		}
+		return
 	}
-	parts := clusters(c.d.fields, r)
-	if len(parts) < 2 {
-		return []Request{r}
+	// The kept split: a part that draws 2 or 3 is split further; when
+	// every part answers, the hole is gone and the next cycle reads whole.
+	var next []Request
+	cleared := true
+	for _, r := range p.parts {
+		if c.stop != nil {
+			c.d.markBad(c.out, &r, c.stop)
+			next, cleared = append(next, r), false
+			continue
+		}
+		err := c.send(&r)
+		var ex *Exception
+		if err != nil {
+			cleared = false
+		}
+		if err != nil && errors.As(err, &ex) && splittable(ex) {
+			if parts := clusters(c.d.fields, r); len(parts) > 1 {
+				next = append(next, compact(c.halves(parts))...)
+				continue
+			}
+		}
+		next = append(next, r)
 	}
-	c.d.log.Debug("modbus exception on a merged read: splitting it", "request", r.String(), "err", err)
-	return compact(c.halves(parts))
+	p.parts = next
+	if cleared {
+		c.d.log.Debug("modbus split read answers whole again: merging it", "request", p.whole.String())
+		p.parts = nil
+	}
 }
 
 // part is one read of a split plan and whether it answered.
@@ -530,5 +628,5 @@ func (d *Driver) Close() error {
 	if !attached {
 		return nil
 	}
-	return d.pool.detach(d.l)
+	return d.pool.detach(d)
 }

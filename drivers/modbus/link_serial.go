@@ -1,12 +1,14 @@
 package modbus
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -23,10 +25,22 @@ const maxSerialFrame = 513
 // serialLink is the one port all devices on an RS-485 bus share. A
 // one-slot channel admits one device's poll (or one request) at a time,
 // in arrival order, so the units of the bus take turns poll by poll.
-// Between frames it keeps the line silent for 3.5 characters (RTU's frame gap); a reply that
-// arrives after its timeout is told apart by unit id, function and length
-// and dropped (the line is also drained before the next request), so it
-// is never taken for another device's answer.
+// Between frames it keeps the line silent for 3.5 characters (RTU's frame gap).
+//
+// RTU and ASCII frames carry no transaction id: a late reply to a request
+// that timed out looks exactly like the reply to the next request of the
+// same shape (same unit, function and byte count: two 1-register tags on
+// different addresses), and taking it would shift every value of the line
+// by one request, as good. So a request that timed out stays pending:
+// before the next request to the same unit and function, whatever arrives
+// is discarded until the late reply came (a whole frame answering the
+// pending request) or could no longer come (one more timeout, at most
+// maxLate, has passed), and then the line has been silent for a frame
+// gap. Requests to other units only wait for silence: a late frame of
+// another unit is skipped by its unit id, so a dead or slow unit costs the
+// others nothing beyond its own timeout. A frame whose unit, function,
+// byte count or CRC does not match the outstanding request is never taken
+// as its reply.
 type serialLink struct {
 	cfg   serialConfig
 	ascii bool
@@ -35,18 +49,24 @@ type serialLink struct {
 	gen   atomic.Uint64 // bumped by close; an exchange of an older one stops
 	// waiting counts the holds waiting for the line: the bus is busy.
 	waiting atomic.Int32
+	busy    *meter // seconds the line was held
+	heldAt  time.Time
 
 	// Held by the slot owner only.
 	port    io.ReadWriteCloser
 	portGen uint64
 	quietAt time.Time // the line is silent enough to send from then on
 	dirty   bool      // bytes of an abandoned reply may still arrive
-	rx      []byte    // bytes read, not yet consumed
+	// pending are the requests that timed out and whose late reply may
+	// still come; the next request to the same unit and function waits
+	// it out (settle).
+	pending []lostReq
+	rx      []byte // bytes read, not yet consumed
 	rbuf    [2 * maxSerialFrame]byte
 }
 
 func newSerialLink(cfg serialConfig, ascii bool) *serialLink {
-	l := &serialLink{cfg: cfg, ascii: ascii, slot: make(chan struct{}, 1), dial: dialBackoff{lo: minBackoff, hi: maxBackoff}}
+	l := &serialLink{cfg: cfg, ascii: ascii, slot: make(chan struct{}, 1), dial: dialBackoff{lo: minBackoff, hi: maxBackoff}, busy: newMeter()}
 	l.slot <- struct{}{}
 	return l
 }
@@ -74,6 +94,7 @@ func (l *serialLink) hold(ctx context.Context) (held, error) {
 	if _, err := take(ctx, l.slot, &l.waiting); err != nil {
 		return nil, err
 	}
+	l.heldAt = time.Now()
 	return serialHeld{l}, nil
 }
 
@@ -93,31 +114,43 @@ func (h serialHeld) exchange(ctx context.Context, adu []byte, timeout time.Durat
 			return nil, time.Time{}, err
 		}
 	}
-	if l.dirty {
-		l.drain(ctx, gen)
+	// A late reply can be taken only for a request to the same unit and
+	// function (a frame of another unit is skipped): only such a request
+	// waits for it.
+	late := l.pendingFor(adu)
+	if l.dirty || late >= 0 {
+		if err := l.settle(ctx, gen, late); err != nil {
+			return nil, time.Time{}, l.failed(ctx, err, false, nil, 0)
+		}
 	}
 	if err := sleepCtx(ctx, time.Until(l.quietAt)); err != nil {
 		return nil, time.Time{}, err
 	}
-	// The device's timeout starts when the line is ours.
 	deadline, ctxFirst := exchangeDeadline(ctx, timeout)
 	l.rx = l.rx[:0]
 	if err := l.write(ctx, gen, adu, deadline); err != nil {
-		return nil, time.Time{}, l.failed(ctx, err, ctxFirst)
+		return nil, time.Time{}, l.failed(ctx, err, ctxFirst, adu, timeout)
 	}
-	// The request is on the wire only once the UART has sent it.
+	// The request is on the wire only once the UART has sent it; the
+	// device's timeout runs from then to the first byte of its reply.
 	sent := time.Now().Add(time.Duration(len(adu)) * l.charTime())
 	l.quietAt = sent.Add(l.frameGap())
+	w := replyWait{deadline: sent.Add(timeout)}
+	if end, ok := ctx.Deadline(); ok {
+		w.ctxEnd = end
+	}
+	w.clip()
+	w.wire = l.replyWire(adu)
 	var n int
 	var err error
 	if l.ascii {
-		n, err = l.readASCII(ctx, gen, adu, deadline)
+		n, err = l.readASCII(ctx, gen, adu, &w)
 	} else {
-		n, err = l.readRTU(ctx, gen, adu, deadline)
+		n, err = l.readRTU(ctx, gen, adu, &w)
 	}
 	l.quietAt = maxTime(l.quietAt, time.Now().Add(l.frameGap()))
 	if err != nil {
-		return nil, time.Time{}, l.failed(ctx, err, ctxFirst)
+		return nil, time.Time{}, l.failed(ctx, err, w.ctxFirst, adu, timeout)
 	}
 	dst = append(dst, l.rx[:n]...)
 	l.consume(n)
@@ -127,6 +160,70 @@ func (h serialHeld) exchange(ctx context.Context, adu []byte, timeout time.Durat
 	return dst, sent, nil
 }
 
+// replyWait is when an exchange stops waiting for its reply: timeout
+// after the request left for the reply's first byte, and from that byte
+// on as long as the whole reply takes on the wire (a 125-register reply
+// takes 290 ms at 9600 baud, longer than many timeouts), never past the
+// context's deadline.
+type replyWait struct {
+	deadline time.Time
+	ctxEnd   time.Time // zero: none
+	ctxFirst bool      // deadline is the context's
+	wire     time.Duration
+	started  bool // a byte of the reply came
+}
+
+func (w *replyWait) clip() {
+	if !w.ctxEnd.IsZero() && !w.deadline.Before(w.ctxEnd) {
+		w.deadline, w.ctxFirst = w.ctxEnd, true
+	}
+}
+
+// got notes that bytes came: the first one starts the reply's own time.
+func (w *replyWait) got() {
+	if w.started {
+		return
+	}
+	w.started = true
+	w.deadline = maxTime(w.deadline, time.Now().Add(w.wire))
+	w.clip()
+}
+
+// replyWire is how long the longest proper reply to req takes on the
+// line, with room for the adapter's latency (USB serial adapters deliver
+// in slices of up to 16 ms) and slow character gaps.
+func (l *serialLink) replyWire(req []byte) time.Duration {
+	size := 8 // a write's echo, an exception (5)
+	_, fc, count, ok := requestHead(req, l.ascii)
+	if ok && fc >= 1 && fc <= 4 {
+		size = 5 + expectedData(fc, count)
+	}
+	if l.ascii {
+		size = 2*size + 1 // ':', two hex digits a byte, LRC for CRC, CR LF
+	}
+	wire := time.Duration(size) * l.charTime()
+	return wire + wire/4 + 2*readSlice + l.frameGap()
+}
+
+// requestHead reads unit, function and count (or value) of a request
+// frame.
+func requestHead(req []byte, ascii bool) (unit, fc byte, count uint16, ok bool) {
+	if ascii {
+		if len(req) < 15 {
+			return 0, 0, 0, false
+		}
+		b, err := hex.DecodeString(string(req[1:13]))
+		if err != nil {
+			return 0, 0, 0, false
+		}
+		req = b
+	}
+	if len(req) < 6 {
+		return 0, 0, 0, false
+	}
+	return req[0], req[1], uint16(req[4])<<8 | uint16(req[5]), true
+}
+
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -134,18 +231,34 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+func (l *serialLink) load() (*meter, int) { return l.busy, 1 }
+
 func (l *serialLink) release() {
+	now := time.Now()
+	l.busy.add(now, now.Sub(l.heldAt).Seconds())
 	if l.port != nil && l.portGen != l.gen.Load() {
 		l.closePort() // closed while we used it
 	}
 	l.slot <- struct{}{}
 }
 
-// failed sorts an exchange's failure: the line may carry the rest of a
-// late reply (drain it before the next request); a port error closes the
-// port so the next exchange reopens it (a USB adapter that came back).
-func (l *serialLink) failed(ctx context.Context, err error, ctxFirst bool) error {
+// failed sorts an exchange's failure: the line may carry a late reply to
+// req, or the rest of one (settle discards it before the next request); a
+// port error closes the port so the next exchange reopens it (a USB
+// adapter that came back).
+func (l *serialLink) failed(ctx context.Context, err error, ctxFirst bool, req []byte, timeout time.Duration) error {
 	l.dirty = true
+	if req != nil {
+		// Timed out, cancelled or garbled (which readRTU/readASCII report
+		// at the deadline, after bytes that made no reply) after the
+		// request went out: its reply may still come, as late again as the
+		// timeout (at most maxLate). A slave that misses its timeout by
+		// more is not told apart (RTU has no transaction id): its timeout
+		// is too short.
+		if unit, fc, _, ok := requestHead(req, l.ascii); ok {
+			l.addPending(lostReq{unit: unit, fc: fc, until: time.Now().Add(min(timeout, maxLate))})
+		}
+	}
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
@@ -172,9 +285,15 @@ func (l *serialLink) open(gen uint64) error {
 		StopBits: l.cfg.StopBits,
 		Parity:   l.cfg.Parity,
 		Timeout:  readSlice,
+		// The kernel raises RTS while a frame is sent, drops it after.
+		RS485: serial.RS485Config{Enabled: l.cfg.RS485, RtsHighDuringSend: true},
 	})
 	if err != nil {
-		err = fmt.Errorf("open %s: %w", l.cfg.Path, err)
+		if l.cfg.RS485 {
+			err = fmt.Errorf("open %s with rs485 (the port's driver must support RS-485 mode): %w", l.cfg.Path, err)
+		} else {
+			err = fmt.Errorf("open %s: %w", l.cfg.Path, err)
+		}
 		l.dial.failed(err)
 		return linkDown(err)
 	}
@@ -231,18 +350,21 @@ func (l *serialLink) alive(ctx context.Context, gen uint64, deadline time.Time) 
 	return nil
 }
 
-// fill reads until l.rx holds at least n bytes.
-func (l *serialLink) fill(ctx context.Context, gen uint64, n int, deadline time.Time) error {
+// fill reads until l.rx holds at least n bytes, or w's deadline.
+func (l *serialLink) fill(ctx context.Context, gen uint64, n int, w *replyWait) error {
 	if n > len(l.rbuf) {
 		return errGarbled
 	}
 	for len(l.rx) < n {
-		if err := l.alive(ctx, gen, deadline); err != nil {
+		if err := l.alive(ctx, gen, w.deadline); err != nil {
 			return err
 		}
 		m, err := l.port.Read(l.rbuf[len(l.rx):])
 		// A failed read(2) returns -1.
 		l.rx = l.rbuf[:len(l.rx)+max(m, 0)]
+		if m > 0 {
+			w.got()
+		}
 		switch {
 		case err == serial.ErrTimeout:
 		case err != nil && !isAgain(err):
@@ -260,18 +382,179 @@ func (l *serialLink) consume(n int) {
 	l.rx = l.rbuf[:k]
 }
 
-// drain discards what the line holds until it has been silent for a
-// frame gap (at least one read slice), bounded by a second.
-func (l *serialLink) drain(ctx context.Context, gen uint64) {
-	l.rx = l.rx[:0]
-	end := time.Now().Add(time.Second)
-	for time.Now().Before(end) && ctx.Err() == nil && l.gen.Load() == gen {
-		n, err := l.port.Read(l.rbuf[:])
-		if err == serial.ErrTimeout || (err == nil && n == 0) || (err != nil && !isAgain(err)) {
-			break
+// maxLate bounds the wait for a late reply after a timeout: it costs the
+// other devices on the line as much bus time, at every timeout of a dead
+// or slow one.
+const maxLate = time.Second
+
+// maxSettle bounds settle past the late wait, for a line that never falls
+// silent (a babbling device, noise).
+const maxSettle = time.Second
+
+// lostReq is a request that timed out: its reply may come until until.
+type lostReq struct {
+	unit, fc byte
+	until    time.Time
+}
+
+// maxPending bounds the timed-out requests remembered (one per unit and
+// function; a line rarely has more than a few dead or slow units).
+const maxPending = 16
+
+func (l *serialLink) addPending(r lostReq) {
+	l.prunePending()
+	for i := range l.pending {
+		if l.pending[i].unit == r.unit && l.pending[i].fc == r.fc {
+			l.pending[i].until = maxTime(l.pending[i].until, r.until)
+			return
 		}
 	}
+	if len(l.pending) == maxPending {
+		l.pending = l.pending[1:] // the oldest
+	}
+	l.pending = append(l.pending, r)
+}
+
+func (l *serialLink) prunePending() {
+	now := time.Now()
+	l.pending = slices.DeleteFunc(l.pending, func(r lostReq) bool { return !now.Before(r.until) })
+}
+
+// pendingFor is the index of the pending request a late reply of which
+// could be taken for req's (same unit and function), or -1.
+func (l *serialLink) pendingFor(req []byte) int {
+	if len(l.pending) == 0 {
+		return -1
+	}
+	l.prunePending()
+	unit, fc, _, ok := requestHead(req, l.ascii)
+	for i, r := range l.pending {
+		if ok && r.unit == unit && r.fc == fc {
+			return i
+		}
+	}
+	return -1
+}
+
+// settle discards what the line carries until it has been silent for a
+// frame gap (at least one read slice) and, with late >= 0, until the late
+// reply to pending[late] came or can no longer come; bounded by maxSettle
+// past that. Late replies of other pending requests that come meanwhile
+// are struck off too. It fails only when ctx ends or the port does; the
+// line stays dirty then.
+func (l *serialLink) settle(ctx context.Context, gen uint64, late int) error {
+	l.rx = l.rx[:0]
+	quiet := max(l.frameGap(), readSlice)
+	last := time.Now() // bytes may be on their way
+	var until time.Time
+	var want lostReq
+	if late >= 0 {
+		want = l.pending[late]
+		until = want.until
+	}
+	end := maxTime(until, last).Add(maxSettle)
+	for {
+		if err := l.alive(ctx, gen, end); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break // babbling: give up on silence
+			}
+			return err
+		}
+		now := time.Now()
+		if !now.Before(until) && now.Sub(last) >= quiet {
+			break
+		}
+		if len(l.rx) == len(l.rbuf) {
+			l.consume(maxSerialFrame) // keep the tail: a frame may span it
+		}
+		m, err := l.port.Read(l.rbuf[len(l.rx):])
+		l.rx = l.rbuf[:len(l.rx)+max(m, 0)]
+		switch {
+		case m > 0:
+			last = time.Now()
+			if l.strikeCaught() && late >= 0 && l.caughtFrame(want.unit, want.fc) {
+				// The late reply is in: only silence is left to wait for.
+				until = time.Time{}
+			}
+		case err == serial.ErrTimeout, isAgain(err):
+		case err != nil:
+			return err
+		default:
+			return errPortClosed // readable but empty: the other end hung up
+		}
+	}
+	if late >= 0 {
+		l.pending = slices.DeleteFunc(l.pending, func(r lostReq) bool { return r.unit == want.unit && r.fc == want.fc })
+	}
+	l.rx = l.rx[:0]
 	l.dirty = false
+	return nil
+}
+
+// strikeCaught removes the pending requests whose late reply is in l.rx,
+// and tells whether there was any.
+func (l *serialLink) strikeCaught() bool {
+	n := len(l.pending)
+	if n == 0 {
+		return false
+	}
+	var any bool
+	l.pending = slices.DeleteFunc(l.pending, func(r lostReq) bool {
+		c := l.caughtFrame(r.unit, r.fc)
+		any = any || c
+		return c
+	})
+	return any
+}
+
+// caughtFrame tells whether l.rx holds a whole frame from unit answering
+// function fc (or its exception), with a good CRC (RTU) or both ends of
+// the frame (ASCII), anywhere in what was discarded.
+func (l *serialLink) caughtFrame(unit, fc byte) bool {
+	rx := l.rx
+	if l.ascii {
+		for {
+			i := bytes.IndexByte(rx, ':')
+			if i < 0 || len(rx)-i < 6 {
+				return false
+			}
+			rx = rx[i+1:]
+			head, err := hex.DecodeString(string(rx[:4]))
+			if err == nil && head[0] == unit && head[1]&0x7F == fc && bytes.IndexByte(rx, '\n') > 0 {
+				return true
+			}
+		}
+	}
+	for i := 0; i+5 <= len(rx); i++ {
+		if rx[i] != unit || rx[i+1]&0x7F != fc {
+			continue
+		}
+		size := replySize(rx[i:])
+		if size > 0 && i+size <= len(rx) && checkCRC(rx[i:i+size]) {
+			return true
+		}
+	}
+	return false
+}
+
+// replySize is the length of the RTU reply frame b starts with, from its
+// function code (and byte count), or 0 for a function this link does not
+// use. b holds at least 3 bytes.
+func replySize(b []byte) int {
+	switch f := b[1]; {
+	case f&0x80 != 0:
+		return 5 // unit, function|0x80, code, CRC
+	case f >= 1 && f <= 4:
+		return 3 + int(b[2]) + 2
+	case f == 5 || f == 6 || f == 15 || f == 16:
+		return 8 // unit, function, address, value or count, CRC
+	}
+	return 0
+}
+
+func checkCRC(frame []byte) bool {
+	n := len(frame)
+	return crc16(frame[:n-2]) == uint16(frame[n-2])|uint16(frame[n-1])<<8
 }
 
 // expectedData is the byte count a read reply to req must carry.
@@ -282,60 +565,71 @@ func expectedData(fc byte, count uint16) int {
 	return 2 * int(count)
 }
 
-// readRTU reads frames until one answers req (same unit, function and
-// byte count, good CRC), which it leaves at l.rx[:n]; frames of other
-// requests (a late reply) are skipped.
-func (l *serialLink) readRTU(ctx context.Context, gen uint64, req []byte, deadline time.Time) (n int, err error) {
-	unit, fc := req[0], req[1]
-	count := uint16(req[4])<<8 | uint16(req[5])
+// readRTU reads until a frame answers req (same unit and function, the
+// byte count asked for, good CRC), which it leaves at l.rx[:n]. Anything
+// else is skipped a byte at a time, resynchronising on the frame: a noise
+// byte or the RS-485 echo of the request before the reply, a late reply
+// to an earlier request. Only the expected reply's length is ever waited
+// for, so no garbage byte count can make it wait for bytes that will not
+// come. Writes (5, 6, 15, 16) are answered by an 8-byte echo.
+func (l *serialLink) readRTU(ctx context.Context, gen uint64, req []byte, w *replyWait) (n int, err error) {
+	unit, fc, count, _ := requestHead(req, false)
+	size := 8
+	if fc >= 1 && fc <= 4 {
+		size = 5 + expectedData(fc, count)
+	}
+	var garbled error // why what came was no reply
 	for {
-		if err := l.fill(ctx, gen, 2, deadline); err != nil {
-			return 0, err
+		if err := l.fill(ctx, gen, 3, w); err != nil {
+			return 0, orGarbled(err, garbled)
 		}
-		var size int
-		switch f := l.rx[1]; {
-		case f&0x80 != 0:
-			size = 5 // unit, function|0x80, code, CRC
-		case f >= 1 && f <= 4:
-			if err := l.fill(ctx, gen, 3, deadline); err != nil {
-				return 0, err
+		var want int
+		switch {
+		case l.rx[0] != unit:
+		case l.rx[1] == fc|0x80:
+			want = 5 // unit, function|0x80, code, CRC
+		case l.rx[1] == fc && (fc > 4 || int(l.rx[2]) == expectedData(fc, count)):
+			want = size
+		}
+		if want == 0 {
+			if garbled == nil { // a CRC mismatch says more
+				garbled = fmt.Errorf("%w: no frame for unit %d function %d", errGarbled, unit, fc)
 			}
-			size = 3 + int(l.rx[2]) + 2
-		default:
-			return 0, fmt.Errorf("%w: function 0x%02X", errGarbled, f)
+			l.consume(1)
+			continue
 		}
-		if err := l.fill(ctx, gen, size, deadline); err != nil {
-			return 0, err
+		if err := l.fill(ctx, gen, want, w); err != nil {
+			return 0, orGarbled(err, garbled)
 		}
-		frame := l.rx[:size]
-		if crc16(frame[:size-2]) != uint16(frame[size-2])|uint16(frame[size-1])<<8 {
-			return 0, fmt.Errorf("%w: CRC mismatch", errGarbled)
+		if checkCRC(l.rx[:want]) {
+			return want, nil
 		}
-		mine := frame[0] == unit && frame[1]&0x7F == fc
-		if mine && frame[1] == fc && int(frame[2]) != expectedData(fc, count) {
-			mine = false
-		}
-		if mine {
-			return size, nil
-		}
-		l.consume(size) // a late reply to an earlier request
+		garbled = fmt.Errorf("%w: CRC mismatch", errGarbled)
+		l.consume(1)
 	}
 }
 
-// readASCII reads ':'..."\r\n" frames until one answers req, which it
-// leaves at l.rx[:n].
-func (l *serialLink) readASCII(ctx context.Context, gen uint64, req []byte, deadline time.Time) (n int, err error) {
-	if len(req) < 5 {
+// orGarbled reports a timeout after bytes that made no frame as garbled.
+func orGarbled(err, garbled error) error {
+	if garbled != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		return garbled
+	}
+	return err
+}
+
+// readASCII reads ':'..."\r\n" frames until one answers req (unit,
+// function, byte count, LRC), which it leaves at l.rx[:n]; anything else
+// (noise, the echo of the request, a late reply) is skipped.
+func (l *serialLink) readASCII(ctx context.Context, gen uint64, req []byte, w *replyWait) (n int, err error) {
+	unit, fc, count, ok := requestHead(req, true)
+	if !ok {
 		return 0, fmt.Errorf("bad ASCII request %q", req)
 	}
-	want, err := hex.DecodeString(string(req[1:5])) // unit, function
-	if err != nil {
-		return 0, fmt.Errorf("bad ASCII request %q", req)
-	}
+	var garbled error
 	for {
 		// Skip to the start of a frame, then to its end.
-		if err := l.fill(ctx, gen, 1, deadline); err != nil {
-			return 0, err
+		if err := l.fill(ctx, gen, 1, w); err != nil {
+			return 0, orGarbled(err, garbled)
 		}
 		if l.rx[0] != ':' {
 			l.consume(1)
@@ -351,29 +645,43 @@ func (l *serialLink) readASCII(ctx context.Context, gen uint64, req []byte, dead
 			}
 			if end < 0 {
 				if len(l.rx) >= maxSerialFrame {
-					return 0, fmt.Errorf("%w: no end of frame", errGarbled)
+					garbled = fmt.Errorf("%w: no end of frame", errGarbled)
+					l.consume(1)
+					break
 				}
-				if err := l.fill(ctx, gen, len(l.rx)+1, deadline); err != nil {
-					return 0, err
+				if err := l.fill(ctx, gen, len(l.rx)+1, w); err != nil {
+					return 0, orGarbled(err, garbled)
 				}
 			}
+		}
+		if end < 0 {
+			continue
 		}
 		frame := l.rx[:end]
 		body, err := hex.DecodeString(string(frame[1 : len(frame)-2]))
 		if err != nil || len(body) < 3 || frame[len(frame)-2] != '\r' {
-			return 0, fmt.Errorf("%w: bad ASCII frame", errGarbled)
+			garbled = fmt.Errorf("%w: bad ASCII frame", errGarbled)
+			l.consume(1)
+			continue
 		}
 		var lrc byte
 		for _, b := range body[:len(body)-1] {
 			lrc += b
 		}
 		if -lrc != body[len(body)-1] {
-			return 0, fmt.Errorf("%w: LRC mismatch", errGarbled)
+			garbled = fmt.Errorf("%w: LRC mismatch", errGarbled)
+			l.consume(1)
+			continue
 		}
-		if body[0] == want[0] && body[1]&0x7F == want[1] {
+		switch {
+		case body[0] != unit:
+		case body[1] == fc|0x80 && len(body) == 4:
+			return end, nil
+		case body[1] != fc:
+		case fc > 4 || (int(body[2]) == expectedData(fc, count) && len(body) == 4+int(body[2])):
 			return end, nil
 		}
-		l.consume(end)
+		l.consume(end) // the echo of the request, or a late reply
 	}
 }
 

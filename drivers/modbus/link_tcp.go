@@ -35,8 +35,11 @@ type tcpLink struct {
 	slots chan *tcpConn // free connections; a request or a poll holds one
 	all   []*tcpConn
 	dial  dialBackoff
+	// firstRead is kept silent after each connect (first_read_delay).
+	firstRead time.Duration
 	// waiting counts the holds waiting for a connection: the link is busy.
 	waiting atomic.Int32
+	busy    *meter // seconds connections were held, all added
 }
 
 type tcpConn struct {
@@ -46,7 +49,7 @@ type tcpConn struct {
 }
 
 func newTCPLink(addr string, conns int) *tcpLink {
-	l := &tcpLink{addr: addr, slots: make(chan *tcpConn, conns), dial: dialBackoff{lo: minBackoff, hi: maxBackoff}}
+	l := &tcpLink{addr: addr, slots: make(chan *tcpConn, conns), dial: dialBackoff{lo: minBackoff, hi: maxBackoff}, busy: newMeter()}
 	for range conns {
 		c := &tcpConn{}
 		l.all = append(l.all, c)
@@ -87,16 +90,23 @@ func (l *tcpLink) hold(ctx context.Context) (held, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tcpHeld{l: l, c: c}, nil
+	return &tcpHeld{l: l, c: c, at: time.Now()}, nil
 }
+
+func (l *tcpLink) load() (*meter, int) { return l.busy, len(l.all) }
 
 // tcpHeld is one connection of a tcpLink, taken by hold.
 type tcpHeld struct {
-	l *tcpLink
-	c *tcpConn
+	l  *tcpLink
+	c  *tcpConn
+	at time.Time // held since
 }
 
-func (h *tcpHeld) release() { h.l.slots <- h.c }
+func (h *tcpHeld) release() {
+	now := time.Now()
+	h.l.busy.add(now, now.Sub(h.at).Seconds())
+	h.l.slots <- h.c
+}
 
 func (h *tcpHeld) exchange(ctx context.Context, adu []byte, timeout time.Duration, dst []byte, inStep func(req, reply []byte) bool) ([]byte, time.Time, error) {
 	l, c := h.l, h.c
@@ -117,6 +127,10 @@ func (h *tcpHeld) exchange(ctx context.Context, adu []byte, timeout time.Duratio
 		}
 		l.dial.ok()
 		c.set(conn)
+		if err := sleepCtx(ctx, l.firstRead); err != nil {
+			c.drop()
+			return nil, time.Time{}, err
+		}
 	}
 
 	deadline, ctxFirst := exchangeDeadline(ctx, timeout)

@@ -268,10 +268,11 @@ func TestParseSerial(t *testing.T) {
 		in   string
 		want serialConfig
 	}{
-		{"rtu:///dev/ttyUSB0", serialConfig{"/dev/ttyUSB0", 19200, "E", 8, 1}},
-		{"rtu:///dev/ttyUSB0?baud=9600&parity=n&data_bits=8&stop_bits=2", serialConfig{"/dev/ttyUSB0", 9600, "N", 8, 2}},
-		{"ascii:///dev/ttyS1?data_bits=7&parity=O", serialConfig{"/dev/ttyS1", 19200, "O", 7, 1}},
-		{"rtu://COM3?baud=115200", serialConfig{"COM3", 115200, "E", 8, 1}},
+		{"rtu:///dev/ttyUSB0", serialConfig{"/dev/ttyUSB0", 19200, "E", 8, 1, false}},
+		{"rtu:///dev/ttyUSB0?baud=9600&parity=n&data_bits=8&stop_bits=2", serialConfig{"/dev/ttyUSB0", 9600, "N", 8, 2, false}},
+		{"ascii:///dev/ttyS1?data_bits=7&parity=O", serialConfig{"/dev/ttyS1", 19200, "O", 7, 1, false}},
+		{"rtu://COM3?baud=115200", serialConfig{"COM3", 115200, "E", 8, 1, false}},
+		{"rtu:///dev/ttyS1?rs485=true", serialConfig{"/dev/ttyS1", 19200, "E", 8, 1, true}},
 	}
 	for _, tc := range tests {
 		got, err := parseSerial(tc.in)
@@ -279,7 +280,10 @@ func TestParseSerial(t *testing.T) {
 			t.Errorf("%s: got %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
-	if s := (serialConfig{"/dev/ttyUSB0", 19200, "E", 8, 1}).String(); s != "/dev/ttyUSB0 19200 8E1" {
+	if s := (serialConfig{"/dev/ttyUSB0", 19200, "E", 8, 1, false}).String(); s != "/dev/ttyUSB0 19200 8E1" {
+		t.Errorf("String() = %q", s)
+	}
+	if s := (serialConfig{"/dev/ttyS1", 9600, "N", 8, 1, true}).String(); s != "/dev/ttyS1 9600 8N1 rs485" {
 		t.Errorf("String() = %q", s)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,9 @@ type link interface {
 	closeIdle()
 	// close drops everything; an exchange in progress fails soon.
 	close() error
+	// load is the time the link was held (a meter of seconds held) and
+	// how many holds it admits at once.
+	load() (busy *meter, width int)
 }
 
 // held is a link taken by hold.
@@ -79,10 +83,13 @@ type Pool struct {
 }
 
 type pooled struct {
-	l     link
-	refs  int
-	owner string // first device, for messages
-	sig   string // settings every sharer must agree on
+	l       link
+	refs    int
+	owner   string // first device, for messages
+	sig     string // settings every sharer must agree on
+	drivers []*Driver
+	busy    *meter
+	width   int
 }
 
 // NewPool returns an empty pool.
@@ -101,34 +108,37 @@ func (p *Pool) get(ep endpoint, device, sig string, mk func() link) (link, error
 		return pl.l, nil
 	}
 	pl := &pooled{l: mk(), owner: device, sig: sig}
+	pl.busy, pl.width = pl.l.load()
 	p.links[key] = pl
 	return pl.l, nil
 }
 
 // attach and detach count the drivers that use a link; the last detach
 // drops its connection.
-func (p *Pool) attach(l link) {
+func (p *Pool) attach(d *Driver) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, pl := range p.links {
-		if pl.l == l {
+		if pl.l == d.l {
 			pl.refs++
+			pl.drivers = append(pl.drivers, d)
 		}
 	}
 }
 
-func (p *Pool) detach(l link) error {
+func (p *Pool) detach(d *Driver) error {
 	p.mu.Lock()
 	last := false
 	for _, pl := range p.links {
-		if pl.l == l && pl.refs > 0 {
+		if pl.l == d.l && pl.refs > 0 {
 			pl.refs--
 			last = pl.refs == 0
+			pl.drivers = slices.DeleteFunc(pl.drivers, func(x *Driver) bool { return x == d })
 		}
 	}
 	p.mu.Unlock()
 	if last {
-		return l.close()
+		return d.l.close()
 	}
 	return nil
 }

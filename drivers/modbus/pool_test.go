@@ -353,6 +353,15 @@ func TestSplitOnException(t *testing.T) {
 			wantGood(t, out, i, w)
 		}
 	}
+	// A hole persists: the read is split within each cycle (its other
+	// tags read good), and the split is kept from the splitAfter-th cycle
+	// in a row on.
+	for cycle := 1; cycle < splitAfter; cycle++ {
+		check()
+		if got := fmt.Sprint(d.ActivePlan()); got != fmt.Sprint(d.Plan()) {
+			t.Fatalf("cycle %d: plan %s already split", cycle, got)
+		}
+	}
 	check()
 	split := d.ActivePlan()
 	for _, r := range split {
@@ -366,11 +375,81 @@ func TestSplitOnException(t *testing.T) {
 	before := b.served()
 	check()
 	if n := b.served() - before; n != len(split) {
-		t.Errorf("second cycle sent %d requests, want the %d of the split plan %v", n, len(split), split)
+		t.Errorf("next cycle sent %d requests, want the %d of the split plan %v", n, len(split), split)
 	}
 	// 0..2, 3 (hole), 5..11, 12 (hole), 13: the good ranges merged again.
 	if got := fmt.Sprint(split); got != "[holding 0x0000+3 (3 tags) holding 0x0003+1 (1 tag) holding 0x0005+7 (6 tags) holding 0x000C+1 (1 tag) holding 0x000D+1 (1 tag)]" {
 		t.Errorf("split plan %s", got)
+	}
+
+	// The holes are mapped now: once every part answers, the read is
+	// merged again, one request per cycle.
+	b.mu.Lock()
+	b.holes = nil
+	b.mu.Unlock()
+	for range 2 {
+		if _, err := read(t, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before = b.served()
+	out, err := read(t, d)
+	if err != nil || !allGoodSamples(out) {
+		t.Fatalf("after the holes cleared: %v %+v", err, out)
+	}
+	if n := b.served() - before; n != 1 || fmt.Sprint(d.ActivePlan()) != fmt.Sprint(d.Plan()) {
+		t.Errorf("after the holes cleared: %d requests, plan %v, want the configured %v", n, d.ActivePlan(), d.Plan())
+	}
+}
+
+func allGoodSamples(out []drivers.Sample) bool {
+	for _, s := range out {
+		if s.Quality != drivers.Good {
+			return false
+		}
+	}
+	return true
+}
+
+// Exceptions 4, 6, 10 and 11 pass (a PLC in STOP or busy, a gateway's
+// device not answering): that cycle's tags are bad, the plan is not split.
+func TestTransientExceptionKeepsPlan(t *testing.T) {
+	for _, code := range []byte{4, 6, 10, 11} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			var mu sync.Mutex
+			failing := true
+			addr, _ := rawServer(t, func(req []byte) []byte {
+				mu.Lock()
+				defer mu.Unlock()
+				if failing {
+					return append(append([]byte(nil), req[:4]...), 0, 3, req[6], req[7]|0x80, code)
+				}
+				n := int(binary.BigEndian.Uint16(req[10:]))
+				out := append(append([]byte(nil), req[:4]...), 0, byte(3+2*n), req[6], req[7], byte(2*n))
+				return append(out, make([]byte, 2*n)...)
+			})
+			d := newDriver(t, addr, nil, tg("holding", 0, "uint16"), tg("holding", 5, "uint16"))
+			for range splitAfter + 1 {
+				out, _ := read(t, d)
+				wantBad(t, out, 0, "modbus exception")
+				wantBad(t, out, 1, "modbus exception")
+			}
+			if got := fmt.Sprint(d.ActivePlan()); got != fmt.Sprint(d.Plan()) {
+				t.Errorf("plan %s after exception %d, want %v", got, code, d.Plan())
+			}
+			mu.Lock()
+			failing = false
+			mu.Unlock()
+			// 10 and 11 count as a silent device: it backs off first.
+			var out []drivers.Sample
+			waitFor(t, "an answer", func() bool {
+				var err error
+				out, err = read(t, d)
+				return err == nil
+			})
+			wantGood(t, out, 0, int64(0))
+			wantGood(t, out, 1, int64(0))
+		})
 	}
 }
 

@@ -1,10 +1,12 @@
 package modbus
 
-// splittable tells the exceptions a device may answer when a merged read
+// splittable tells the exceptions a device answers when a merged read
 // spans an address it does not serve: 2 (illegal data address) by the
-// book, 3 (illegal data value) and 4 (server device failure) by some
-// PLCs. Splitting cannot help with the others (illegal function, busy).
-func splittable(e *Exception) bool { return e.Code == 2 || e.Code == 3 || e.Code == 4 }
+// book, 3 (illegal data value) by some PLCs. The others are no reason to
+// split: 4 (server device failure) and 6 (busy) come from a PLC in STOP
+// or busy and pass, 10 and 11 from a gateway whose device did not answer,
+// 1 (illegal function) holds for any part.
+func splittable(e *Exception) bool { return e.Code == 2 || e.Code == 3 }
 
 // gatewayNoAnswer tells the exceptions a gateway answers for a unit that
 // did not: the device is as good as silent.
