@@ -2,8 +2,12 @@ package buffer
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func messageOfSize(n int) Message {
@@ -211,5 +215,102 @@ func TestLowerMaxSizeOnOpen(t *testing.T) {
 	evs := eventsOfType(t, q, EventOverflow)
 	if len(evs) != 1 || attr(evs[0], "dropped_seq_from") != uint64(1) || attr(evs[0], "dropped_seq_to") != kept[0]-1 {
 		t.Fatalf("overflow events %+v, kept from %d", evs, kept[0])
+	}
+}
+
+// TestLossEventsNeverTrimmed: the broker is down, the buffer is full and
+// drops the oldest messages, and a flapping device adds device_down and
+// device_up events far past the event cap. The events that announce the
+// losses are never trimmed (the oldest overflow said where the loss began
+// and went first), so every missing seq lies in an announced range; when
+// only loss events are left they are merged, not dropped.
+func TestLossEventsNeverTrimmed(t *testing.T) {
+	q := openTest(t, Options{Path: tempPath(t), MaxSize: 256 << 10})
+	var last uint64
+	for round := range 40 {
+		for range 150 {
+			last = mustAppend(t, q, sampleMessage(0, 10))
+		}
+		for i := range 60 {
+			typ := "device_down"
+			if i%2 == 1 {
+				typ = "device_up"
+			}
+			if err := q.AppendEvent(Event{Type: typ, TS: t0, Attrs: []Attr{{Key: "device", Value: "press01"}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustFlush(t, q)
+		if round%4 == 3 {
+			eventsOfType(t, q, EventOverflow) // handed out: the next drops start a new event
+		}
+	}
+	kept := seqsOf(readAll(t, q))
+	if len(kept) == 0 || kept[len(kept)-1] != last {
+		t.Fatalf("kept %d messages, want the newest", len(kept))
+	}
+	if q.Stats().Events > maxEvents {
+		t.Fatalf("%d events, cap %d", q.Stats().Events, maxEvents)
+	}
+	overflows := eventsOfType(t, q, EventOverflow)
+	announced := func(seq uint64) bool {
+		for _, e := range overflows {
+			if from, to, _, ok := overflowRange(e); ok && from <= seq && seq <= to {
+				return true
+			}
+		}
+		return false
+	}
+	for seq := uint64(1); seq < kept[0]; seq++ {
+		if !announced(seq) {
+			t.Fatalf("seq %d is missing and no buffer_overflow event announces it (events %+v)", seq, overflows)
+		}
+	}
+	if len(overflows) < 2 {
+		t.Fatalf("%d overflow events: the test did not make separate ones", len(overflows))
+	}
+}
+
+// TestTrimEventMergesLossEvents: with only loss events left, the two oldest
+// overflow events not handed out become one spanning both; handed-out ones
+// (ID <= mark) are never rewritten.
+func TestTrimEventMergesLossEvents(t *testing.T) {
+	q := openTest(t, Options{Path: tempPath(t)})
+	ranges := [][3]uint64{{1, 10, 10}, {20, 29, 10}, {40, 44, 5}, {50, 59, 10}}
+	for i, r := range ranges {
+		if err := q.AppendEvent(overflowEvent(0, t0.Add(time.Duration(i)*time.Second), r[0], r[1], r[2])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustFlush(t, q)
+	tests := []struct {
+		mark uint64
+		want [][3]uint64
+		done bool
+	}{
+		{1, [][3]uint64{{1, 10, 10}, {20, 44, 15}, {50, 59, 10}}, true}, // event 1 was handed out
+		{1, [][3]uint64{{1, 10, 10}, {20, 59, 25}}, true},
+		{1, [][3]uint64{{1, 10, 10}, {20, 59, 25}}, false}, // only one left above the mark
+	}
+	for i, tt := range tests {
+		var done bool
+		err := q.db.Update(func(tx *bolt.Tx) error {
+			var out txOutcome
+			var err error
+			done, err = q.trimEvent(tx.Bucket([]byte(bucketEvents)), tt.mark, &out)
+			return err
+		})
+		if err != nil || done != tt.done {
+			t.Fatalf("step %d: done %v, err %v; want done %v", i, done, err, tt.done)
+		}
+		evs := eventsOfType(t, q, EventOverflow)
+		var got [][3]uint64
+		for _, e := range evs {
+			f, to, n, _ := overflowRange(e)
+			got = append(got, [3]uint64{f, to, n})
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Fatalf("step %d: ranges %v, want %v", i, got, tt.want)
+		}
 	}
 }

@@ -505,17 +505,18 @@ func (q *Queue) txBody(tx *bolt.Tx, in *txInput, out *txOutcome) error {
 		}
 	}
 
-	// 5. Cap the events, oldest first.
+	// 5. Cap the events, oldest first, but never a loss event: trimming
+	// the buffer_overflow that says where a loss began would make the
+	// loss silent. When only loss events are left, the two oldest that
+	// were not handed out yet are merged into one.
 	for out.live.events > maxEvents || out.live.evCost > q.bud.events {
-		k, v := eb.Cursor().First()
-		if k == nil {
-			break
-		}
-		out.live.removeEvent(len(v), q.bud.cost(len(v)))
-		if err := eb.Delete(k); err != nil {
+		done, err := q.trimEvent(eb, in.mark, out)
+		if err != nil {
 			return err
 		}
-		out.evDropped++
+		if !done {
+			break // every event left announces a loss and is being sent
+		}
 	}
 
 	// 6. Oldest message and meta.
@@ -784,4 +785,62 @@ func (q *Queue) noteCommitOK() {
 	if failed {
 		q.log.Info("buffer: commits succeed again", "path", q.path)
 	}
+}
+
+// isLoss reports whether an event announces lost messages: it is never
+// trimmed by the event cap.
+func isLoss(typ string) bool { return typ == EventOverflow || typ == EventCorrupt }
+
+// trimEvent makes room in the events bucket: it deletes the oldest event
+// that announces no loss or, when there is none, merges the two oldest
+// buffer_overflow events above mark (not handed out, so no published event
+// changes) into the second. It reports whether it freed anything.
+func (q *Queue) trimEvent(eb *bolt.Bucket, mark uint64, out *txOutcome) (bool, error) {
+	var overflows [][2][]byte // key, value of the mergeable overflow events, oldest first
+	c := eb.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		typ := ""
+		if e, err := decodeEvent(v); err == nil {
+			typ = e.Type
+			if typ == EventOverflow && binary.BigEndian.Uint64(k) > mark && len(overflows) < 2 {
+				overflows = append(overflows, [2][]byte{k, v})
+			}
+		}
+		if isLoss(typ) {
+			continue
+		}
+		out.live.removeEvent(len(v), q.bud.cost(len(v)))
+		if err := eb.Delete(k); err != nil {
+			return false, err
+		}
+		out.evDropped++
+		return true, nil
+	}
+	if len(overflows) < 2 {
+		return false, nil
+	}
+	a, _ := decodeEvent(overflows[0][1])
+	b, _ := decodeEvent(overflows[1][1])
+	af, at, an, okA := overflowRange(a)
+	bf, bt, bn, okB := overflowRange(b)
+	if !okA || !okB {
+		return false, nil
+	}
+	// The merged range spans both; what lies between them was delivered,
+	// or is announced by an event in between, which stays.
+	merged := overflowEvent(b.ID, b.TS, min(af, bf), max(at, bt), an+bn)
+	rec, err := appendEvent(nil, &merged)
+	if err != nil {
+		return false, err
+	}
+	for _, kv := range overflows {
+		out.live.removeEvent(len(kv[1]), q.bud.cost(len(kv[1])))
+	}
+	if err := eb.Delete(overflows[0][0]); err != nil {
+		return false, err
+	}
+	if err := q.putEvent(eb, b.ID, rec, out); err != nil {
+		return false, err
+	}
+	return true, nil
 }
