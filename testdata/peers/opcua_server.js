@@ -10,6 +10,26 @@
 //   Objects/Line1/Oven/Recipe       ns=1;s=Oven.Recipe       String "PCB-4711"
 //   Objects/Line1/Oven/Heater       ns=1;s=Oven.Heater       Boolean
 //   Objects/Line1/Oven/Sensor4      ns=1;s=Oven.Sensor4      Double, status BadSensorFailure
+//   Objects/Line1/Quiet/Setpoint    ns=1;s=Quiet.Setpoint    Double 180.5, never changes
+//   Objects/Line1/Quiet/Mode        ns=1;s=Quiet.Mode        Int32 3, never changes
+//   Objects/Line1/Quiet/Batch       ns=1;s=Quiet.Batch       String "B-0815", never changes
+//   Objects/Plant/A, B, C           nsu=urn:linegate:plant;s=Plant.A ...  Double 1.5, 2.5, 3.5,
+//                                   with numeric ids too (ns=<plant>;i=1000.. in creation order)
+// With "renumber": true the server is a PLC after a program download: it
+// registers another namespace before urn:linegate:plant (whose index moves
+// from 2 to 3), with Objects/Download/X0..X2 (7.5, 8.5, 9.5) at the numeric
+// ids ns=2;i=1000.. the plant's nodes had, and creates A, B, C in reverse
+// order (their numeric ids move).
+//
+// With "hidden_limit": N the server enforces MaxNodesPerRead and
+// MaxMonitoredItemsPerCall of N (BadTooManyOperations for more) but states
+// no limit (0), as some servers do; every refused call prints
+// "TOO_MANY_OPERATIONS <n>".
+//
+// Every CreateSession prints "CREATE_SESSION <n>" (the tests count them).
+// SIGUSR1 toggles "publish frozen": Publish requests are dropped unanswered
+// while reads go on (a session alive, its subscription dead). SIGUSR2
+// deletes every session's subscriptions on the server.
 "use strict";
 const fs = require("fs");
 const {
@@ -37,8 +57,48 @@ async function main() {
             isValidUser: (user, password) => user === spec.user && password === spec.password,
         },
         buildInfo: { productName: "linegate interop oven", buildNumber: "1" },
+        serverCapabilities: spec.hidden_limit ? {
+            operationLimits: { maxNodesPerRead: spec.hidden_limit, maxMonitoredItemsPerCall: spec.hidden_limit },
+        } : undefined,
     });
     await server.initialize();
+
+    let sessions = 0;
+    server.on("create_session", () => console.log("CREATE_SESSION " + (++sessions)));
+    let frozen = false;
+    const onPublish = server._on_PublishRequest;
+    server._on_PublishRequest = function (message, channel) {
+        if (frozen) {
+            return; // never answered
+        }
+        return onPublish.call(this, message, channel);
+    };
+    if (spec.hidden_limit) {
+        let refused = 0;
+        for (const [name, many] of [["_on_ReadRequest", (r) => r.nodesToRead], ["_on_CreateMonitoredItemsRequest", (r) => r.itemsToCreate]]) {
+            const orig = server[name];
+            server[name] = function (message, channel) {
+                if ((many(message.request) || []).length > spec.hidden_limit) {
+                    console.log("TOO_MANY_OPERATIONS " + (++refused));
+                }
+                return orig.call(this, message, channel);
+            };
+        }
+    }
+    process.on("SIGUSR1", () => {
+        frozen = !frozen;
+        console.log("PUBLISH " + (frozen ? "FROZEN" : "THAWED"));
+    });
+    process.on("SIGUSR2", () => {
+        let n = 0;
+        for (const session of server.engine.getSessions()) {
+            for (const sub of session.publishEngine.subscriptions) {
+                session.deleteSubscription(sub.id);
+                n++;
+            }
+        }
+        console.log("DELETED_SUBSCRIPTIONS " + n);
+    });
 
     const addressSpace = server.engine.addressSpace;
     const ns = addressSpace.getOwnNamespace();
@@ -63,9 +123,53 @@ async function main() {
             }),
         },
     });
+    const quiet = ns.addObject({ organizedBy: line, browseName: "Quiet" });
+    for (const [name, dataType, value] of [["Setpoint", DataType.Double, 180.5], ["Mode", DataType.Int32, 3], ["Batch", DataType.String, "B-0815"]]) {
+        ns.addVariable({
+            componentOf: quiet, browseName: name, nodeId: "s=Quiet." + name, dataType: DataType[dataType],
+            value: new Variant({ dataType, value }),
+        });
+    }
+
+    if (spec.renumber) {
+        // The new namespace takes index 2 and the numeric ids the plant's
+        // nodes had: a client that kept the old ids reads these.
+        const dns = addressSpace.registerNamespace("urn:linegate:download");
+        const dl = dns.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: "Download", nodeId: "s=Download" });
+        [7.5, 8.5, 9.5].forEach((value, k) => dns.addVariable({
+            componentOf: dl, browseName: "X" + k, nodeId: "i=" + (1000 + k), dataType: "Double",
+            value: new Variant({ dataType: DataType.Double, value }),
+        }));
+    }
+    const pns = addressSpace.registerNamespace("urn:linegate:plant");
+    const plant = pns.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: "Plant", nodeId: "s=Plant" });
+    const plantVars = [["A", 1.5], ["B", 2.5], ["C", 3.5]];
+    if (spec.renumber) {
+        plantVars.reverse();
+    }
+    plantVars.forEach(([name, value], k) => {
+        pns.addVariable({
+            componentOf: plant, browseName: name, nodeId: "i=" + (1000 + k), dataType: "Double",
+            value: new Variant({ dataType: DataType.Double, value }),
+        });
+        pns.addVariable({
+            componentOf: plant, browseName: name + "_s", nodeId: "s=Plant." + name, dataType: "Double",
+            value: new Variant({ dataType: DataType.Double, value }),
+        });
+    });
+
     // A getter is only polled at the sampling interval; touch the value so
     // subscriptions see it move.
     const timer = setInterval(() => temp.touchValue(), 100);
+
+    if (spec.hidden_limit) {
+        // State no limit: 0 in the OperationLimits nodes.
+        for (const id of ["ns=0;i=11705", "ns=0;i=11714"]) {
+            addressSpace.findNode(id).bindVariable({
+                get: () => new Variant({ dataType: DataType.UInt32, value: 0 }),
+            }, true);
+        }
+    }
 
     await server.start();
     console.log("READY " + server.endpoints[0].port);
