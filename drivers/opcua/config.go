@@ -44,6 +44,11 @@ type Config struct {
 
 	// Interval is the publishing interval (subscribe) of the device.
 	Interval time.Duration
+	// KeepAlive is the keep-alive period asked for in subscribe mode (the
+	// server answers an idle Publish after it); 0 = 10 s. A subscription
+	// without any answer for 2.5 periods is taken for dead and created
+	// again.
+	KeepAlive time.Duration
 	// SamplingInterval of the monitored items; 0 = Interval.
 	SamplingInterval time.Duration
 	// QueueSize of the monitored items on the server; 0 = 1.
@@ -129,6 +134,9 @@ func (c *Config) check() ([]tagRef, error) {
 	}
 	if c.Interval <= 0 {
 		c.Interval = DefaultInterval
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = defaultKeepAlive
 	}
 	if c.SamplingInterval <= 0 {
 		c.SamplingInterval = c.Interval

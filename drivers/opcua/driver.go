@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopcua/opcua/ua"
@@ -37,6 +38,17 @@ type Driver struct {
 	bo       backoff
 	nextDial time.Time
 	lastErr  error
+
+	// learnedRead and learnedMon are the chunk sizes the server accepted
+	// after answering BadTooManyOperations (0: none learned); they outlive
+	// the session.
+	learnedRead, learnedMon int
+
+	// Counters, for diagnostics and the soak tests.
+	sessions    atomic.Uint64 // sessions created
+	keepAlives  atomic.Uint64 // keep-alive Publish responses
+	dataChanges atomic.Uint64 // data-change notifications (monitored item values)
+	recreated   atomic.Uint64 // subscriptions re-created in a live session
 }
 
 var (

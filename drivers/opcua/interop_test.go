@@ -206,3 +206,192 @@ func opcuaGetEndpoints(endpoint string) ([]*ua.EndpointDescription, error) {
 	defer cancel()
 	return gopcua.GetEndpoints(ctx, endpoint)
 }
+
+var quietTags = []Tag{
+	{Name: "setpoint", Node: "ns=1;s=Quiet.Setpoint"},
+	{Name: "mode", Node: "ns=1;s=Quiet.Mode"},
+	{Name: "batch", BrowsePath: "Objects/Line1/Quiet/Batch"},
+}
+
+// soakFor is how long a soak watches a quiet subscription: long enough for
+// several of the keep-alive periods (10 s) and idle-publish timeouts that
+// used to drop the session every 20-30 s; 3 minutes under LINEGATE_LONG.
+func soakFor() time.Duration {
+	if os.Getenv("LINEGATE_LONG") == "1" {
+		return 3 * time.Minute
+	}
+	return 70 * time.Second
+}
+
+// TestInteropOPCUAQuiet subscribes, with the defaults a new user has, to
+// nodes that never change. The subscription is only keep-alives after the
+// initial values: the session must stay (one CreateSession on the server),
+// with no bad reading and no device down.
+func TestInteropOPCUAQuiet(t *testing.T) {
+	peers.Interop(t)
+	srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
+	d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: quietTags, Interval: time.Second})
+	r := subscribe(t, d)
+	waitFor(t, 20*time.Second, "the initial values", func() bool {
+		for i := range quietTags {
+			if s, ok := r.sample(i); !ok || s.Quality != drivers.Good {
+				return false
+			}
+		}
+		return true
+	})
+	initial := r.total()
+	soak := soakFor()
+	end := time.Now().Add(soak)
+	for time.Now().Before(end) && len(r.notGood()) == 0 && len(r.allStates()) <= 1 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	sessions, bad, states := srv.Sessions(), r.notGood(), r.allStates()
+	t.Logf("quiet soak %v: sessions created %d, bad readings %d, states %v, changes delivered %d (initial %d), keep-alives %d",
+		soak, sessions, len(bad), states, r.total(), initial, d.keepAlives.Load())
+	if sessions != 1 {
+		t.Errorf("the server saw %d CreateSession calls, want 1", sessions)
+	}
+	for _, c := range bad {
+		t.Errorf("tag %s: %v %v", quietTags[c.Index].Name, c.Sample.Quality, c.Sample.Err)
+	}
+	if len(states) != 1 || states[0] != nil {
+		t.Errorf("device states %v, want one up", states)
+	}
+	for i, want := range []any{180.5, int64(3), "B-0815"} {
+		if s, _ := r.sample(i); s.Value != want || s.Quality != drivers.Good {
+			t.Errorf("tag %s: %#v %v, want %#v good", quietTags[i].Name, s.Value, s.Quality, want)
+		}
+	}
+}
+
+// allGood tells whether every tag's last sample is good.
+func allGood(r *recorder, n int) bool {
+	for i := range n {
+		if s, ok := r.sample(i); !ok || s.Quality != drivers.Good {
+			return false
+		}
+	}
+	return true
+}
+
+// badWith returns the first bad change whose error holds text.
+func badWith(r *recorder, text string) (drivers.Change, bool) {
+	for _, c := range r.notGood() {
+		if c.Sample.Err != nil && strings.Contains(c.Sample.Err.Error(), text) {
+			return c, true
+		}
+	}
+	return drivers.Change{}, false
+}
+
+// TestInteropOPCUASubscriptionFaults: the server ends the subscription
+// (deleted, as when its lifetime ran out: Publish answers BadNoSubscription)
+// or stops answering Publish while the session lives (reads go on). Either
+// way linegate re-creates the subscription in the same session, with the
+// tags bad and the reason in between, and no device down.
+func TestInteropOPCUASubscriptionFaults(t *testing.T) {
+	peers.Interop(t)
+	const keepAlive = 2 * time.Second
+	for _, tc := range []struct {
+		name  string
+		fault func(srv *peers.NodeOPCUA)
+		mend  func(srv *peers.NodeOPCUA)
+		want  string // in the tags' error while the fault lasts
+	}{
+		{"deleted", (*peers.NodeOPCUA).DeleteSubscriptions, nil, "subscription gone on the server (BadNoSubscription)"},
+		{"silent", func(srv *peers.NodeOPCUA) { srv.FreezePublish(true) }, func(srv *peers.NodeOPCUA) { srv.FreezePublish(false) },
+			"subscription silent: no data or keep-alive for 2.5 keep-alive periods of 2s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
+			d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: quietTags, Interval: 200 * time.Millisecond, KeepAlive: keepAlive})
+			r := subscribe(t, d)
+			waitFor(t, 20*time.Second, "the initial values", func() bool { return allGood(r, len(quietTags)) })
+			// A keep-alive first: the subscription is known to be live.
+			waitFor(t, 10*keepAlive, "a keep-alive", func() bool { return d.keepAlives.Load() > 0 })
+			start := time.Now()
+			tc.fault(srv)
+			waitFor(t, 15*keepAlive, "the tags bad with "+tc.want, func() bool { _, ok := badWith(r, tc.want); return ok })
+			t.Logf("%s: the tags went bad %v after the fault (keep-alive %v)", tc.name, time.Since(start).Round(10*time.Millisecond), keepAlive)
+			if tc.mend != nil {
+				tc.mend(srv)
+			}
+			waitFor(t, 15*keepAlive, "good values again", func() bool { return allGood(r, len(quietTags)) })
+			if n := srv.Sessions(); n != 1 {
+				t.Errorf("the server saw %d CreateSession calls, want 1", n)
+			}
+			if states := r.allStates(); len(states) != 1 || states[0] != nil {
+				t.Errorf("device states %v, want one up", states)
+			}
+			if d.recreated.Load() == 0 {
+				t.Error("the subscription was not re-created")
+			}
+		})
+	}
+}
+
+// TestInteropOPCUAHiddenLimit: the server states no operation limit but
+// refuses more than 2 nodes per call with BadTooManyOperations. linegate
+// halves its chunk in the session (no reconnect, no device down) and keeps
+// the limit it learned across a reconnect: after the server restarts, no
+// call is refused again.
+func TestInteropOPCUAHiddenLimit(t *testing.T) {
+	peers.Interop(t)
+	tags := append(append([]Tag{}, quietTags...), nodeTags[2], nodeTags[3])
+	for _, mode := range []string{"poll", "subscribe"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true, HiddenLimit: 2})
+			d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: tags, Interval: 200 * time.Millisecond, Timeout: time.Second, ConnectTimeout: 3 * time.Second})
+			out := make([]drivers.Sample, len(tags))
+			var good func() bool
+			var r *recorder
+			if mode == "poll" {
+				good = func() bool {
+					d.nextDial = time.Time{} // after a restart: now, not after the backoff
+					if err := d.Read(context.Background(), out); err != nil {
+						return false
+					}
+					for _, s := range out {
+						if s.Quality != drivers.Good {
+							return false
+						}
+					}
+					return true
+				}
+			} else {
+				r = subscribe(t, d)
+				good = func() bool { return allGood(r, len(tags)) }
+			}
+			waitFor(t, 20*time.Second, "every tag good", good)
+			refused := srv.TooManyOperations()
+			if refused == 0 {
+				t.Fatal("the server refused no call: the test does not test the hidden limit")
+			}
+			if mode == "poll" {
+				for range 3 {
+					if !good() {
+						t.Fatalf("read: %v", out)
+					}
+				}
+			}
+			if n := srv.Sessions(); n != 1 {
+				t.Errorf("the server saw %d CreateSession calls, want 1", n)
+			}
+			if r != nil {
+				if states := r.allStates(); len(states) != 1 || states[0] != nil {
+					t.Errorf("device states %v, want one up", states)
+				}
+			}
+			srv.Stop()
+			if r != nil {
+				waitFor(t, 20*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
+			}
+			srv.Start()
+			waitFor(t, 40*time.Second, "every tag good after the restart", good)
+			if n := srv.TooManyOperations(); n != refused {
+				t.Errorf("the server refused %d calls after the restart: the learned limit was forgotten", n-refused)
+			}
+		})
+	}
+}

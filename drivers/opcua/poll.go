@@ -37,16 +37,22 @@ func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
 		err := d.readChunk(ctx, s, idx[:n], out)
 		var sc ua.StatusCode
 		if errors.As(err, &sc) && sc == ua.StatusBadTooManyOperations && n > 1 {
-			s.maxRead = max(1, n/2) // the server's limit is lower than it said
+			// The server's limit is lower than it said; remembered for
+			// the next sessions.
+			s.maxRead = max(1, n/2)
+			d.learnedRead = s.maxRead
 			continue
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			d.drop()
 			err = d.errf(fmt.Errorf("read: %w", describe(err)))
-			d.lastErr, d.nextDial = err, time.Now().Add(d.bo.next())
+			if lost(err) {
+				d.drop()
+				d.lastErr, d.nextDial = err, time.Now().Add(d.bo.next())
+			}
+			// A service fault leaves the session: the server answered.
 			badAll(out, err)
 			return err
 		}
@@ -88,17 +94,13 @@ func (d *Driver) ensure(ctx context.Context) (*session, error) {
 	d.mu.Lock()
 	s := d.sess
 	d.mu.Unlock()
-	if s != nil && !s.closed() {
-		return s, nil
-	}
 	if s != nil {
-		d.drop()
-		d.lastErr = d.errf(errors.New("connection lost"))
+		return s, nil
 	}
 	if time.Now().Before(d.nextDial) && d.lastErr != nil {
 		return nil, d.lastErr
 	}
-	s, err := d.dial(ctx)
+	s, err := d.dial(ctx, d.cfg.ConnectTimeout)
 	if err != nil {
 		err = d.errf(err)
 		d.lastErr, d.nextDial = err, time.Now().Add(d.bo.next())
