@@ -77,3 +77,26 @@ func TestSampleStatusAndTime(t *testing.T) {
 		}
 	}
 }
+
+func TestParseNSU(t *testing.T) {
+	for _, tc := range []struct {
+		in, uri, local string
+		ok             bool
+	}{
+		{"nsu=urn:linegate:plant;s=Plant.A", "urn:linegate:plant", "s=Plant.A", true},
+		{"nsu=http://x.org/UA/;i=1001", "http://x.org/UA/", "i=1001", true},
+		{"nsu=urn:a;b;s=Name;with;semicolons", "urn:a;b", "s=Name;with;semicolons", true},
+		{"nsu=urn:a;g=72962B91-FA75-4AE6-8D28-B404DC7DAF63", "urn:a", "g=72962B91-FA75-4AE6-8D28-B404DC7DAF63", true},
+		{"nsu=urn:a;i=x", "", "", false},
+		{"nsu=;s=A", "", "", false},
+		{"nsu=urn:a", "", "", false},
+	} {
+		uri, local, err := parseNSU(tc.in)
+		if (err == nil) != tc.ok || uri != tc.uri || local != tc.local {
+			t.Errorf("parseNSU(%q) = %q, %q, %v", tc.in, uri, local, err)
+		}
+	}
+	if tag := SourceTag("a", "nsu=urn:x;s=A"); tag.Node != "nsu=urn:x;s=A" {
+		t.Errorf("SourceTag took an nsu= node id for a browse path: %+v", tag)
+	}
+}

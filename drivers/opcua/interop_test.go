@@ -395,3 +395,62 @@ func TestInteropOPCUAHiddenLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestInteropOPCUARenumber: the server restarts as after a PLC program
+// download: its plant namespace has another index and the plant's nodes
+// other numeric ids, while the old ids now name other nodes. Tags given as
+// nsu= node ids and browse paths must read their own values again (before,
+// the old ids read another node's value, good, and nsu= did not start).
+func TestInteropOPCUARenumber(t *testing.T) {
+	peers.Interop(t)
+	tags := []Tag{
+		{Name: "a", Node: "nsu=urn:linegate:plant;s=Plant.A"},
+		{Name: "b", BrowsePath: "Objects/Plant/B"},
+		{Name: "c", BrowsePath: "Plant/C"},
+	}
+	want := []any{1.5, 2.5, 3.5}
+	for _, mode := range []string{"poll", "subscribe"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
+			d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: tags, Interval: 200 * time.Millisecond, Timeout: time.Second, ConnectTimeout: 3 * time.Second})
+			var get func(int) drivers.Sample
+			out := make([]drivers.Sample, len(tags))
+			if mode == "poll" {
+				get = func(i int) drivers.Sample {
+					if i == 0 {
+						d.nextDial = time.Time{}
+						_ = d.Read(context.Background(), out)
+					}
+					return out[i]
+				}
+			} else {
+				r := subscribe(t, d)
+				get = func(i int) drivers.Sample { s, _ := r.sample(i); return s }
+			}
+			own := func() bool {
+				for i := range tags {
+					if s := get(i); s.Quality != drivers.Good || s.Value != want[i] {
+						return false
+					}
+				}
+				return true
+			}
+			waitFor(t, 20*time.Second, "each tag's own value", own)
+			srv.Stop()
+			srv.SetRenumber(true)
+			if mode == "subscribe" {
+				waitFor(t, 20*time.Second, "the tags bad", func() bool { return get(0).Quality == drivers.Bad })
+			}
+			srv.Start()
+			// Wrong values must never show as good on the way back.
+			waitFor(t, 40*time.Second, "each tag's own value after the renumbering restart", func() bool {
+				for i := range tags {
+					if s := get(i); s.Quality == drivers.Good && s.Value != want[i] {
+						t.Fatalf("tag %s: %v good, the value of another node (want %v)", tags[i].Name, s.Value, want[i])
+					}
+				}
+				return own()
+			})
+		})
+	}
+}

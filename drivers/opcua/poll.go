@@ -109,5 +109,6 @@ func (d *Driver) ensure(ctx context.Context) (*session, error) {
 	d.bo.reset()
 	d.lastErr = nil
 	d.setSession(s)
+	d.newSession(s)
 	return s, nil
 }

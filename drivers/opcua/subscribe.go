@@ -61,6 +61,7 @@ func (d *Driver) Subscribe(ctx context.Context, deliver func([]drivers.Change), 
 		}
 		if err == nil {
 			d.setSession(s)
+			d.newSession(s)
 			err = d.run(ctx, s, deliver, func() {
 				bo.reset()
 				down = nil
