@@ -33,6 +33,10 @@ type NodeOPCUAOptions struct {
 	// plant namespace has another index, Plant/A..C other numeric ids.
 	// SetRenumber changes it for the next Start.
 	Renumber bool
+	// PlainPassword "first" offers a username token that sends the
+	// password unencrypted on the None endpoint before the encrypted one;
+	// "only" offers it alone ("" neither).
+	PlainPassword string
 	// HiddenLimit, when > 0, makes the server refuse reads and
 	// CreateMonitoredItems of more nodes than this with
 	// BadTooManyOperations while it states no limit.
@@ -66,6 +70,7 @@ type NodeOPCUA struct {
 	mu       sync.Mutex
 	sessions int             // CREATE_SESSION lines, all runs
 	refused  int             // TOO_MANY_OPERATIONS lines, all runs
+	logins   []string        // LOGIN lines: the user token policy ids
 	lines    map[string]bool // control acknowledgements seen ("PUBLISH FROZEN")
 }
 
@@ -89,7 +94,7 @@ func StartNodeOPCUA(t testing.TB, opts NodeOPCUAOptions) *NodeOPCUA {
 		LogPath:  filepath.Join(tmp, "node-opcua.log"),
 		ready:    make(chan string, 1),
 		spec: map[string]any{"port": opts.Port, "auto_accept": opts.AutoAccept,
-			"user": opts.User, "password": opts.Password, "renumber": opts.Renumber, "hidden_limit": opts.HiddenLimit},
+			"user": opts.User, "password": opts.Password, "renumber": opts.Renumber, "hidden_limit": opts.HiddenLimit, "plain_password": opts.PlainPassword},
 		lines: map[string]bool{},
 	}
 	s.spec["pki"] = s.PKIDir
@@ -108,6 +113,8 @@ func StartNodeOPCUA(t testing.TB, opts NodeOPCUAOptions) *NodeOPCUA {
 			s.sessions++
 		case strings.HasPrefix(line, "TOO_MANY_OPERATIONS "):
 			s.refused++
+		case strings.HasPrefix(line, "LOGIN "):
+			s.logins = append(s.logins, strings.TrimPrefix(line, "LOGIN "))
 		case strings.HasPrefix(line, "PUBLISH "), strings.HasPrefix(line, "DELETED_SUBSCRIPTIONS "):
 			s.lines[line] = true
 		}
@@ -180,6 +187,14 @@ func (s *NodeOPCUA) Sessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions
+}
+
+// Logins are the user token policy ids of the sessions activated so far
+// ("username_plain": the password went unencrypted).
+func (s *NodeOPCUA) Logins() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.logins...)
 }
 
 // TooManyOperations is how many calls the server refused with

@@ -21,6 +21,12 @@
 // ids ns=2;i=1000.. the plant's nodes had, and creates A, B, C in reverse
 // order (their numeric ids move).
 //
+// "plain_password": "first" offers, on the None endpoint, a username token
+// that sends the password unencrypted (policy none) before the encrypted
+// one; "only" offers it alone. Every login prints "LOGIN <policyId>".
+// Objects/Line1/Clock/Ahead (ns=1;s=Clock.Ahead, Double 42) has a
+// SourceTimestamp one hour ahead of the server's clock.
+//
 // With "hidden_limit": N the server enforces MaxNodesPerRead and
 // MaxMonitoredItemsPerCall of N (BadTooManyOperations for more) but states
 // no limit (0), as some servers do; every refused call prints
@@ -34,7 +40,7 @@
 const fs = require("fs");
 const {
     OPCUAServer, OPCUACertificateManager, Variant, DataType, DataValue, StatusCodes,
-    MessageSecurityMode, SecurityPolicy,
+    MessageSecurityMode, SecurityPolicy, UserTokenPolicy, UserTokenType,
 } = require("node-opcua");
 
 async function main() {
@@ -62,6 +68,18 @@ async function main() {
         } : undefined,
     });
     await server.initialize();
+
+    if (spec.plain_password) {
+        for (const ep of server.endpoints[0].endpointDescriptions()) {
+            if (ep.securityMode !== MessageSecurityMode.None) {
+                continue;
+            }
+            const plain = new UserTokenPolicy({ policyId: "username_plain", tokenType: UserTokenType.UserName, securityPolicyUri: null });
+            const others = ep.userIdentityTokens.filter((t) => spec.plain_password !== "only" || t.tokenType !== UserTokenType.UserName);
+            ep.userIdentityTokens = [plain, ...others];
+        }
+    }
+    server.on("session_activated", (session, token) => console.log("LOGIN " + (token && token.policyId)));
 
     let sessions = 0;
     server.on("create_session", () => console.log("CREATE_SESSION " + (++sessions)));
@@ -123,6 +141,17 @@ async function main() {
             }),
         },
     });
+    const clock = ns.addObject({ organizedBy: line, browseName: "Clock" });
+    ns.addVariable({
+        componentOf: clock, browseName: "Ahead", nodeId: "s=Clock.Ahead", dataType: "Double", minimumSamplingInterval: 100,
+        value: {
+            timestamped_get: () => new DataValue({
+                value: new Variant({ dataType: DataType.Double, value: 42 }),
+                sourceTimestamp: new Date(Date.now() + 3600 * 1000), serverTimestamp: new Date(),
+            }),
+        },
+    });
+
     const quiet = ns.addObject({ organizedBy: line, browseName: "Quiet" });
     for (const [name, dataType, value] of [["Setpoint", DataType.Double, 180.5], ["Mode", DataType.Int32, 3], ["Batch", DataType.String, "B-0815"]]) {
         ns.addVariable({
