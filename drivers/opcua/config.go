@@ -45,6 +45,14 @@ type Config struct {
 
 	// Interval is the publishing interval (subscribe) of the device.
 	Interval time.Duration
+	// MaxClockSkew: a SourceTimestamp further ahead of the gateway's clock
+	// makes the sample uncertain, timed by the gateway; 0 = 5 s, < 0 = off.
+	MaxClockSkew time.Duration
+	// AllowPlainPassword lets a password go over an endpoint whose user
+	// token would carry it readable on the wire (token policy None on a
+	// channel that is not SignAndEncrypt); without it linegate refuses.
+	AllowPlainPassword bool
+
 	// KeepAlive is the keep-alive period asked for in subscribe mode (the
 	// server answers an idle Publish after it); 0 = 10 s. A subscription
 	// without any answer for 2.5 periods is taken for dead and created
@@ -86,6 +94,7 @@ const (
 	DefaultInterval       = time.Second
 	DefaultTimeout        = 2 * time.Second
 	DefaultConnectTimeout = 10 * time.Second
+	DefaultMaxClockSkew   = 5 * time.Second
 	// defaultChunk is used when the server states no operation limit.
 	defaultChunk = 1000
 )
@@ -159,6 +168,9 @@ func (c *Config) check() ([]tagRef, error) {
 	}
 	if c.Interval <= 0 {
 		c.Interval = DefaultInterval
+	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = DefaultMaxClockSkew
 	}
 	if c.KeepAlive <= 0 {
 		c.KeepAlive = defaultKeepAlive

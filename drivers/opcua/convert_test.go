@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"errors"
 	"math"
 	"reflect"
 	"strings"
@@ -98,5 +99,38 @@ func TestParseNSU(t *testing.T) {
 	}
 	if tag := SourceTag("a", "nsu=urn:x;s=A"); tag.Node != "nsu=urn:x;s=A" {
 		t.Errorf("SourceTag took an nsu= node id for a browse path: %+v", tag)
+	}
+}
+
+func TestSkewed(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		in      drivers.Sample
+		skew    time.Duration
+		quality drivers.Quality
+		zeroTS  bool
+	}{
+		{"within", drivers.Sample{Value: 1.0, TS: now.Add(4 * time.Second)}, 5 * time.Second, drivers.Good, false},
+		{"ahead", drivers.Sample{Value: 1.0, TS: now.Add(time.Hour)}, 5 * time.Second, drivers.Uncertain, true},
+		{"behind is not skew", drivers.Sample{Value: 1.0, TS: now.Add(-time.Hour)}, 5 * time.Second, drivers.Good, false},
+		{"off", drivers.Sample{Value: 1.0, TS: now.Add(time.Hour)}, -1, drivers.Good, false},
+		{"no timestamp", drivers.Sample{Value: 1.0}, 5 * time.Second, drivers.Good, true},
+		{"bad keeps its error", drivers.Sample{Quality: drivers.Bad, Err: StatusError{ua.StatusBadSensorFailure}, TS: now.Add(time.Hour)}, 5 * time.Second, drivers.Bad, true},
+		{"uncertain adds the reason", drivers.Sample{Quality: drivers.Uncertain, Err: StatusError{ua.StatusUncertainLastUsableValue}, TS: now.Add(time.Hour)}, 5 * time.Second, drivers.Uncertain, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.in
+			skewed(&s, now, tc.skew)
+			if s.Quality != tc.quality || s.TS.IsZero() != tc.zeroTS {
+				t.Fatalf("%v %v ts %v", s.Quality, s.Err, s.TS)
+			}
+			if tc.zeroTS && !tc.in.TS.IsZero() && s.Quality != drivers.Bad && !strings.Contains(s.Err.Error(), "1h0m0s ahead of the gateway clock") {
+				t.Errorf("reason %v", s.Err)
+			}
+			if tc.in.Err != nil && !errors.Is(s.Err, tc.in.Err) {
+				t.Errorf("the sample's own error is gone: %v", s.Err)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -451,6 +452,77 @@ func TestInteropOPCUARenumber(t *testing.T) {
 				}
 				return own()
 			})
+		})
+	}
+}
+
+// TestInteropOPCUAClockAhead: a node whose SourceTimestamp is an hour ahead
+// of the gateway (a PLC clock set wrong) is uncertain with the reason and
+// timed by the gateway, in both modes; other tags stay good.
+func TestInteropOPCUAClockAhead(t *testing.T) {
+	peers.Interop(t)
+	srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
+	tags := []Tag{{Name: "ahead", Node: "ns=1;s=Clock.Ahead"}, nodeTags[2]}
+	check := func(t *testing.T, get func(int) drivers.Sample) {
+		t.Helper()
+		if s := get(0); s.Quality != drivers.Uncertain || s.Value != 42.0 || !s.TS.IsZero() || s.Err == nil ||
+			!strings.Contains(s.Err.Error(), "ahead of the gateway clock (max_clock_skew 5s): gateway time used") {
+			t.Errorf("ahead: %#v %v %v ts %v", s.Value, s.Quality, s.Err, s.TS)
+		}
+		if s := get(1); s.Quality != drivers.Good || s.TS.IsZero() {
+			t.Errorf("recipe: %#v %v %v ts %v", s.Value, s.Quality, s.Err, s.TS)
+		}
+	}
+	t.Run("poll", func(t *testing.T) {
+		d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: tags})
+		out := make([]drivers.Sample, len(tags))
+		if err := d.Read(context.Background(), out); err != nil {
+			t.Fatal(err)
+		}
+		check(t, func(i int) drivers.Sample { return out[i] })
+	})
+	t.Run("subscribe", func(t *testing.T) {
+		d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: tags, Interval: 200 * time.Millisecond})
+		r := subscribe(t, d)
+		waitFor(t, 15*time.Second, "both tags", func() bool { _, a := r.sample(0); _, b := r.sample(1); return a && b })
+		check(t, func(i int) drivers.Sample { s, _ := r.sample(i); return s })
+	})
+}
+
+// TestInteropOPCUAPlainPassword: on a None endpoint the server offers a
+// username token that sends the password unencrypted, before (first) or
+// instead of (only) one that encrypts it. linegate takes the encrypting
+// one; with none it refuses to log in unless allow_plain_password.
+func TestInteropOPCUAPlainPassword(t *testing.T) {
+	peers.Interop(t)
+	for _, tc := range []struct {
+		name, offer string
+		allow       bool
+		login       string // the token the server saw, "" = none
+		err         string
+	}{
+		{"encrypted first", "first", false, "username_basic256Sha256", ""},
+		{"plain refused", "only", false, "", "would send the password unencrypted"},
+		{"plain allowed", "only", true, "username_plain", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true, User: "op", Password: "secret", PlainPassword: tc.offer})
+			d := newDriver(t, Config{Endpoint: srv.Endpoint, Username: "op", Password: "secret", AllowPlainPassword: tc.allow, Tags: nodeTags[2:3]})
+			out := make([]drivers.Sample, 1)
+			err := d.Read(context.Background(), out)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("read: %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "allow_plain_password")):
+				t.Fatalf("read: %v, want %q and the option", err, tc.err)
+			}
+			var want []string
+			if tc.login != "" {
+				want = []string{tc.login}
+			}
+			if got := srv.Logins(); !slices.Equal(got, want) {
+				t.Errorf("the server saw logins %q, want %q", got, want)
+			}
 		})
 	}
 }

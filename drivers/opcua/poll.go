@@ -75,8 +75,10 @@ func (d *Driver) readChunk(ctx context.Context, s *session, idx []int, out []dri
 	if len(res.Results) != len(idx) {
 		return fmt.Errorf("%d results for %d nodes", len(res.Results), len(idx))
 	}
+	now := time.Now()
 	for k, i := range idx {
 		smp := sample(res.Results[k])
+		skewed(&smp, now, d.cfg.MaxClockSkew)
 		if smp.Err != nil {
 			smp.Err = nodeErr(d.ids[i], smp.Err)
 		}

@@ -139,7 +139,7 @@ func (d *Driver) dial(ctx context.Context, requestTimeout time.Duration) (*sessi
 		return nil, fmt.Errorf("%s: get endpoints: %w", d.cfg.Endpoint, describe(err))
 	}
 	tt := d.tokenType()
-	ep, err := selectEndpoint(eps, d.cfg.SecurityPolicy, d.cfg.SecurityMode, tt)
+	ep, err := selectEndpoint(eps, d.cfg.SecurityPolicy, d.cfg.SecurityMode, tt, d.cfg.AllowPlainPassword)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.cfg.Endpoint, err)
 	}

@@ -550,6 +550,7 @@ func (d *Driver) itemRequest(i int) *ua.MonitoredItemCreateRequest {
 func (d *Driver) notification(ctx context.Context, s *session, sub *subscription, msg *ua.NotificationMessage) ([]drivers.Change, error) {
 	var changes []drivers.Change
 	var gone []uint32
+	now := time.Now()
 	for _, data := range msg.NotificationData {
 		if data == nil {
 			continue
@@ -570,6 +571,7 @@ func (d *Driver) notification(ctx context.Context, s *session, sub *subscription
 				i := int(mi.ClientHandle)
 				d.dataChanges.Add(1)
 				smp := sample(mi.Value)
+				skewed(&smp, now, d.cfg.MaxClockSkew)
 				if smp.Err != nil && d.ids[i] != nil {
 					smp.Err = nodeErr(d.ids[i], smp.Err)
 				}
