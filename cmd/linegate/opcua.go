@@ -27,16 +27,19 @@ import (
 // newOPCUA builds the driver of one configured OPC UA device.
 func newOPCUA(d configs.Device, log *slog.Logger) (*opcua.Driver, error) {
 	c := opcua.Config{
-		Device:           d.Name,
-		Endpoint:         d.Endpoint,
-		SecurityPolicy:   d.SecurityPolicy,
-		SecurityMode:     d.SecurityMode,
-		PKIDir:           d.PKIDir,
-		Interval:         d.PollInterval.D(),
-		SamplingInterval: d.SamplingInterval.D(),
-		QueueSize:        uint32(max(d.QueueSize, 0)),
-		Timeout:          d.Timeout.D(),
-		Logger:           log.With("device", d.Name),
+		Device:             d.Name,
+		Endpoint:           d.Endpoint,
+		SecurityPolicy:     d.SecurityPolicy,
+		SecurityMode:       d.SecurityMode,
+		PKIDir:             d.PKIDir,
+		Interval:           d.PollInterval.D(),
+		SamplingInterval:   d.SamplingInterval.D(),
+		QueueSize:          uint32(max(d.QueueSize, 0)),
+		KeepAlive:          d.KeepAlive.D(),
+		MaxClockSkew:       d.MaxClockSkew.D(),
+		AllowPlainPassword: d.AllowPlainPassword,
+		Timeout:            d.Timeout.D(),
+		Logger:             log.With("device", d.Name),
 	}
 	if a := d.Auth; a != nil {
 		c.Username, c.Password = a.Username, a.Password.Reveal()
@@ -91,6 +94,7 @@ type opcuaConn struct {
 	certFile, keyFile  string
 	pkiDir             string
 	timeout            time.Duration
+	allowPlain         bool
 }
 
 // opcuaPasswordEnv carries the password for --username (never a flag: it
@@ -106,6 +110,7 @@ func (c *opcuaConn) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.keyFile, "user-key", "", "PEM RSA key of --user-cert")
 	fs.StringVar(&c.pkiDir, "pki-dir", defaultPKIDir, "pki folder (own/ trusted/ rejected/)")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "timeout of each request")
+	fs.BoolVar(&c.allowPlain, "allow-plain-password", false, "send --username's password even over an endpoint that would carry it unencrypted")
 }
 
 // driver builds a driver for ad-hoc tags; bad flags are usage errors.
@@ -117,7 +122,7 @@ func (c *opcuaConn) driver(endpoint string, tags []opcua.Tag, interval time.Dura
 		Endpoint: endpoint, SecurityPolicy: c.policy, SecurityMode: c.mode,
 		Username: c.username, UserCertFile: c.certFile, UserKeyFile: c.keyFile,
 		PKIDir: c.pkiDir, Timeout: c.timeout, ConnectTimeout: max(c.timeout, 5*time.Second),
-		Interval: interval, Tags: tags, Logger: log,
+		Interval: interval, Tags: tags, Logger: log, AllowPlainPassword: c.allowPlain,
 	}
 	if c.username != "" {
 		switch {

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers/opcua"
 	"github.com/linegate/linegate/drivers/sim"
 	"github.com/linegate/linegate/testdata/peers"
@@ -123,4 +125,33 @@ func TestOPCUAInteropTrust(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, `"PCB-4711"`) {
 		t.Fatalf("read after trust: exit %d\n%s%s", code, out, errOut)
 	}
+}
+
+// TestNewOPCUANsu: run builds an OPC UA device with an nsu= node id (check
+// accepted it and run refused it before) and the clock and login options.
+func TestNewOPCUANsu(t *testing.T) {
+	text := `gateway: {id: gw1, site: s, area: a, line: l}
+buffer: {path: ` + filepath.Join(t.TempDir(), "buffer.db") + `}
+uplink: {brokers: [tcp://127.0.0.1:1884]}
+devices:
+  - name: oven01
+    driver: opcua
+    endpoint: opc.tcp://127.0.0.1:4840
+    keep_alive: 30s
+    max_clock_skew: 2s
+    allow_plain_password: true
+    auth: {username: op, password: x}
+    tags:
+      - {name: a, class: process, node: "nsu=urn:linegate:plant;s=Plant.A"}
+      - {name: b, class: process, node: "nsu=http://www.siemens.com/simatic-s7-opcua;i=1001"}
+`
+	cfg, err := configs.Parse("linegate.yaml", []byte(text), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newOPCUA(cfg.Devices[0], slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("newOPCUA: %v", err)
+	}
+	d.Close()
 }
