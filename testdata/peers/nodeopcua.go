@@ -47,7 +47,8 @@ type NodeOPCUAOptions struct {
 // for one test; the test's cleanup stops it. Endpoints None/None and
 // Basic256Sha256/SignAndEncrypt; nodes ns=1;s=Oven.Temperature (Double,
 // moving), Oven.Parts (UInt32), Oven.Recipe (String "PCB-4711"),
-// Oven.Heater (Boolean), Oven.Sensor4 (BadSensorFailure), browsable as
+// Oven.Heater (Boolean), Oven.Sensor4 (BadSensorFailure), Oven.Level (0..1 in
+// steps of 0.02 every 100 ms), browsable as
 // Objects/Line1/Oven/<name>; ns=1;s=Quiet.Setpoint (Double 180.5),
 // Quiet.Mode (Int32 3), Quiet.Batch (String "B-0815"), which never change;
 // Objects/Plant/A, B, C (Double 1.5, 2.5, 3.5) in namespace

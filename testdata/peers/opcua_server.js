@@ -10,6 +10,7 @@
 //   Objects/Line1/Oven/Recipe       ns=1;s=Oven.Recipe       String "PCB-4711"
 //   Objects/Line1/Oven/Heater       ns=1;s=Oven.Heater       Boolean
 //   Objects/Line1/Oven/Sensor4      ns=1;s=Oven.Sensor4      Double, status BadSensorFailure
+//   Objects/Line1/Oven/Level        ns=1;s=Oven.Level        Double 0..1, +0.02 every 100 ms (sawtooth)
 //   Objects/Line1/Quiet/Setpoint    ns=1;s=Quiet.Setpoint    Double 180.5, never changes
 //   Objects/Line1/Quiet/Mode        ns=1;s=Quiet.Mode        Int32 3, never changes
 //   Objects/Line1/Quiet/Batch       ns=1;s=Quiet.Batch       String "B-0815", never changes
@@ -189,7 +190,9 @@ async function main() {
 
     // A getter is only polled at the sampling interval; touch the value so
     // subscriptions see it move.
-    const timer = setInterval(() => temp.touchValue(), 100);
+    const level = variable("Level", "Double",
+        () => new Variant({ dataType: DataType.Double, value: (Math.floor(t() * 10) % 50) / 50 }));
+    const timer = setInterval(() => { temp.touchValue(); level.touchValue(); }, 100);
 
     if (spec.hidden_limit) {
         // State no limit: 0 in the OperationLimits nodes.
