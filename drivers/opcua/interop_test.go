@@ -230,6 +230,7 @@ func soakFor() time.Duration {
 // with no bad reading and no device down.
 func TestInteropOPCUAQuiet(t *testing.T) {
 	peers.Interop(t)
+	t.Parallel() // mostly waiting on node-opcua: the quiet soak overlaps the others
 	srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
 	d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: quietTags, Interval: time.Second})
 	r := subscribe(t, d)
@@ -293,6 +294,7 @@ func badWith(r *recorder, text string) (drivers.Change, bool) {
 // tags bad and the reason in between, and no device down.
 func TestInteropOPCUASubscriptionFaults(t *testing.T) {
 	peers.Interop(t)
+	t.Parallel()
 	const keepAlive = 2 * time.Second
 	for _, tc := range []struct {
 		name  string
@@ -339,6 +341,7 @@ func TestInteropOPCUASubscriptionFaults(t *testing.T) {
 // call is refused again.
 func TestInteropOPCUAHiddenLimit(t *testing.T) {
 	peers.Interop(t)
+	t.Parallel()
 	tags := append(append([]Tag{}, quietTags...), nodeTags[2], nodeTags[3])
 	for _, mode := range []string{"poll", "subscribe"} {
 		t.Run(mode, func(t *testing.T) {
@@ -404,6 +407,7 @@ func TestInteropOPCUAHiddenLimit(t *testing.T) {
 // the old ids read another node's value, good, and nsu= did not start).
 func TestInteropOPCUARenumber(t *testing.T) {
 	peers.Interop(t)
+	t.Parallel()
 	tags := []Tag{
 		{Name: "a", Node: "nsu=urn:linegate:plant;s=Plant.A"},
 		{Name: "b", BrowsePath: "Objects/Plant/B"},
@@ -461,6 +465,7 @@ func TestInteropOPCUARenumber(t *testing.T) {
 // timed by the gateway, in both modes; other tags stay good.
 func TestInteropOPCUAClockAhead(t *testing.T) {
 	peers.Interop(t)
+	t.Parallel()
 	srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
 	tags := []Tag{{Name: "ahead", Node: "ns=1;s=Clock.Ahead"}, nodeTags[2]}
 	check := func(t *testing.T, get func(int) drivers.Sample) {
@@ -495,6 +500,7 @@ func TestInteropOPCUAClockAhead(t *testing.T) {
 // one; with none it refuses to log in unless allow_plain_password.
 func TestInteropOPCUAPlainPassword(t *testing.T) {
 	peers.Interop(t)
+	t.Parallel()
 	for _, tc := range []struct {
 		name, offer string
 		allow       bool
