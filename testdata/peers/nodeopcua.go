@@ -37,6 +37,11 @@ type NodeOPCUAOptions struct {
 	// password unencrypted on the None endpoint before the encrypted one;
 	// "only" offers it alone ("" neither).
 	PlainPassword string
+	// CertFile and KeyFile (PEM) replace the server's own certificate; a
+	// CertFile with leaf + CA makes it send the chain. ApplicationURI is
+	// the server's (that of the certificate). SetCertificate changes them
+	// for the next Start.
+	CertFile, KeyFile, ApplicationURI string
 	// HiddenLimit, when > 0, makes the server refuse reads and
 	// CreateMonitoredItems of more nodes than this with
 	// BadTooManyOperations while it states no limit.
@@ -95,7 +100,8 @@ func StartNodeOPCUA(t testing.TB, opts NodeOPCUAOptions) *NodeOPCUA {
 		LogPath:  filepath.Join(tmp, "node-opcua.log"),
 		ready:    make(chan string, 1),
 		spec: map[string]any{"port": opts.Port, "auto_accept": opts.AutoAccept,
-			"user": opts.User, "password": opts.Password, "renumber": opts.Renumber, "hidden_limit": opts.HiddenLimit, "plain_password": opts.PlainPassword},
+			"user": opts.User, "password": opts.Password, "renumber": opts.Renumber, "hidden_limit": opts.HiddenLimit, "plain_password": opts.PlainPassword,
+			"cert_file": opts.CertFile, "key_file": opts.KeyFile, "application_uri": opts.ApplicationURI},
 		lines: map[string]bool{},
 	}
 	s.spec["pki"] = s.PKIDir
@@ -204,6 +210,11 @@ func (s *NodeOPCUA) TooManyOperations() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.refused
+}
+
+// SetCertificate sets the certificate and key files for the next Start.
+func (s *NodeOPCUA) SetCertificate(certFile, keyFile string) {
+	s.spec["cert_file"], s.spec["key_file"] = certFile, keyFile
 }
 
 // SetRenumber sets the Renumber option for the next Start.

@@ -22,6 +22,10 @@
 // ids ns=2;i=1000.. the plant's nodes had, and creates A, B, C in reverse
 // order (their numeric ids move).
 //
+// "cert_file" and "key_file" (PEM) replace the server's own certificate;
+// a cert_file holding leaf + CA makes the endpoints carry the chain.
+// "application_uri" sets the server's ApplicationURI (the certificate's).
+//
 // "plain_password": "first" offers, on the None endpoint, a username token
 // that sends the password unencrypted (policy none) before the encrypted
 // one; "only" offers it alone. Every login prints "LOGIN <policyId>".
@@ -64,6 +68,11 @@ async function main() {
             isValidUser: (user, password) => user === spec.user && password === spec.password,
         },
         buildInfo: { productName: "linegate interop oven", buildNumber: "1" },
+        // A certificate of the test's own (a PEM leaf, or leaf + CA: the
+        // server then sends the chain).
+        certificateFile: spec.cert_file || undefined,
+        privateKeyFile: spec.key_file || undefined,
+        serverInfo: spec.application_uri ? { applicationUri: spec.application_uri } : undefined,
         serverCapabilities: spec.hidden_limit ? {
             operationLimits: { maxNodesPerRead: spec.hidden_limit, maxMonitoredItemsPerCall: spec.hidden_limit },
         } : undefined,
