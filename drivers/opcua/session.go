@@ -188,7 +188,7 @@ func (d *Driver) dial(ctx context.Context, requestTimeout time.Duration) (*sessi
 	s.c = c
 	if err := c.Connect(ctx); err != nil {
 		s.close()
-		return nil, fmt.Errorf("%s: connect (%s/%s, %s login): %w", d.cfg.Endpoint, PolicyName(ep.SecurityPolicyURI), ModeName(ep.SecurityMode), tokenName(tt), d.describeConnect(err))
+		return nil, fmt.Errorf("%s: connect (%s/%s, %s login): %w", d.cfg.Endpoint, PolicyName(ep.SecurityPolicyURI), ModeName(ep.SecurityMode), tokenName(tt), d.describeConnect(err, ep))
 	}
 	d.limits(ctx, s)
 	d.sessions.Add(1)
@@ -245,12 +245,21 @@ func describe(err error) error {
 }
 
 // describeConnect adds what to do about the usual connect failures.
-func (d *Driver) describeConnect(err error) error {
+func (d *Driver) describeConnect(err error, ep *ua.EndpointDescription) error {
 	var sc ua.StatusCode
 	if !errors.As(err, &sc) {
 		return err
 	}
 	switch sc {
+	case ua.StatusBadApplicationSignatureInvalid:
+		if certs, err := certsIn(ep.ServerCertificate); err == nil && len(certs) > 1 {
+			// gopcua v0.9.1 signs the server's whole chain with the nonce;
+			// servers check the signature over their own certificate alone.
+			return fmt.Errorf("%w: the server sends its certificate as a chain (%d certificates), and gopcua v0.9.1, the OPC UA library of linegate, "+
+				"then signs the session wrongly: give the server its certificate without the CA attached (the CA can stay in linegate's trusted/)",
+				StatusError{sc}, len(certs))
+		}
+		return StatusError{sc}
 	case ua.StatusBadUserAccessDenied, ua.StatusBadIdentityTokenRejected, ua.StatusBadIdentityTokenInvalid:
 		if d.cfg.Username != "" {
 			return fmt.Errorf("%w: the server refused user %q: check auth.username and the password", StatusError{sc}, d.cfg.Username)
