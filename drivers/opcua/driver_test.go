@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -363,5 +365,54 @@ func TestReresolve(t *testing.T) {
 				return s.Quality == drivers.Bad && s.Err != nil && strings.Contains(s.Err.Error(), "BadNodeIdUnknown")
 			})
 		})
+	}
+}
+
+// TestSubscribePanicIsDeviceDown: a panic on the subscription's path (here
+// in the first delivery) takes the device down with the error and the
+// driver reconnects; it does not end the process.
+func TestSubscribePanicIsDeviceDown(t *testing.T) {
+	o := startOven(t, sim.OvenOptions{})
+	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: typeTags(o)[:2]})
+	r := newRecorder()
+	var once sync.Once
+	deliver := func(cs []drivers.Change) {
+		for _, c := range cs {
+			if c.Sample.Quality == drivers.Good {
+				once.Do(func() { panic("boom") })
+			}
+		}
+		r.deliver(cs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Subscribe(ctx, deliver, r.state) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Subscribe: %v", err)
+		}
+	}()
+	waitFor(t, 30*time.Second, "the device down with the panic, then up again", func() bool {
+		states := r.allStates()
+		for k, err := range states {
+			if err != nil && strings.Contains(err.Error(), "internal error (panic: boom)") {
+				return slices.Contains(states[k+1:], nil)
+			}
+		}
+		return false
+	})
+	waitFor(t, 30*time.Second, "good samples again", func() bool { s, ok := r.sample(0); return ok && s.Quality == drivers.Good })
+}
+
+func TestReadPanicIsDeviceError(t *testing.T) {
+	o := startOven(t, sim.OvenOptions{})
+	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: typeTags(o)[:2]})
+	// A nil node id where one was resolved: what a driver bug would leave.
+	d.ids = nil
+	out := make([]drivers.Sample, 2)
+	err := d.Read(context.Background(), out)
+	if err == nil || !strings.Contains(err.Error(), "internal error (panic") || out[0].Quality != drivers.Bad {
+		t.Fatalf("read: %v, %+v", err, out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/gopcua/opcua/ua"
@@ -14,7 +15,18 @@ import (
 // Read reads every tag, in chunks of the server's MaxNodesPerRead. A node
 // that fails marks only its own tag bad. A failed request drops the session;
 // the next Read reconnects, no sooner than the backoff allows.
-func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
+//
+// A panic in the driver is the device's error, not the agent's end.
+func (d *Driver) Read(ctx context.Context, out []drivers.Sample) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("opcua: driver panic", "device", d.cfg.Device, "panic", r, "stack", string(debug.Stack()))
+			d.drop()
+			err = d.errf(fmt.Errorf("internal error (panic: %v): reconnecting", r))
+			d.lastErr, d.nextDial = err, time.Now().Add(d.bo.next())
+			badAll(out, err)
+		}
+	}()
 	if len(out) != len(d.tags) {
 		return fmt.Errorf("%s: read: %d samples for %d tags", d.cfg.Device, len(out), len(d.tags))
 	}

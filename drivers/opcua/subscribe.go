@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -62,10 +63,12 @@ func (d *Driver) Subscribe(ctx context.Context, deliver func([]drivers.Change), 
 		if err == nil {
 			d.setSession(s)
 			d.newSession(s)
-			err = d.run(ctx, s, deliver, func() {
-				bo.reset()
-				down = nil
-				state(nil)
+			err = d.guard(func() error {
+				return d.run(ctx, s, deliver, func() {
+					bo.reset()
+					down = nil
+					state(nil)
+				})
 			})
 			d.drop()
 			if ctx.Err() != nil {
@@ -81,6 +84,18 @@ func (d *Driver) Subscribe(ctx context.Context, deliver func([]drivers.Change), 
 		case <-time.After(bo.next()):
 		}
 	}
+}
+
+// guard runs f and turns a panic in it into an error: a fault in one
+// device's driver takes that device down, not the agent.
+func (d *Driver) guard(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("opcua: driver panic", "device", d.cfg.Device, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error (panic: %v): reconnecting", r)
+		}
+	}()
+	return f()
 }
 
 // keepAliveCount is the MaxKeepAliveCount asked for: KeepAlive in
@@ -147,7 +162,12 @@ func (d *Driver) run(ctx context.Context, s *session, deliver func([]drivers.Cha
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		d.publisher(pctx, s, results, resume)
+		if err := d.guard(func() error { d.publisher(pctx, s, results, resume); return nil }); err != nil {
+			select {
+			case results <- published{err: err, at: time.Now()}:
+			case <-pctx.Done():
+			}
+		}
 	}()
 	defer func() {
 		cancel()
