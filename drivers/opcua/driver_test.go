@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	gopcua "github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/linegate/linegate/drivers"
@@ -414,5 +415,51 @@ func TestReadPanicIsDeviceError(t *testing.T) {
 	err := d.Read(context.Background(), out)
 	if err == nil || !strings.Contains(err.Error(), "internal error (panic") || out[0].Quality != drivers.Bad {
 		t.Fatalf("read: %v, %+v", err, out)
+	}
+}
+
+// TestPublishedSequence: keep-alives and data messages by sequence number
+// (a session that never connected: a Republish fails as on a dead link).
+func TestPublishedSequence(t *testing.T) {
+	c, err := gopcua.NewClient("opc.tcp://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func() []*ua.ExtensionObject {
+		v, _ := ua.NewVariant(1.5)
+		return []*ua.ExtensionObject{ua.NewExtensionObject(&ua.DataChangeNotification{MonitoredItems: []*ua.MonitoredItemNotification{
+			{ClientHandle: 0, Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: v}}}})}
+	}
+	for _, tc := range []struct {
+		name         string
+		subID, seq   uint32
+		data         bool
+		changes      int
+		why, lost    bool
+		next         uint32 // nextSeq after
+		heardUpdated bool
+	}{
+		{"keep-alive, next number", 1, 5, false, 0, false, false, 5, true},
+		{"keep-alive, last number", 1, 4, false, 0, false, false, 5, true},
+		{"keep-alive after a lost message", 1, 7, false, 0, false, true, 5, true},
+		{"data in order", 1, 5, true, 1, false, false, 6, true},
+		{"data numbered afresh", 1, 1, true, 1, false, false, 2, true},
+		{"data after a large gap", 1, 5 + maxRepublish + 1, true, 0, true, false, 5, true},
+		{"another subscription's", 2, 9, true, 0, false, false, 5, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDriver(t, Config{Endpoint: "opc.tcp://127.0.0.1:1", Tags: []Tag{{Name: "a", Node: "ns=1;i=1"}}})
+			sub := &subscription{id: 1, keepAlive: time.Second, nextSeq: 5, items: []item{{id: 1}}}
+			msg := &ua.NotificationMessage{SequenceNumber: tc.seq}
+			if tc.data {
+				msg.NotificationData = value()
+			}
+			at := time.Now()
+			changes, why, err := d.published(context.Background(), &session{c: c}, sub,
+				published{res: &ua.PublishResponse{SubscriptionID: tc.subID, NotificationMessage: msg}, at: at})
+			if len(changes) != tc.changes || (why != nil) != tc.why || (err != nil) != tc.lost || sub.nextSeq != tc.next || sub.heard.Equal(at) != tc.heardUpdated {
+				t.Errorf("%d changes, why %v, err %v, next %d, heard %v", len(changes), why, err, sub.nextSeq, sub.heard.Equal(at))
+			}
+		})
 	}
 }

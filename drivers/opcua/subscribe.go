@@ -384,14 +384,17 @@ func (d *Driver) published(ctx context.Context, s *session, sub *subscription, p
 	msg := res.NotificationMessage
 	if len(msg.NotificationData) == 0 {
 		d.keepAlives.Add(1)
-		// A keep-alive carries the number of the next data message.
-		if msg.SequenceNumber != sub.nextSeq {
+		// A keep-alive carries the number of the next data message (some
+		// servers send the last one's: lower is not a gap).
+		if msg.SequenceNumber > sub.nextSeq {
 			return d.gap(ctx, s, sub, msg.SequenceNumber)
 		}
 		return nil, nil, nil
 	}
 	var changes []drivers.Change
-	if msg.SequenceNumber != sub.nextSeq {
+	// Lower than expected: the numbers wrapped at 2^32 or the server
+	// numbers afresh; the message's values are current either way.
+	if msg.SequenceNumber > sub.nextSeq {
 		missed, why, err := d.gap(ctx, s, sub, msg.SequenceNumber)
 		if why != nil || err != nil {
 			return missed, why, err
@@ -403,17 +406,19 @@ func (d *Driver) published(ctx context.Context, s *session, sub *subscription, p
 	return append(changes, more...), why, nil
 }
 
+// maxRepublish bounds the messages a gap asks for again one by one; a
+// larger gap re-creates the subscription at once.
+const maxRepublish = 10
+
 // gap asks the server again for the data messages sub.nextSeq..seq-1,
 // which linegate did not get (a Publish answer lost in a timeout). If the
 // server no longer has them, values may have changed unseen: the
 // subscription is re-created, which sends every item's current value.
 func (d *Driver) gap(ctx context.Context, s *session, sub *subscription, seq uint32) ([]drivers.Change, error, error) {
-	if seq < sub.nextSeq {
-		// Numbers went back: a server restarted the subscription's
-		// numbering; nothing can be asked for.
-		return nil, fmt.Errorf("subscription sequence numbers went back from %d to %d", sub.nextSeq, seq), nil
-	}
 	var changes []drivers.Change
+	if seq-sub.nextSeq > maxRepublish {
+		return nil, fmt.Errorf("data messages %d..%d lost", sub.nextSeq, seq-1), nil
+	}
 	for n := sub.nextSeq; n < seq; n++ {
 		var res *ua.RepublishResponse
 		rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
