@@ -127,6 +127,15 @@ type Device struct {
 	// mode); 0 = poll_interval and 1.
 	SamplingInterval Duration `yaml:"sampling_interval"`
 	QueueSize        int      `yaml:"queue_size"`
+	// KeepAlive is the keep-alive period asked for (subscribe mode); a
+	// subscription silent for 2.5 periods is created again. 0 = 10s.
+	KeepAlive Duration `yaml:"keep_alive"`
+	// MaxClockSkew: a SourceTimestamp further ahead of the gateway's clock
+	// makes the reading uncertain, timed by the gateway (default 5s).
+	MaxClockSkew Duration `yaml:"max_clock_skew"`
+	// AllowPlainPassword lets auth's password go over an endpoint that
+	// would carry it unencrypted; without it linegate refuses to log in.
+	AllowPlainPassword bool `yaml:"allow_plain_password"`
 
 	// Normalization of every tag of the device (README: Normalization).
 	// Timezone is the zone of the plant's wall clock: of the shift starts

@@ -4,9 +4,13 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
+
+// DefaultMaxClockSkew is an OPC UA device's max_clock_skew.
+const DefaultMaxClockSkew = Duration(5 * time.Second)
 
 // nodeIDPattern is the text form of an OPC UA node id (Part 6, 5.3.1.10):
 // ns=<index>; or nsu=<uri>; then i=, s=, g= or b=.

@@ -36,12 +36,27 @@ func TestOPCUADefaults(t *testing.T) {
 		{"pki beside the buffer", d.PKIDir, "/var/lib/lg/pki"},
 		{"sampling", d.SamplingInterval.D(), 200 * time.Millisecond},
 		{"queue", d.QueueSize, 5},
+		{"max_clock_skew", d.MaxClockSkew.D(), 5 * time.Second},
+		{"keep_alive", d.KeepAlive.D(), time.Duration(0)},
+		{"allow_plain_password", d.AllowPlainPassword, false},
 		{"browse_path", d.Tags[0].BrowsePath, "Objects/Line1/2:Oven/Temp"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
+	}
+}
+
+func TestOPCUAClockAndKeepAlive(t *testing.T) {
+	text := strings.Replace(opcuaBase, "    tags:\n", "    keep_alive: 30s\n    max_clock_skew: 2s\n    allow_plain_password: true\n    auth: {username: op, password: x}\n    tags:\n", 1)
+	cfg, err := Parse("linegate.yaml", []byte(text), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Devices[0]
+	if d.KeepAlive.D() != 30*time.Second || d.MaxClockSkew.D() != 2*time.Second || !d.AllowPlainPassword {
+		t.Errorf("keep_alive %v, max_clock_skew %v, allow_plain_password %v", d.KeepAlive, d.MaxClockSkew, d.AllowPlainPassword)
 	}
 }
 
@@ -86,6 +101,11 @@ func TestOPCUAErrors(t *testing.T) {
 		{"auth cert missing", [2]string{"    tags:", "    auth: {cert_file: /nonexistent.pem, key_file: /nonexistent.key}\n    tags:"}, `auth: cert_file: stat /nonexistent.pem`},
 		{"queue size", [2]string{"    tags:", "    queue_size: 20000\n    tags:"}, `queue_size 20000 must be 1..10000`},
 		{"sampling in poll mode", [2]string{"    tags:", "    mode: poll\n    sampling_interval: 1s\n    tags:"}, `sampling_interval is for mode subscribe`},
+		{"keep_alive in poll mode", [2]string{"    tags:", "    mode: poll\n    keep_alive: 10s\n    tags:"}, `keep_alive is for mode subscribe`},
+		{"keep_alive short", [2]string{"    tags:", "    poll_interval: 1s\n    keep_alive: 2s\n    tags:"}, `keep_alive 2s must be at least 3 publishing intervals (poll_interval 1s)`},
+		{"keep_alive negative", [2]string{"    tags:", "    keep_alive: -1s\n    tags:"}, `keep_alive -1s must be positive`},
+		{"max_clock_skew negative", [2]string{"    tags:", "    max_clock_skew: -5s\n    tags:"}, `max_clock_skew -5s must be positive`},
+		{"allow_plain_password anonymous", [2]string{"    tags:", "    allow_plain_password: true\n    tags:"}, `linegate.yaml:8: device oven01: allow_plain_password is for a login with auth.username`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,7 +120,7 @@ func TestOPCUAErrors(t *testing.T) {
 		})
 	}
 	// OPC UA keys on a Modbus device.
-	for _, k := range []string{"sampling_interval: 1s", "queue_size: 2"} {
+	for _, k := range []string{"sampling_interval: 1s", "queue_size: 2", "keep_alive: 10s", "max_clock_skew: 1s", "allow_plain_password: true"} {
 		text := strings.Replace(base, "    driver: modbus", "    driver: modbus\n    "+k, 1)
 		if _, err := Parse("linegate.yaml", []byte(text), env(nil)); err == nil || !strings.Contains(err.Error(), "is an OPC UA setting") {
 			t.Errorf("%s on modbus: %v", k, err)

@@ -334,7 +334,8 @@ func (v *validator) device(i int, where string) {
 func (v *validator) modbusDevice(i int, where string) {
 	d := &v.cfg.Devices[i]
 	n := v.nodes.device(i)
-	for _, k := range []string{"endpoint", "security_policy", "security_mode", "auth", "pki_dir", "mode", "sampling_interval", "queue_size"} {
+	for _, k := range []string{"endpoint", "security_policy", "security_mode", "auth", "pki_dir", "mode", "sampling_interval", "queue_size",
+		"keep_alive", "max_clock_skew", "allow_plain_password"} {
 		if valueOf(n, k) != nil {
 			v.addf(keyLine(n, k), where, "%s is an OPC UA setting; this device has driver modbus", k)
 		}
@@ -509,8 +510,23 @@ func (v *validator) opcuaDevice(i int, where string) {
 	if d.QueueSize < 0 || d.QueueSize > 10000 {
 		v.addf(keyLine(n, "queue_size"), where, "queue_size %d must be 1..10000", d.QueueSize)
 	}
+	switch {
+	case d.KeepAlive < 0:
+		v.addf(keyLine(n, "keep_alive"), where, "keep_alive %s must be positive", d.KeepAlive)
+	case d.KeepAlive > 0 && d.KeepAlive < 3*d.PollInterval:
+		v.addf(keyLine(n, "keep_alive"), where, "keep_alive %s must be at least 3 publishing intervals (poll_interval %s)", d.KeepAlive, d.PollInterval)
+	}
+	switch {
+	case d.MaxClockSkew < 0:
+		v.addf(keyLine(n, "max_clock_skew"), where, "max_clock_skew %s must be positive", d.MaxClockSkew)
+	case d.MaxClockSkew == 0:
+		d.MaxClockSkew = DefaultMaxClockSkew
+	}
+	if d.AllowPlainPassword && (d.Auth == nil || d.Auth.Username == "") {
+		v.addf(keyLine(n, "allow_plain_password"), where, "allow_plain_password is for a login with auth.username and a password")
+	}
 	if d.Mode == "poll" {
-		for _, k := range []string{"sampling_interval", "queue_size"} {
+		for _, k := range []string{"sampling_interval", "queue_size", "keep_alive"} {
 			if valueOf(n, k) != nil {
 				v.addf(keyLine(n, k), where, "%s is for mode subscribe; this device has mode poll", k)
 			}

@@ -8,6 +8,7 @@ import (
 	"io"
 	stdlog "log"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,16 +28,19 @@ import (
 // newOPCUA builds the driver of one configured OPC UA device.
 func newOPCUA(d configs.Device, log *slog.Logger) (*opcua.Driver, error) {
 	c := opcua.Config{
-		Device:           d.Name,
-		Endpoint:         d.Endpoint,
-		SecurityPolicy:   d.SecurityPolicy,
-		SecurityMode:     d.SecurityMode,
-		PKIDir:           d.PKIDir,
-		Interval:         d.PollInterval.D(),
-		SamplingInterval: d.SamplingInterval.D(),
-		QueueSize:        uint32(max(d.QueueSize, 0)),
-		Timeout:          d.Timeout.D(),
-		Logger:           log.With("device", d.Name),
+		Device:             d.Name,
+		Endpoint:           d.Endpoint,
+		SecurityPolicy:     d.SecurityPolicy,
+		SecurityMode:       d.SecurityMode,
+		PKIDir:             d.PKIDir,
+		Interval:           d.PollInterval.D(),
+		SamplingInterval:   d.SamplingInterval.D(),
+		QueueSize:          uint32(max(d.QueueSize, 0)),
+		KeepAlive:          d.KeepAlive.D(),
+		MaxClockSkew:       d.MaxClockSkew.D(),
+		AllowPlainPassword: d.AllowPlainPassword,
+		Timeout:            d.Timeout.D(),
+		Logger:             log.With("device", d.Name),
 	}
 	if a := d.Auth; a != nil {
 		c.Username, c.Password = a.Username, a.Password.Reveal()
@@ -45,7 +49,7 @@ func newOPCUA(d configs.Device, log *slog.Logger) (*opcua.Driver, error) {
 	for _, t := range d.Tags {
 		tag := opcua.Tag{Name: t.Name, Node: t.Node, BrowsePath: t.BrowsePath}
 		if d.Mode == "subscribe" {
-			tag.Deadband = t.Deadband
+			tag.Deadband = serverDeadband(t)
 		}
 		c.Tags = append(c.Tags, tag)
 	}
@@ -54,6 +58,31 @@ func newOPCUA(d configs.Device, log *slog.Logger) (*opcua.Driver, error) {
 		return nil, fmt.Errorf("device %s: %w", d.Name, err)
 	}
 	return drv, nil
+}
+
+// serverDeadband is the deadband handed to the OPC UA server as the
+// monitored item's filter. deadband is in the units of the published value
+// (after scale, raw_range → range and the ms → s of a time tag); the server
+// compares the node's raw values, so it gets the deadband in raw units. And
+// half of it: the server reports only a change that exceeds its deadband,
+// and the collector's own deadband, applied to the published value, is the
+// one that decides.
+func serverDeadband(t configs.Tag) float64 {
+	if t.Deadband <= 0 {
+		return 0
+	}
+	factor := t.ScaleValue()
+	if len(t.RawRange) == 2 && len(t.Range) == 2 {
+		factor = (t.Range[1] - t.Range[0]) / (t.RawRange[1] - t.RawRange[0])
+	}
+	if f, ok := configs.DurationUnits[t.Unit]; ok && t.Class == "time" && t.Timestamp == "" {
+		factor *= f
+	}
+	raw := t.Deadband / math.Abs(factor) / 2
+	if math.IsNaN(raw) || math.IsInf(raw, 0) {
+		return 0 // no server filter: the collector filters alone
+	}
+	return raw
 }
 
 // defaultPKIDir is where `linegate run` keeps the pki with the default
@@ -91,6 +120,7 @@ type opcuaConn struct {
 	certFile, keyFile  string
 	pkiDir             string
 	timeout            time.Duration
+	allowPlain         bool
 }
 
 // opcuaPasswordEnv carries the password for --username (never a flag: it
@@ -106,6 +136,7 @@ func (c *opcuaConn) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.keyFile, "user-key", "", "PEM RSA key of --user-cert")
 	fs.StringVar(&c.pkiDir, "pki-dir", defaultPKIDir, "pki folder (own/ trusted/ rejected/)")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "timeout of each request")
+	fs.BoolVar(&c.allowPlain, "allow-plain-password", false, "send --username's password even over an endpoint that would carry it unencrypted")
 }
 
 // driver builds a driver for ad-hoc tags; bad flags are usage errors.
@@ -117,7 +148,7 @@ func (c *opcuaConn) driver(endpoint string, tags []opcua.Tag, interval time.Dura
 		Endpoint: endpoint, SecurityPolicy: c.policy, SecurityMode: c.mode,
 		Username: c.username, UserCertFile: c.certFile, UserKeyFile: c.keyFile,
 		PKIDir: c.pkiDir, Timeout: c.timeout, ConnectTimeout: max(c.timeout, 5*time.Second),
-		Interval: interval, Tags: tags, Logger: log,
+		Interval: interval, Tags: tags, Logger: log, AllowPlainPassword: c.allowPlain,
 	}
 	if c.username != "" {
 		switch {

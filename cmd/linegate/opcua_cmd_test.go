@@ -3,12 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/linegate/linegate/configs"
+	"github.com/linegate/linegate/drivers"
 	"github.com/linegate/linegate/drivers/opcua"
 	"github.com/linegate/linegate/drivers/sim"
 	"github.com/linegate/linegate/testdata/peers"
@@ -122,5 +128,136 @@ func TestOPCUAInteropTrust(t *testing.T) {
 	code, out, errOut := run(t, read...)
 	if code != exitOK || !strings.Contains(out, `"PCB-4711"`) {
 		t.Fatalf("read after trust: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestNewOPCUANsu: run builds an OPC UA device with an nsu= node id (check
+// accepted it and run refused it before) and the clock and login options.
+func TestNewOPCUANsu(t *testing.T) {
+	text := `gateway: {id: gw1, site: s, area: a, line: l}
+buffer: {path: ` + filepath.Join(t.TempDir(), "buffer.db") + `}
+uplink: {brokers: [tcp://127.0.0.1:1884]}
+devices:
+  - name: oven01
+    driver: opcua
+    endpoint: opc.tcp://127.0.0.1:4840
+    keep_alive: 30s
+    max_clock_skew: 2s
+    allow_plain_password: true
+    auth: {username: op, password: x}
+    tags:
+      - {name: a, class: process, node: "nsu=urn:linegate:plant;s=Plant.A"}
+      - {name: b, class: process, node: "nsu=http://www.siemens.com/simatic-s7-opcua;i=1001"}
+`
+	cfg, err := configs.Parse("linegate.yaml", []byte(text), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newOPCUA(cfg.Devices[0], slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("newOPCUA: %v", err)
+	}
+	d.Close()
+}
+
+func TestServerDeadband(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		name string
+		tag  configs.Tag
+		want float64
+	}{
+		{"none", configs.Tag{Scale: f(100)}, 0},
+		{"raw units", configs.Tag{Deadband: 1}, 0.5},
+		{"scale 100", configs.Tag{Deadband: 1, Scale: f(100)}, 0.005},
+		{"negative scale", configs.Tag{Deadband: 1, Scale: f(-0.1)}, 5},
+		{"raw_range to range", configs.Tag{Deadband: 1, RawRange: []float64{0, 27648}, Range: []float64{0, 100}}, 138.24},
+		{"ms published as s", configs.Tag{Deadband: 0.5, Class: "time", Unit: "ms"}, 250},
+		{"empty raw range", configs.Tag{Deadband: 1, RawRange: []float64{5, 5}, Range: []float64{0, 100}}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := serverDeadband(tc.tag); math.Abs(got-tc.want) > 1e-9 {
+				t.Errorf("serverDeadband = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestOPCUAInteropDeadbandUnits: a 0..1 node published with scale 100 and
+// deadband 1 (percent points) moves by 0.02 (2 points) every 100 ms. The
+// server's filter must be in raw units: handed the configured 1 as is, it
+// held back every change of the 0..1 node, and the reading stayed at its
+// first value, good, in subscribe mode.
+func TestOPCUAInteropDeadbandUnits(t *testing.T) {
+	peers.Interop(t)
+	srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
+	for _, mode := range []string{"subscribe", "poll"} {
+		t.Run(mode, func(t *testing.T) {
+			text := `gateway: {id: gw1, site: s, area: a, line: l}
+buffer: {path: ` + filepath.Join(t.TempDir(), "buffer.db") + `}
+uplink: {brokers: [tcp://127.0.0.1:1884]}
+devices:
+  - name: tank
+    driver: opcua
+    endpoint: ` + srv.Endpoint + `
+    mode: ` + mode + `
+    poll_interval: 200ms
+    tags:
+      - {name: level, class: process, node: "ns=1;s=Oven.Level", scale: 100, deadband: 1, unit: "%"}
+`
+			cfg, err := configs.Parse("linegate.yaml", []byte(text), func(string) (string, bool) { return "", false })
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := newOPCUA(cfg.Devices[0], slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			var mu sync.Mutex
+			seen := map[any]bool{}
+			note := func(s drivers.Sample) {
+				mu.Lock()
+				defer mu.Unlock()
+				if s.Quality == drivers.Good {
+					seen[s.Value] = true
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			if mode == "subscribe" {
+				go func() {
+					defer close(done)
+					_ = d.Subscribe(ctx, func(cs []drivers.Change) {
+						for _, c := range cs {
+							note(c.Sample)
+						}
+					}, func(error) {})
+				}()
+			} else {
+				go func() {
+					defer close(done)
+					out := make([]drivers.Sample, 1)
+					tick := time.NewTicker(200 * time.Millisecond)
+					defer tick.Stop()
+					for {
+						if d.Read(ctx, out) == nil {
+							note(out[0])
+						}
+						select {
+						case <-ctx.Done():
+							return
+						case <-tick.C:
+						}
+					}
+				}()
+			}
+			defer func() { cancel(); <-done }()
+			peers.WaitFor(t, 20*time.Second, "5 different levels", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(seen) >= 5
+			})
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/gopcua/opcua/ua"
@@ -44,6 +45,19 @@ type Config struct {
 
 	// Interval is the publishing interval (subscribe) of the device.
 	Interval time.Duration
+	// MaxClockSkew: a SourceTimestamp further ahead of the gateway's clock
+	// makes the sample uncertain, timed by the gateway; 0 = 5 s, < 0 = off.
+	MaxClockSkew time.Duration
+	// AllowPlainPassword lets a password go over an endpoint whose user
+	// token would carry it readable on the wire (token policy None on a
+	// channel that is not SignAndEncrypt); without it linegate refuses.
+	AllowPlainPassword bool
+
+	// KeepAlive is the keep-alive period asked for in subscribe mode (the
+	// server answers an idle Publish after it); 0 = 10 s. A subscription
+	// without any answer for 2.5 periods is taken for dead and created
+	// again.
+	KeepAlive time.Duration
 	// SamplingInterval of the monitored items; 0 = Interval.
 	SamplingInterval time.Duration
 	// QueueSize of the monitored items on the server; 0 = 1.
@@ -60,12 +74,15 @@ type Config struct {
 // Tag is one value of the device.
 type Tag struct {
 	Name string
-	// Node is a node id (ns=2;s=Oven02.Zone1.Temp, i=2258, ns=3;g=..., ns=1;b=...).
+	// Node is a node id (ns=2;s=Oven02.Zone1.Temp, i=2258, ns=3;g=..., ns=1;b=...),
+	// or one with its namespace URI (nsu=urn:plant;s=Oven02.Zone1.Temp),
+	// whose index is looked up in the namespace array of every new session.
 	Node string
 	// BrowsePath, instead of Node, is a path of browse names from the
 	// Objects folder ("Objects/Line1/Press01/Temperature"); an element may
-	// carry its namespace index ("2:Press01"). Resolved once per session,
-	// and again after the server answered BadNodeIdUnknown.
+	// carry its namespace index ("2:Press01"). Resolved in every new
+	// session (a PLC program download renumbers nodes), and again after the
+	// server answered BadNodeIdUnknown.
 	BrowsePath string
 	// Deadband (absolute) is handed to the server as the monitored item's
 	// data-change filter in subscribe mode; 0 = every change.
@@ -77,6 +94,7 @@ const (
 	DefaultInterval       = time.Second
 	DefaultTimeout        = 2 * time.Second
 	DefaultConnectTimeout = 10 * time.Second
+	DefaultMaxClockSkew   = 5 * time.Second
 	// defaultChunk is used when the server states no operation limit.
 	defaultChunk = 1000
 )
@@ -90,8 +108,29 @@ var Modes = []string{"None", "Sign", "SignAndEncrypt"}
 // tagRef is a tag with its parsed source.
 type tagRef struct {
 	Tag
-	id   *ua.NodeID // parsed Node; nil for a browse path
+	id   *ua.NodeID // parsed Node; nil for a browse path or an nsu= node
 	path []pathElem
+	// nsu is the namespace URI of an nsu= node, local the rest of it
+	// ("s=Oven02.Zone1.Temp").
+	nsu, local string
+}
+
+// parseNSU splits "nsu=URI;s=Name" and checks the identifier part.
+func parseNSU(node string) (uri, local string, err error) {
+	rest := strings.TrimPrefix(node, "nsu=")
+	// The URI ends at the last ";" before the identifier: URIs may hold ";".
+	k := strings.LastIndex(rest, ";")
+	for k >= 0 && !nodeIDText.MatchString(rest[k+1:]) {
+		k = strings.LastIndex(rest[:k], ";")
+	}
+	if k <= 0 {
+		return "", "", errors.New("want nsu=<namespace URI>;i=|s=|g=|b=<id>")
+	}
+	uri, local = rest[:k], rest[k+1:]
+	if _, err := ua.ParseNodeID("ns=1;" + local); err != nil {
+		return "", "", err
+	}
+	return uri, local, nil
 }
 
 func (c *Config) check() ([]tagRef, error) {
@@ -130,6 +169,12 @@ func (c *Config) check() ([]tagRef, error) {
 	if c.Interval <= 0 {
 		c.Interval = DefaultInterval
 	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = DefaultMaxClockSkew
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = defaultKeepAlive
+	}
 	if c.SamplingInterval <= 0 {
 		c.SamplingInterval = c.Interval
 	}
@@ -151,6 +196,12 @@ func (c *Config) check() ([]tagRef, error) {
 		switch {
 		case t.Node != "" && t.BrowsePath != "":
 			return nil, fmt.Errorf("tag %s: node and browse_path are exclusive", t.Name)
+		case strings.HasPrefix(t.Node, "nsu="):
+			uri, local, err := parseNSU(t.Node)
+			if err != nil {
+				return nil, fmt.Errorf("tag %s: node %q: %v", t.Name, t.Node, err)
+			}
+			refs[i].nsu, refs[i].local = uri, local
 		case t.Node != "":
 			id, err := ua.ParseNodeID(t.Node)
 			if err == nil && !nodeIDText.MatchString(t.Node) {

@@ -47,6 +47,27 @@ func quality(s ua.StatusCode) drivers.Quality {
 // set (or the OPC UA epoch 1601), not a sample time.
 var minSourceTime = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// skewed makes a sample whose timestamp is more than maxSkew ahead of the
+// gateway's clock uncertain, with the reason, and drops the timestamp (the
+// collector then uses the gateway's time): a PLC clock running ahead would
+// otherwise date readings in the future and stretch state durations. A
+// sample that is already bad keeps its own error.
+func skewed(s *drivers.Sample, now time.Time, maxSkew time.Duration) {
+	if maxSkew <= 0 || s.TS.IsZero() || s.TS.Sub(now) <= maxSkew {
+		return
+	}
+	ahead := s.TS.Sub(now).Round(time.Millisecond)
+	reason := fmt.Errorf("source timestamp %s is %v ahead of the gateway clock (max_clock_skew %v): gateway time used",
+		s.TS.Format(time.RFC3339Nano), ahead, maxSkew)
+	s.TS = time.Time{}
+	switch s.Quality {
+	case drivers.Good:
+		s.Quality, s.Err = drivers.Uncertain, reason
+	case drivers.Uncertain:
+		s.Err = fmt.Errorf("%w; %w", s.Err, reason)
+	}
+}
+
 // sample turns a DataValue into a Sample: the value converted, the status
 // as quality (with its name as the error when not good), SourceTimestamp,
 // else ServerTimestamp, else zero (the collector uses its read time).

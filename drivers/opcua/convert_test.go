@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"errors"
 	"math"
 	"reflect"
 	"strings"
@@ -75,5 +76,61 @@ func TestSampleStatusAndTime(t *testing.T) {
 		if s.Quality != c.q || (c.err == "") != (errText == "") || !strings.Contains(errText, c.err) || !s.TS.Equal(c.ts) {
 			t.Errorf("%s: %v %q %v; want %v %q %v", c.name, s.Quality, errText, s.TS, c.q, c.err, c.ts)
 		}
+	}
+}
+
+func TestParseNSU(t *testing.T) {
+	for _, tc := range []struct {
+		in, uri, local string
+		ok             bool
+	}{
+		{"nsu=urn:linegate:plant;s=Plant.A", "urn:linegate:plant", "s=Plant.A", true},
+		{"nsu=http://x.org/UA/;i=1001", "http://x.org/UA/", "i=1001", true},
+		{"nsu=urn:a;b;s=Name;with;semicolons", "urn:a;b", "s=Name;with;semicolons", true},
+		{"nsu=urn:a;g=72962B91-FA75-4AE6-8D28-B404DC7DAF63", "urn:a", "g=72962B91-FA75-4AE6-8D28-B404DC7DAF63", true},
+		{"nsu=urn:a;i=x", "", "", false},
+		{"nsu=;s=A", "", "", false},
+		{"nsu=urn:a", "", "", false},
+	} {
+		uri, local, err := parseNSU(tc.in)
+		if (err == nil) != tc.ok || uri != tc.uri || local != tc.local {
+			t.Errorf("parseNSU(%q) = %q, %q, %v", tc.in, uri, local, err)
+		}
+	}
+	if tag := SourceTag("a", "nsu=urn:x;s=A"); tag.Node != "nsu=urn:x;s=A" {
+		t.Errorf("SourceTag took an nsu= node id for a browse path: %+v", tag)
+	}
+}
+
+func TestSkewed(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		in      drivers.Sample
+		skew    time.Duration
+		quality drivers.Quality
+		zeroTS  bool
+	}{
+		{"within", drivers.Sample{Value: 1.0, TS: now.Add(4 * time.Second)}, 5 * time.Second, drivers.Good, false},
+		{"ahead", drivers.Sample{Value: 1.0, TS: now.Add(time.Hour)}, 5 * time.Second, drivers.Uncertain, true},
+		{"behind is not skew", drivers.Sample{Value: 1.0, TS: now.Add(-time.Hour)}, 5 * time.Second, drivers.Good, false},
+		{"off", drivers.Sample{Value: 1.0, TS: now.Add(time.Hour)}, -1, drivers.Good, false},
+		{"no timestamp", drivers.Sample{Value: 1.0}, 5 * time.Second, drivers.Good, true},
+		{"bad keeps its error", drivers.Sample{Quality: drivers.Bad, Err: StatusError{ua.StatusBadSensorFailure}, TS: now.Add(time.Hour)}, 5 * time.Second, drivers.Bad, true},
+		{"uncertain adds the reason", drivers.Sample{Quality: drivers.Uncertain, Err: StatusError{ua.StatusUncertainLastUsableValue}, TS: now.Add(time.Hour)}, 5 * time.Second, drivers.Uncertain, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.in
+			skewed(&s, now, tc.skew)
+			if s.Quality != tc.quality || s.TS.IsZero() != tc.zeroTS {
+				t.Fatalf("%v %v ts %v", s.Quality, s.Err, s.TS)
+			}
+			if tc.zeroTS && !tc.in.TS.IsZero() && s.Quality != drivers.Bad && !strings.Contains(s.Err.Error(), "1h0m0s ahead of the gateway clock") {
+				t.Errorf("reason %v", s.Err)
+			}
+			if tc.in.Err != nil && !errors.Is(s.Err, tc.in.Err) {
+				t.Errorf("the sample's own error is gone: %v", s.Err)
+			}
+		})
 	}
 }

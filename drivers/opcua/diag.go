@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/id"
@@ -108,6 +109,10 @@ var nodeIDText = regexp.MustCompile(`^(?:(?:ns=\d+|nsu=[^;]+);)?[isgb]=`)
 func isNodeID(s string) bool {
 	if !nodeIDText.MatchString(s) {
 		return false
+	}
+	if strings.HasPrefix(s, "nsu=") {
+		_, _, err := parseNSU(s)
+		return err == nil
 	}
 	_, err := ua.ParseNodeID(s)
 	return err == nil

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopcua/opcua/ua"
@@ -37,6 +39,17 @@ type Driver struct {
 	bo       backoff
 	nextDial time.Time
 	lastErr  error
+
+	// learnedRead and learnedMon are the chunk sizes the server accepted
+	// after answering BadTooManyOperations (0: none learned); they outlive
+	// the session.
+	learnedRead, learnedMon int
+
+	// Counters, for diagnostics and the soak tests.
+	sessions    atomic.Uint64 // sessions created
+	keepAlives  atomic.Uint64 // keep-alive Publish responses
+	dataChanges atomic.Uint64 // data-change notifications (monitored item values)
+	recreated   atomic.Uint64 // subscriptions re-created in a live session
 }
 
 var (
@@ -85,6 +98,36 @@ func (d *Driver) errf(err error) error {
 		return err
 	}
 	return fmt.Errorf("%s: %w", d.cfg.Device, err)
+}
+
+// newSession forgets what the last session resolved: browse paths and
+// namespace URIs are names, and a PLC restarted after a program download
+// gives them other node ids and namespace indices. Keeping the old ids
+// would read another node's value as this tag's, good. nsu= nodes are
+// looked up at once in the namespace array gopcua read on connecting.
+func (d *Driver) newSession(s *session) {
+	d.resolveAt = time.Time{}
+	ns := s.c.Namespaces()
+	for i, t := range d.tags {
+		switch {
+		case t.path != nil:
+			d.ids[i], d.resolveErr[i] = nil, nil
+		case t.nsu != "":
+			d.ids[i], d.resolveErr[i] = nil, nil
+			k := slices.Index(ns, t.nsu)
+			if k < 0 {
+				d.resolveErr[i] = fmt.Errorf("node %s: namespace %q is not in the server's namespace array", t.Node, t.nsu)
+				d.log.Warn("opcua: namespace not found", "device", d.cfg.Device, "tag", t.Name, "uri", t.nsu)
+				continue
+			}
+			id, err := ua.ParseNodeID(fmt.Sprintf("ns=%d;%s", k, t.local))
+			if err != nil {
+				d.resolveErr[i] = fmt.Errorf("node %s: %w", t.Node, err)
+				continue
+			}
+			d.ids[i] = id
+		}
+	}
 }
 
 // resolve resolves the browse paths that have no node id yet, at most

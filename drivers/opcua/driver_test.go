@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	gopcua "github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/linegate/linegate/drivers"
@@ -362,6 +365,101 @@ func TestReresolve(t *testing.T) {
 				s := get(1)
 				return s.Quality == drivers.Bad && s.Err != nil && strings.Contains(s.Err.Error(), "BadNodeIdUnknown")
 			})
+		})
+	}
+}
+
+// TestSubscribePanicIsDeviceDown: a panic on the subscription's path (here
+// in the first delivery) takes the device down with the error and the
+// driver reconnects; it does not end the process.
+func TestSubscribePanicIsDeviceDown(t *testing.T) {
+	o := startOven(t, sim.OvenOptions{})
+	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: typeTags(o)[:2]})
+	r := newRecorder()
+	var once sync.Once
+	deliver := func(cs []drivers.Change) {
+		for _, c := range cs {
+			if c.Sample.Quality == drivers.Good {
+				once.Do(func() { panic("boom") })
+			}
+		}
+		r.deliver(cs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Subscribe(ctx, deliver, r.state) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Subscribe: %v", err)
+		}
+	}()
+	waitFor(t, 30*time.Second, "the device down with the panic, then up again", func() bool {
+		states := r.allStates()
+		for k, err := range states {
+			if err != nil && strings.Contains(err.Error(), "internal error (panic: boom)") {
+				return slices.Contains(states[k+1:], nil)
+			}
+		}
+		return false
+	})
+	waitFor(t, 30*time.Second, "good samples again", func() bool { s, ok := r.sample(0); return ok && s.Quality == drivers.Good })
+}
+
+func TestReadPanicIsDeviceError(t *testing.T) {
+	o := startOven(t, sim.OvenOptions{})
+	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: typeTags(o)[:2]})
+	// A nil node id where one was resolved: what a driver bug would leave.
+	d.ids = nil
+	out := make([]drivers.Sample, 2)
+	err := d.Read(context.Background(), out)
+	if err == nil || !strings.Contains(err.Error(), "internal error (panic") || out[0].Quality != drivers.Bad {
+		t.Fatalf("read: %v, %+v", err, out)
+	}
+}
+
+// TestPublishedSequence: keep-alives and data messages by sequence number
+// (a session that never connected: a Republish fails as on a dead link).
+func TestPublishedSequence(t *testing.T) {
+	c, err := gopcua.NewClient("opc.tcp://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func() []*ua.ExtensionObject {
+		v, _ := ua.NewVariant(1.5)
+		return []*ua.ExtensionObject{ua.NewExtensionObject(&ua.DataChangeNotification{MonitoredItems: []*ua.MonitoredItemNotification{
+			{ClientHandle: 0, Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: v}}}})}
+	}
+	for _, tc := range []struct {
+		name         string
+		subID, seq   uint32
+		data         bool
+		changes      int
+		why, lost    bool
+		next         uint32 // nextSeq after
+		heardUpdated bool
+	}{
+		{"keep-alive, next number", 1, 5, false, 0, false, false, 5, true},
+		{"keep-alive, last number", 1, 4, false, 0, false, false, 5, true},
+		{"keep-alive after a lost message", 1, 7, false, 0, false, true, 5, true},
+		{"data in order", 1, 5, true, 1, false, false, 6, true},
+		{"data numbered afresh", 1, 1, true, 1, false, false, 2, true},
+		{"data after a large gap", 1, 5 + maxRepublish + 1, true, 0, true, false, 5, true},
+		{"another subscription's", 2, 9, true, 0, false, false, 5, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDriver(t, Config{Endpoint: "opc.tcp://127.0.0.1:1", Tags: []Tag{{Name: "a", Node: "ns=1;i=1"}}})
+			sub := &subscription{id: 1, keepAlive: time.Second, nextSeq: 5, items: []item{{id: 1}}}
+			msg := &ua.NotificationMessage{SequenceNumber: tc.seq}
+			if tc.data {
+				msg.NotificationData = value()
+			}
+			at := time.Now()
+			changes, why, err := d.published(context.Background(), &session{c: c}, sub,
+				published{res: &ua.PublishResponse{SubscriptionID: tc.subID, NotificationMessage: msg}, at: at})
+			if len(changes) != tc.changes || (why != nil) != tc.why || (err != nil) != tc.lost || sub.nextSeq != tc.next || sub.heard.Equal(at) != tc.heardUpdated {
+				t.Errorf("%d changes, why %v, err %v, next %d, heard %v", len(changes), why, err, sub.nextSeq, sub.heard.Equal(at))
+			}
 		})
 	}
 }

@@ -1,10 +1,14 @@
 package opcua
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	gopcua "github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/linegate/linegate/drivers"
 )
 
 // decodeDataValue decodes b with gopcua. gopcua v0.9.1 panics on some
@@ -85,6 +89,60 @@ func FuzzVariant(f *testing.F) {
 		}
 		if s.Value != nil && s.Err != nil && s.Quality == 0 {
 			t.Fatalf("good sample with an error: %+v", s)
+		}
+	})
+}
+
+// FuzzPublished feeds the Publish answer handling (published,
+// notification, gap) with arbitrary answers: subscription ids, sequence
+// numbers, keep-alives, data changes with any client handle and status,
+// status changes. It must not panic, every change must name a configured
+// tag, and a good change carries no error. The session is a client that
+// never connected: a Republish for a gap fails as on a dead channel.
+func FuzzPublished(f *testing.F) {
+	f.Add(uint32(1), uint32(1), uint32(1), false, []byte{0, 0, 0, 0, 1, 1, 0x80, 0, 0, 2})
+	f.Add(uint32(1), uint32(5), uint32(2), true, []byte{})
+	f.Add(uint32(2), uint32(1), uint32(1), false, []byte{7, 0x80, 0x34, 0, 0})
+	f.Add(uint32(1), uint32(0), uint32(3), false, []byte{255, 255})
+	c, err := gopcua.NewClient("opc.tcp://127.0.0.1:1")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, subID, seq, next uint32, keepAlive bool, items []byte) {
+		d, err := New(Config{Endpoint: "opc.tcp://127.0.0.1:1", PKIDir: t.TempDir(), Tags: []Tag{
+			{Name: "a", Node: "ns=1;i=1"}, {Name: "b", Node: "ns=1;i=2"}, {Name: "c", BrowsePath: "X/Y"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &session{c: c, maxRead: 1, maxMon: 1}
+		sub := &subscription{id: 1, keepAlive: time.Second, nextSeq: next, items: []item{{id: 1}, {id: 2}, {failed: true}}}
+		msg := &ua.NotificationMessage{SequenceNumber: seq}
+		if !keepAlive {
+			var mis []*ua.MonitoredItemNotification
+			for len(items) >= 5 {
+				st := ua.StatusCode(uint32(items[1])<<24 | uint32(items[2])<<16)
+				v, _ := ua.NewVariant(int32(items[3]) - int32(items[4]))
+				mis = append(mis, &ua.MonitoredItemNotification{ClientHandle: uint32(items[0]) % 5,
+					Value: &ua.DataValue{EncodingMask: ua.DataValueValue | ua.DataValueStatusCode, Value: v, Status: st}})
+				if items[0]&0x80 != 0 {
+					mis = append(mis, nil)
+				}
+				items = items[5:]
+			}
+			data := []*ua.ExtensionObject{ua.NewExtensionObject(&ua.DataChangeNotification{MonitoredItems: mis}), nil}
+			if len(items) > 0 {
+				data = append(data, ua.NewExtensionObject(&ua.StatusChangeNotification{Status: ua.StatusCode(uint32(items[0]) << 24)}))
+			}
+			msg.NotificationData = data
+		}
+		changes, _, _ := d.published(context.Background(), s, sub, published{res: &ua.PublishResponse{SubscriptionID: subID, NotificationMessage: msg}, at: time.Now()})
+		for _, ch := range changes {
+			if ch.Index < 0 || ch.Index >= 3 {
+				t.Fatalf("change for tag %d", ch.Index)
+			}
+			if ch.Sample.Quality == drivers.Good && ch.Sample.Err != nil {
+				t.Fatalf("good change with an error: %+v", ch)
+			}
 		}
 	})
 }

@@ -68,6 +68,7 @@ type recorder struct {
 	count   int
 	states  []error
 	changes int
+	bad     []drivers.Change // every bad or uncertain change delivered
 }
 
 func newRecorder() *recorder { return &recorder{last: map[int]drivers.Sample{}} }
@@ -79,6 +80,9 @@ func (r *recorder) deliver(cs []drivers.Change) {
 	r.changes += len(cs)
 	for _, c := range cs {
 		r.last[c.Index] = c.Sample
+		if c.Sample.Quality != drivers.Good {
+			r.bad = append(r.bad, c)
+		}
 	}
 }
 
@@ -103,6 +107,20 @@ func (r *recorder) lastState() (int, error) {
 		return 0, nil
 	}
 	return len(r.states), r.states[len(r.states)-1]
+}
+
+// notGood returns the bad and uncertain changes delivered so far.
+func (r *recorder) notGood() []drivers.Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]drivers.Change(nil), r.bad...)
+}
+
+// allStates returns every state reported so far.
+func (r *recorder) allStates() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]error(nil), r.states...)
 }
 
 func (r *recorder) total() int {

@@ -24,7 +24,9 @@ import (
 // PKI is the certificate folder as OPC UA tools lay it out:
 //
 //	own/cert.pem, own/key.pem   the client's application instance certificate
-//	trusted/                    server certificates (DER or PEM) the client trusts
+//	trusted/, trusted/certs/    server certificates (DER or PEM) the client trusts, and CA
+//	                            certificates: a CA trusts every certificate it signed
+//	trusted/crl/                the CAs' revocation lists (DER or PEM), when present
 //	rejected/<THUMBPRINT>.der   server certificates it refused, to inspect and trust
 type PKI struct{ Dir string }
 
@@ -167,18 +169,41 @@ func newCertificate(appURI string) (certPEM, keyPEM []byte, err error) {
 	return certPEM, keyPEM, nil
 }
 
-// decodeCert accepts a PEM or a DER certificate.
+// decodeCert accepts a PEM or a DER certificate, or a chain of them (the
+// leaf first, as OPC UA servers send it); it returns the first.
 func decodeCert(b []byte) ([]byte, error) {
-	if blk, _ := pem.Decode(b); blk != nil {
-		if blk.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %q is not a CERTIFICATE", blk.Type)
-		}
-		return blk.Bytes, nil
+	certs, err := certsIn(b)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := x509.ParseCertificate(b); err != nil {
+	return certs[0].Raw, nil
+}
+
+// certsIn parses every certificate of b: PEM blocks (a bundle), or DER
+// certificates one after another (an OPC UA chain).
+func certsIn(b []byte) ([]*x509.Certificate, error) {
+	if blk, rest := pem.Decode(b); blk != nil {
+		var certs []*x509.Certificate
+		for ; blk != nil; blk, rest = pem.Decode(rest) {
+			if blk.Type != "CERTIFICATE" {
+				return nil, fmt.Errorf("PEM block %q is not a CERTIFICATE", blk.Type)
+			}
+			c, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return nil, err
+			}
+			certs = append(certs, c)
+		}
+		return certs, nil
+	}
+	certs, err := x509.ParseCertificates(b)
+	if err == nil && len(certs) == 0 {
+		err = errors.New("empty")
+	}
+	if err != nil {
 		return nil, fmt.Errorf("neither a PEM nor a DER certificate: %w", err)
 	}
-	return b, nil
+	return certs, nil
 }
 
 func parseKey(b []byte) (*rsa.PrivateKey, error) {
@@ -219,22 +244,79 @@ func Thumbprint(der []byte) string {
 	return strings.ToUpper(hex.EncodeToString(s[:]))
 }
 
-// Trusted tells whether der is in trusted/ (DER or PEM files, any name).
-func (p *PKI) Trusted(der []byte) (bool, error) {
-	dir := filepath.Join(p.Dir, "trusted")
+// trusted reads the certificates in trusted/ and trusted/certs/ (DER or
+// PEM files, any name; bundles too).
+func (p *PKI) trusted() ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for k, dir := range []string{filepath.Join(p.Dir, "trusted"), filepath.Join(p.Dir, "trusted", "certs")} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if k > 0 && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, fmt.Errorf("pki: %w", err)
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				continue
+			}
+			if certs, err := certsIn(b); err == nil {
+				out = append(out, certs...)
+			}
+		}
+	}
+	return out, nil
+}
+
+// crls reads the revocation lists in trusted/crl/ (DER or PEM), each
+// checked against the CA that issued it; a list no trusted CA signed is
+// ignored.
+func (p *PKI) crls(cas []*x509.Certificate) []*x509.RevocationList {
+	dir := filepath.Join(p.Dir, "trusted", "crl")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return false, fmt.Errorf("pki: %w", err)
+		return nil
 	}
+	var out []*x509.RevocationList
 	for _, e := range entries {
-		if e.IsDir() {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil || e.IsDir() {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if blk, _ := pem.Decode(b); blk != nil {
+			b = blk.Bytes
+		}
+		l, err := x509.ParseRevocationList(b)
 		if err != nil {
 			continue
 		}
-		if c, err := decodeCert(b); err == nil && bytes.Equal(c, der) {
+		for _, ca := range cas {
+			if l.CheckSignatureFrom(ca) == nil {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Trusted tells whether the leaf of der (a certificate or a chain) is in
+// trusted/ itself.
+func (p *PKI) Trusted(der []byte) (bool, error) {
+	certs, err := certsIn(der)
+	if err != nil {
+		return false, err
+	}
+	trusted, err := p.trusted()
+	if err != nil {
+		return false, err
+	}
+	for _, c := range trusted {
+		if bytes.Equal(c.Raw, certs[0].Raw) {
 			return true, nil
 		}
 	}
@@ -293,27 +375,86 @@ type UntrustedError struct {
 	Subject    string
 	Rejected   string // where it was copied
 	PKIDir     string
+	Issuer     string // the CA that signed it, if not self-signed
 }
 
 func (e *UntrustedError) Error() string {
+	if e.Issuer != "" {
+		return fmt.Sprintf("server certificate %q (SHA-1 thumbprint %s), signed by %q, is not trusted: copied to %s; after checking it, trust it with: linegate opcua trust --pki-dir %s %s (or trust the CA: copy its certificate to %s)",
+			e.Subject, e.Thumbprint, e.Issuer, e.Rejected, e.PKIDir, e.Thumbprint, filepath.Join(e.PKIDir, "trusted"))
+	}
 	return fmt.Sprintf("server certificate %q (SHA-1 thumbprint %s) is not trusted: copied to %s; after checking it, trust it with: linegate opcua trust --pki-dir %s %s",
 		e.Subject, e.Thumbprint, e.Rejected, e.PKIDir, e.Thumbprint)
 }
 
 // checkServer returns nil when der is trusted, else copies it to rejected/
 // and returns an *UntrustedError.
+//
+// der is what the server sends: its certificate, or a chain (leaf + CAs).
+// The leaf is trusted when it is in trusted/ itself, or when a CA
+// certificate in trusted/ signed it (through the chain's intermediates), so
+// a renewed PLC certificate under the same plant CA keeps working. Either
+// way a leaf (or intermediate) that its CA's list in trusted/crl revokes is
+// refused. An untrusted leaf is copied to rejected/ by its thumbprint.
 func (p *PKI) checkServer(der []byte) error {
-	ok, err := p.Trusted(der)
-	if err != nil || ok {
-		return err
-	}
-	cert, err := x509.ParseCertificate(der)
+	chain, err := certsIn(der)
 	if err != nil {
 		return fmt.Errorf("server certificate: %w", err)
 	}
-	path, err := p.Reject(der)
+	leaf := chain[0]
+	trusted, err := p.trusted()
 	if err != nil {
 		return err
 	}
-	return &UntrustedError{Thumbprint: Thumbprint(der), Subject: cert.Subject.String(), Rejected: path, PKIDir: p.Dir}
+	roots := x509.NewCertPool()
+	var cas []*x509.Certificate
+	ok := false
+	for _, c := range trusted {
+		if bytes.Equal(c.Raw, leaf.Raw) {
+			ok = true
+		}
+		if c.IsCA {
+			roots.AddCert(c)
+			cas = append(cas, c)
+		}
+	}
+	var path []*x509.Certificate
+	if len(cas) > 0 {
+		inter := x509.NewCertPool()
+		for _, c := range chain[1:] {
+			inter.AddCert(c)
+		}
+		chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		if err == nil {
+			ok, path = true, chains[0]
+		}
+	}
+	if len(path) == 0 {
+		path = []*x509.Certificate{leaf}
+	}
+	for _, l := range p.crls(cas) {
+		for _, c := range path {
+			if !bytes.Equal(c.RawIssuer, l.RawIssuer) {
+				continue
+			}
+			for _, r := range l.RevokedCertificateEntries {
+				if r.SerialNumber != nil && r.SerialNumber.Cmp(c.SerialNumber) == 0 {
+					return fmt.Errorf("server certificate %q (SHA-1 thumbprint %s): %q is revoked by its CA %q (a list in %s)",
+						leaf.Subject, Thumbprint(leaf.Raw), c.Subject, l.Issuer, filepath.Join(p.Dir, "trusted", "crl"))
+				}
+			}
+		}
+	}
+	if ok {
+		return nil
+	}
+	rejected, err := p.Reject(leaf.Raw)
+	if err != nil {
+		return err
+	}
+	ue := &UntrustedError{Thumbprint: Thumbprint(leaf.Raw), Subject: leaf.Subject.String(), Rejected: rejected, PKIDir: p.Dir}
+	if len(chain) > 1 || !bytes.Equal(leaf.RawIssuer, leaf.RawSubject) {
+		ue.Issuer = leaf.Issuer.String()
+	}
+	return ue
 }

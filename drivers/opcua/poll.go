@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/gopcua/opcua/ua"
@@ -14,7 +15,18 @@ import (
 // Read reads every tag, in chunks of the server's MaxNodesPerRead. A node
 // that fails marks only its own tag bad. A failed request drops the session;
 // the next Read reconnects, no sooner than the backoff allows.
-func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
+//
+// A panic in the driver is the device's error, not the agent's end.
+func (d *Driver) Read(ctx context.Context, out []drivers.Sample) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("opcua: driver panic", "device", d.cfg.Device, "panic", r, "stack", string(debug.Stack()))
+			d.drop()
+			err = d.errf(fmt.Errorf("internal error (panic: %v): reconnecting", r))
+			d.lastErr, d.nextDial = err, time.Now().Add(d.bo.next())
+			badAll(out, err)
+		}
+	}()
 	if len(out) != len(d.tags) {
 		return fmt.Errorf("%s: read: %d samples for %d tags", d.cfg.Device, len(out), len(d.tags))
 	}
@@ -37,16 +49,22 @@ func (d *Driver) Read(ctx context.Context, out []drivers.Sample) error {
 		err := d.readChunk(ctx, s, idx[:n], out)
 		var sc ua.StatusCode
 		if errors.As(err, &sc) && sc == ua.StatusBadTooManyOperations && n > 1 {
-			s.maxRead = max(1, n/2) // the server's limit is lower than it said
+			// The server's limit is lower than it said; remembered for
+			// the next sessions.
+			s.maxRead = max(1, n/2)
+			d.learnedRead = s.maxRead
 			continue
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			d.drop()
 			err = d.errf(fmt.Errorf("read: %w", describe(err)))
-			d.lastErr, d.nextDial = err, time.Now().Add(d.bo.next())
+			if lost(err) {
+				d.drop()
+				d.lastErr, d.nextDial = err, time.Now().Add(d.bo.next())
+			}
+			// A service fault leaves the session: the server answered.
 			badAll(out, err)
 			return err
 		}
@@ -69,8 +87,10 @@ func (d *Driver) readChunk(ctx context.Context, s *session, idx []int, out []dri
 	if len(res.Results) != len(idx) {
 		return fmt.Errorf("%d results for %d nodes", len(res.Results), len(idx))
 	}
+	now := time.Now()
 	for k, i := range idx {
 		smp := sample(res.Results[k])
+		skewed(&smp, now, d.cfg.MaxClockSkew)
 		if smp.Err != nil {
 			smp.Err = nodeErr(d.ids[i], smp.Err)
 		}
@@ -88,17 +108,13 @@ func (d *Driver) ensure(ctx context.Context) (*session, error) {
 	d.mu.Lock()
 	s := d.sess
 	d.mu.Unlock()
-	if s != nil && !s.closed() {
-		return s, nil
-	}
 	if s != nil {
-		d.drop()
-		d.lastErr = d.errf(errors.New("connection lost"))
+		return s, nil
 	}
 	if time.Now().Before(d.nextDial) && d.lastErr != nil {
 		return nil, d.lastErr
 	}
-	s, err := d.dial(ctx)
+	s, err := d.dial(ctx, d.cfg.ConnectTimeout)
 	if err != nil {
 		err = d.errf(err)
 		d.lastErr, d.nextDial = err, time.Now().Add(d.bo.next())
@@ -107,5 +123,6 @@ func (d *Driver) ensure(ctx context.Context) (*session, error) {
 	d.bo.reset()
 	d.lastErr = nil
 	d.setSession(s)
+	d.newSession(s)
 	return s, nil
 }

@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -74,9 +75,57 @@ func hasToken(ep *ua.EndpointDescription, tt ua.UserTokenType) bool {
 	return false
 }
 
+// plainToken tells whether a username token of ep would carry the password
+// readable on the wire: no encryption of its own (policy None, or none
+// and the endpoint's None) on a channel that does not encrypt.
+func plainToken(ep *ua.EndpointDescription, t *ua.UserTokenPolicy) bool {
+	p := t.SecurityPolicyURI
+	if p == "" {
+		p = ep.SecurityPolicyURI
+	}
+	return PolicyName(p) == "None" && ep.SecurityMode != ua.MessageSecurityModeSignAndEncrypt
+}
+
+// userToken picks ep's username token: the strongest one that encrypts the
+// password, else (allowPlain only) one that does not. gopcua uses the first
+// token of the type, so the endpoint is handed on with this one first.
+func userToken(ep *ua.EndpointDescription, allowPlain bool) (*ua.EndpointDescription, error) {
+	var best, plain *ua.UserTokenPolicy
+	for _, t := range ep.UserIdentityTokens {
+		if t == nil || t.TokenType != ua.UserTokenTypeUserName {
+			continue
+		}
+		switch {
+		case plainToken(ep, t):
+			if plain == nil {
+				plain = t
+			}
+		case t.SecurityPolicyURI == "" || policyRank(t.SecurityPolicyURI) >= 0:
+			if best == nil || policyRank(t.SecurityPolicyURI) > policyRank(best.SecurityPolicyURI) {
+				best = t
+			}
+		}
+	}
+	if best == nil && plain != nil {
+		if !allowPlain {
+			return nil, fmt.Errorf("endpoint %s/%s would send the password unencrypted (its username token %q has security policy None): "+
+				"use a secure endpoint (security_policy: Basic256Sha256) or, on a network you trust, allow_plain_password: true",
+				PolicyName(ep.SecurityPolicyURI), ModeName(ep.SecurityMode), plain.PolicyID)
+		}
+		best = plain
+	}
+	if best == nil {
+		return ep, nil // no username token: the caller's selection said why
+	}
+	c := *ep
+	c.UserIdentityTokens = append([]*ua.UserTokenPolicy{best}, ep.UserIdentityTokens...)
+	return &c, nil
+}
+
 // selectEndpoint picks the endpoint for policy/mode ("auto": the strongest
-// one that accepts the user token type).
-func selectEndpoint(eps []*ua.EndpointDescription, policy, mode string, tt ua.UserTokenType) (*ua.EndpointDescription, error) {
+// one that accepts the user token type; for a password, one that encrypts
+// it unless allowPlain).
+func selectEndpoint(eps []*ua.EndpointDescription, policy, mode string, tt ua.UserTokenType, allowPlain bool) (*ua.EndpointDescription, error) {
 	var cands []*ua.EndpointDescription
 	for _, ep := range eps {
 		if policyRank(ep.SecurityPolicyURI) < 0 || ep.SecurityMode == ua.MessageSecurityModeInvalid {
@@ -91,10 +140,22 @@ func selectEndpoint(eps []*ua.EndpointDescription, policy, mode string, tt ua.Us
 		cands = append(cands, ep)
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return strength(cands[i]) > strength(cands[j]) })
+	var plainErr error
 	for _, ep := range cands {
-		if hasToken(ep, tt) {
+		if !hasToken(ep, tt) {
+			continue
+		}
+		if tt != ua.UserTokenTypeUserName {
 			return ep, nil
 		}
+		uep, err := userToken(ep, allowPlain)
+		if err == nil {
+			return uep, nil
+		}
+		plainErr = cmp.Or(plainErr, err)
+	}
+	if plainErr != nil {
+		return nil, plainErr
 	}
 	want := policy + "/" + mode
 	if policy == "auto" {

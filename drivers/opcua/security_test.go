@@ -140,7 +140,7 @@ func TestSelectEndpoint(t *testing.T) {
 		{"Aes256_Sha256_RsaPss", "SignAndEncrypt", anon, "server offers no endpoint with Aes256_Sha256_RsaPss/SignAndEncrypt"},
 	}
 	for _, c := range cases {
-		got, err := selectEndpoint(eps, c.policy, c.mode, c.tt)
+		got, err := selectEndpoint(eps, c.policy, c.mode, c.tt, false)
 		var s string
 		if err != nil {
 			s = err.Error()
@@ -150,6 +150,47 @@ func TestSelectEndpoint(t *testing.T) {
 		if !strings.Contains(s, c.want) {
 			t.Errorf("%s/%s %v: got %q, want %q", c.policy, c.mode, tokenName(c.tt), s, c.want)
 		}
+	}
+}
+
+func TestUserToken(t *testing.T) {
+	tok := func(id, policy string) *ua.UserTokenPolicy {
+		u := ""
+		if policy != "" {
+			u = ua.SecurityPolicyURIPrefix + policy
+		}
+		return &ua.UserTokenPolicy{PolicyID: id, TokenType: ua.UserTokenTypeUserName, SecurityPolicyURI: u}
+	}
+	ep := func(policy string, mode ua.MessageSecurityMode, toks ...*ua.UserTokenPolicy) *ua.EndpointDescription {
+		return &ua.EndpointDescription{SecurityPolicyURI: ua.SecurityPolicyURIPrefix + policy, SecurityMode: mode, UserIdentityTokens: toks}
+	}
+	none, sign, enc := ua.MessageSecurityModeNone, ua.MessageSecurityModeSign, ua.MessageSecurityModeSignAndEncrypt
+	for _, tc := range []struct {
+		name  string
+		ep    *ua.EndpointDescription
+		allow bool
+		want  string // the token's policy id, or error text
+	}{
+		{"encrypting before plain", ep("None", none, tok("plain", "None"), tok("b256", "Basic256Sha256")), false, "b256"},
+		{"no policy on None is plain", ep("None", none, tok("plain", "")), false, "would send the password unencrypted"},
+		{"plain allowed", ep("None", none, tok("plain", "")), true, "plain"},
+		{"None token on Sign is plain", ep("Basic256Sha256", sign, tok("plain", "None")), false, "allow_plain_password: true"},
+		{"None token on SignAndEncrypt: channel encrypts", ep("Basic256Sha256", enc, tok("t", "None")), false, "t"},
+		{"no policy: the endpoint's", ep("Basic256Sha256", sign, tok("t", "")), false, "t"},
+		{"strongest", ep("None", none, tok("b128", "Basic128Rsa15"), tok("aes", "Aes128_Sha256_RsaOaep")), false, "aes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := userToken(tc.ep, tc.allow)
+			var s string
+			if err != nil {
+				s = err.Error()
+			} else {
+				s = got.UserIdentityTokens[0].PolicyID
+			}
+			if !strings.Contains(s, tc.want) {
+				t.Errorf("got %q, want %q", s, tc.want)
+			}
+		})
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/gopcua/opcua"
@@ -39,28 +38,54 @@ func (b *backoff) reset() { b.n = 0 }
 
 // session is one connected client: secure channel, session and the
 // server's operation limits. It is owned by the goroutine that dialled it.
+//
+// gopcua reports every ServiceFault on the channel as a disconnect (its
+// state callback says Disconnected, and with its reconnect loop off it
+// stops its monitor and publish goroutines): an idle Publish answered
+// BadTimeout would look like a lost connection. So linegate does not
+// listen to gopcua's connection state at all. A session is lost when a
+// request of its own fails with a connection or session error (lost), and
+// subscriptions run on linegate's own Publish loop (subscribe.go).
 type session struct {
-	c        *opcua.Client
-	ep       *ua.EndpointDescription
-	dead     chan struct{} // closed when the client reports the connection gone
-	deadOnce sync.Once
-	maxRead  int
-	maxMon   int
-}
-
-func (s *session) closed() bool {
-	select {
-	case <-s.dead:
-		return true
-	default:
-		return false
-	}
+	c       *opcua.Client
+	ep      *ua.EndpointDescription
+	maxRead int
+	maxMon  int
 }
 
 func (s *session) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	s.c.Close(ctx)
+}
+
+// lost tells a failed request whose session or connection is gone (connect
+// again) from a service fault of a server that answered (keep the session
+// and handle the fault where it belongs).
+func lost(err error) bool {
+	if err == nil {
+		return false
+	}
+	var sc ua.StatusCode
+	var se StatusError
+	switch {
+	case errors.As(err, &se):
+		sc = se.Code
+	case !errors.As(err, &sc):
+		// io.EOF, a deadline without an answer, a socket or decoding error
+		return true
+	}
+	switch sc {
+	case ua.StatusBadSessionIDInvalid, ua.StatusBadSessionClosed, ua.StatusBadSessionNotActivated,
+		ua.StatusBadSecureChannelIDInvalid, ua.StatusBadSecureChannelClosed, ua.StatusBadSecureChannelTokenUnknown,
+		ua.StatusBadConnectionClosed, ua.StatusBadConnectionRejected, ua.StatusBadServerNotConnected,
+		ua.StatusBadNotConnected, ua.StatusBadCommunicationError, ua.StatusBadDisconnect,
+		ua.StatusBadServerHalted, ua.StatusBadShutdown, ua.StatusBadTCPInternalError,
+		ua.StatusBadDecodingError, ua.StatusBadEncodingError, ua.StatusBadRequestTooLarge,
+		ua.StatusBadResponseTooLarge, ua.StatusBadNoCommunication:
+		return true
+	}
+	return false
 }
 
 // tokenType is the user identity token the config asks for.
@@ -98,7 +123,12 @@ func (d *Driver) loadPKI() error {
 // dial connects: endpoint selection, server certificate trust, secure
 // channel, session, operation limits. The only path to a session, for
 // polling and subscribing alike.
-func (d *Driver) dial(ctx context.Context) (*session, error) {
+//
+// requestTimeout is the timeout hint of every request and gopcua's own
+// deadline for its answer: a subscribed session's Publish waits up to a
+// keep-alive period for its answer, so it needs more than a Read. Every
+// other request carries its own shorter context deadline.
+func (d *Driver) dial(ctx context.Context, requestTimeout time.Duration) (*session, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout)
 	defer cancel()
 	if err := d.loadPKI(); err != nil {
@@ -109,7 +139,7 @@ func (d *Driver) dial(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("%s: get endpoints: %w", d.cfg.Endpoint, describe(err))
 	}
 	tt := d.tokenType()
-	ep, err := selectEndpoint(eps, d.cfg.SecurityPolicy, d.cfg.SecurityMode, tt)
+	ep, err := selectEndpoint(eps, d.cfg.SecurityPolicy, d.cfg.SecurityMode, tt, d.cfg.AllowPlainPassword)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.cfg.Endpoint, err)
 	}
@@ -119,7 +149,7 @@ func (d *Driver) dial(ctx context.Context) (*session, error) {
 			return nil, fmt.Errorf("%s: %w", d.cfg.Endpoint, err)
 		}
 	}
-	s := &session{ep: ep, dead: make(chan struct{}), maxRead: defaultChunk, maxMon: defaultChunk}
+	s := &session{ep: ep, maxRead: defaultChunk, maxMon: defaultChunk}
 	opts := []opcua.Option{
 		opcua.SecurityFromEndpoint(ep, tt),
 		opcua.ApplicationURI(d.own.URI),
@@ -129,16 +159,12 @@ func (d *Driver) dial(ctx context.Context) (*session, error) {
 		// Longer than a poll: an idle session that timed out between two
 		// reads would turn every read into a reconnect (gopcua #611).
 		opcua.SessionTimeout(max(2*time.Minute, 3*d.cfg.Interval)),
-		opcua.RequestTimeout(d.cfg.ConnectTimeout),
+		opcua.RequestTimeout(max(requestTimeout, d.cfg.ConnectTimeout)),
 		opcua.DialTimeout(d.cfg.ConnectTimeout),
 		// One reconnect path: ours. gopcua's would race it with a second
-		// CreateSession loop.
+		// CreateSession loop (and it recreates the secure channel on any
+		// service fault).
 		opcua.AutoReconnect(false),
-		opcua.StateChangedFunc(func(st opcua.ConnState) {
-			if st == opcua.Disconnected || st == opcua.Closed {
-				s.deadOnce.Do(func() { close(s.dead) })
-			}
-		}),
 	}
 	if secure || tt == ua.UserTokenTypeCertificate {
 		opts = append(opts, opcua.Certificate(d.own.DER), opcua.PrivateKey(d.own.Key))
@@ -162,17 +188,28 @@ func (d *Driver) dial(ctx context.Context) (*session, error) {
 	s.c = c
 	if err := c.Connect(ctx); err != nil {
 		s.close()
-		return nil, fmt.Errorf("%s: connect (%s/%s, %s login): %w", d.cfg.Endpoint, PolicyName(ep.SecurityPolicyURI), ModeName(ep.SecurityMode), tokenName(tt), d.describeConnect(err))
+		return nil, fmt.Errorf("%s: connect (%s/%s, %s login): %w", d.cfg.Endpoint, PolicyName(ep.SecurityPolicyURI), ModeName(ep.SecurityMode), tokenName(tt), d.describeConnect(err, ep))
 	}
 	d.limits(ctx, s)
+	d.sessions.Add(1)
 	d.log.Debug("opcua: session created", "device", d.cfg.Device, "endpoint", d.cfg.Endpoint,
 		"policy", PolicyName(ep.SecurityPolicyURI), "mode", ModeName(ep.SecurityMode), "max_read", s.maxRead, "max_monitored", s.maxMon)
 	return s, nil
 }
 
 // limits reads the server's MaxNodesPerRead and MaxMonitoredItemsPerCall
-// (0 or absent: no limit stated, linegate uses its own chunk size).
+// (0 or absent: no limit stated, linegate uses its own chunk size). A lower
+// limit learned from BadTooManyOperations in an earlier session wins: the
+// server that answered it once will again.
 func (d *Driver) limits(ctx context.Context, s *session) {
+	defer func() {
+		if d.learnedRead > 0 {
+			s.maxRead = min(s.maxRead, d.learnedRead)
+		}
+		if d.learnedMon > 0 {
+			s.maxMon = min(s.maxMon, d.learnedMon)
+		}
+	}()
 	req := &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{
 		{NodeID: ua.NewNumericNodeID(0, id.Server_ServerCapabilities_OperationLimits_MaxNodesPerRead), AttributeID: ua.AttributeIDValue},
 		{NodeID: ua.NewNumericNodeID(0, id.Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall), AttributeID: ua.AttributeIDValue},
@@ -208,12 +245,21 @@ func describe(err error) error {
 }
 
 // describeConnect adds what to do about the usual connect failures.
-func (d *Driver) describeConnect(err error) error {
+func (d *Driver) describeConnect(err error, ep *ua.EndpointDescription) error {
 	var sc ua.StatusCode
 	if !errors.As(err, &sc) {
 		return err
 	}
 	switch sc {
+	case ua.StatusBadApplicationSignatureInvalid:
+		if certs, err := certsIn(ep.ServerCertificate); err == nil && len(certs) > 1 {
+			// gopcua v0.9.1 signs the server's whole chain with the nonce;
+			// servers check the signature over their own certificate alone.
+			return fmt.Errorf("%w: the server sends its certificate as a chain (%d certificates), and gopcua v0.9.1, the OPC UA library of linegate, "+
+				"then signs the session wrongly: give the server its certificate without the CA attached (the CA can stay in linegate's trusted/)",
+				StatusError{sc}, len(certs))
+		}
+		return StatusError{sc}
 	case ua.StatusBadUserAccessDenied, ua.StatusBadIdentityTokenRejected, ua.StatusBadIdentityTokenInvalid:
 		if d.cfg.Username != "" {
 			return fmt.Errorf("%w: the server refused user %q: check auth.username and the password", StatusError{sc}, d.cfg.Username)

@@ -116,6 +116,22 @@ func (p *process) stop() { p.signal(sigTerm, stopGrace) }
 // kill ends the current run with SIGKILL and waits for it to exit.
 func (p *process) kill() { p.signal(os.Kill, 0) }
 
+// notify sends sig to the running program without waiting for it.
+func (p *process) notify(sig os.Signal) error {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("%s is not running", p.name)
+	}
+	select {
+	case <-done:
+		return fmt.Errorf("%s is not running", p.name)
+	default:
+	}
+	return cmd.Process.Signal(sig)
+}
+
 func (p *process) signal(sig os.Signal, grace time.Duration) {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
