@@ -98,7 +98,7 @@ func (t *Tag) normalize(s drivers.Sample, st *tagState, now time.Time) (r buffer
 			st.tagExt.counterValid = false // a gap: the next delta would span it
 		}
 	} else {
-		num = t.value(&r, s.Value, st)
+		num = t.value(&r, s.Value, s.Bits, st)
 	}
 	if t.isState() {
 		t.trackState(&r, st)
@@ -108,8 +108,9 @@ func (t *Tag) normalize(s drivers.Sample, st *tagState, now time.Time) (r buffer
 }
 
 // value sets r.Value from a good or uncertain raw value and returns the
-// number the deadband compares (NaN for non-numeric readings).
-func (t *Tag) value(r *buffer.Reading, v any, st *tagState) float64 {
+// number the deadband compares (NaN for non-numeric readings). bits is the
+// source type's width when the driver knows it (Sample.Bits).
+func (t *Tag) value(r *buffer.Reading, v any, bits uint8, st *tagState) float64 {
 	switch {
 	case t.Timestamp != "":
 		t.timestamp(r, v)
@@ -121,7 +122,7 @@ func (t *Tag) value(r *buffer.Reading, v any, st *tagState) float64 {
 		t.alarms(r, v, st)
 		return math.NaN()
 	case t.Counter:
-		t.counter(r, v, st)
+		t.counter(r, v, bits, st)
 		return math.NaN()
 	}
 	num, isNum := number(v)
@@ -233,8 +234,10 @@ func lasting(attrs []buffer.Attr) []buffer.Attr {
 // counter publishes the value and its delta since the previous good
 // reading. The PLC's counter rolls over at its width, or is reset to zero
 // by an operator: a rollover counts the wrap, a reset counts from zero, and
-// neither ever yields a huge or negative delta.
-func (t *Tag) counter(r *buffer.Reading, v any, st *tagState) {
+// neither ever yields a huge or negative delta. The width is the source
+// type's when the driver reports it (an OPC UA UInt16 node), else the
+// tag's CounterBits.
+func (t *Tag) counter(r *buffer.Reading, v any, srcBits uint8, st *tagState) {
 	u, isU := v.(uint64)
 	raw, ok := integer(v)
 	if !ok && !isU {
@@ -243,6 +246,9 @@ func (t *Tag) counter(r *buffer.Reading, v any, st *tagState) {
 	}
 	r.Value = v
 	bits := t.CounterBits
+	if srcBits > 0 {
+		bits = int(srcBits)
+	}
 	if bits <= 0 || bits > 64 {
 		bits = 64
 	}

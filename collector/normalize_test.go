@@ -224,3 +224,31 @@ func TestNextTick(t *testing.T) {
 		t.Errorf("firstTick = %v", ft.Sub(base))
 	}
 }
+
+// TestCounterWidthFromSource: an OPC UA UInt16 counter rolls over at 16
+// bits although the tag's CounterBits says 64 (the width is the node's data
+// type, known only when it is read): the wrap is a delta, not a reset.
+func TestCounterWidthFromSource(t *testing.T) {
+	tests := []struct {
+		name      string
+		bits      uint8
+		prev, cur any
+		want      uint64
+	}{
+		{"uint16 wrap", 16, uint64(63000), uint64(1464), 4000},
+		{"uint32 wrap", 32, uint64(math.MaxUint32 - 9), uint64(10), 20},
+		{"int16 wrap", 16, int64(32767), int64(-32768), 1},
+		{"no width: the tag's", 0, uint64(63000), uint64(1464), 1464}, // a reset at 64 bits
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tag := Tag{Name: "strokes", Class: "equipment", Counter: true, CounterBits: 64}
+			var st tagState
+			tag.normalize(drivers.Sample{Value: tt.prev, Bits: tt.bits}, &st, t0)
+			r, _ := tag.normalize(drivers.Sample{Value: tt.cur, Bits: tt.bits}, &st, t0.Add(time.Second))
+			if d := attr(r, "delta"); d != tt.want {
+				t.Fatalf("delta %v, want %d", d, tt.want)
+			}
+		})
+	}
+}

@@ -33,6 +33,10 @@ type Sample struct {
 	// Value is bool, int64, uint64, float64 or string; nil when Quality is Bad.
 	Value   any
 	Quality Quality
+	// Bits is the width of the source's integer type (8, 16, 32, 64) when
+	// the driver learns it from the device (OPC UA's UInt16, Int32 ...);
+	// 0 when the configuration says it. A counter rolls over at this width.
+	Bits uint8
 	// Err says why the sample is not Good (a Modbus exception, a timeout, ...).
 	Err error
 	// TS is the source timestamp; zero means "use the gateway's read time".

@@ -114,3 +114,84 @@ func TestArrayTagNoCrashLoop(t *testing.T) {
 		})
 	}
 }
+
+// counterWidthConfig reads node-opcua's UInt16 Strokes counter, which
+// rolls over every 6.6 s, as a counter tag (the config says no width).
+const counterWidthConfig = `gateway: {id: faults-gw, site: plant-a, area: assembly, line: line1}
+buffer: {path: %s, commit_interval: 20ms}
+uplink: {brokers: [%s]}
+http: {listen: ""}
+devices:
+  - name: oven01
+    driver: opcua
+    endpoint: %s
+    mode: %s
+    poll_interval: 100ms
+    timeout: 2s
+    tags:
+      - {name: strokes, class: equipment, node: "ns=1;s=Oven.Strokes", counter: true}
+`
+
+// TestOPCUACounterRollsOverAtNodeWidth: a UInt16 counter on a real server
+// (node-opcua) counts 2000 per step and wraps at 65536. Every delta the MES
+// sums is a multiple of 2000: a wrap is counted as a wrap (at 64 bits it
+// was a reset, delta = the small value after the wrap).
+func TestOPCUACounterRollsOverAtNodeWidth(t *testing.T) {
+	peers.Interop(t)
+	bin := linegateBinary(t)
+	srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
+	for _, mode := range []string{"poll", "subscribe"} {
+		t.Run(mode, func(t *testing.T) {
+			broker := peers.StartMosquitto(t, peers.MosquittoOptions{})
+			mes := subscribe(t, broker.URL, "linegate/#")
+			dir := t.TempDir()
+			cfgPath := filepath.Join(dir, "linegate.yaml")
+			cfg := fmt.Sprintf(counterWidthConfig, filepath.Join(dir, "buffer.db"), broker.URL, srv.Endpoint, mode)
+			if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p := startBinary(t, bin, "run", "-c", cfgPath, "--log-level", "warn")
+			type reading struct {
+				Tag   string  `json:"tag"`
+				Value float64 `json:"value"`
+				Delta *uint64 `json:"delta"`
+			}
+			deltas := func() (all []uint64, wraps int) {
+				var prev float64 = -1
+				for _, m := range mes.all() {
+					if !strings.HasSuffix(m.topic, "/oven01/equipment") {
+						continue
+					}
+					var doc struct{ Readings []reading }
+					if err := json.Unmarshal(m.payload, &doc); err != nil {
+						t.Fatalf("payload %s: %v", m.payload, err)
+					}
+					for _, r := range doc.Readings {
+						if r.Tag != "strokes" || r.Delta == nil {
+							prev = r.Value
+							continue
+						}
+						all = append(all, *r.Delta)
+						if prev >= 0 && r.Value < prev {
+							wraps++
+						}
+						prev = r.Value
+					}
+				}
+				return all, wraps
+			}
+			waitFor(t, "two rollovers of the UInt16 counter", 60*time.Second, func() bool {
+				_, wraps := deltas()
+				return wraps >= 2
+			})
+			stopBinary(t, p)
+			all, wraps := deltas()
+			for i, d := range all {
+				if d%2000 != 0 {
+					t.Fatalf("delta %d of %d is %d, not a multiple of 2000 (over %d rollovers): deltas %v", i, len(all), d, wraps, all)
+				}
+			}
+			t.Logf("%d deltas over %d rollovers, all multiples of 2000", len(all), wraps)
+		})
+	}
+}

@@ -94,12 +94,29 @@ func sample(dv *ua.DataValue) drivers.Sample {
 		}
 		return s
 	}
-	v, err := Value(dv.Value.Value())
+	raw := dv.Value.Value()
+	v, err := Value(raw)
 	if err != nil {
 		return drivers.Sample{Quality: drivers.Bad, Err: err, TS: s.TS}
 	}
-	s.Value = v
+	s.Value, s.Bits = v, intBits(raw)
 	return s
+}
+
+// intBits is the width of an integer node's data type, at which a counter
+// in it rolls over; 0 for other types.
+func intBits(v any) uint8 {
+	switch v.(type) {
+	case int8, uint8:
+		return 8
+	case int16, uint16:
+		return 16
+	case int32, uint32:
+		return 32
+	case int64, uint64:
+		return 64
+	}
+	return 0
 }
 
 // Value converts a decoded variant value to what a Sample holds: bool,

@@ -134,3 +134,20 @@ func TestSkewed(t *testing.T) {
 		})
 	}
 }
+
+func TestSampleBits(t *testing.T) {
+	tests := []struct {
+		v    any
+		want uint8
+	}{
+		{uint16(7), 16}, {int16(-1), 16}, {uint32(7), 32}, {int32(7), 32},
+		{uint64(7), 64}, {int64(7), 64}, {uint8(7), 8}, {int8(7), 8},
+		{3.5, 0}, {"x", 0}, {true, 0}, {[]uint16{1}, 0},
+	}
+	for _, tt := range tests {
+		s := sample(&ua.DataValue{Value: ua.MustVariant(tt.v), EncodingMask: ua.DataValueValue})
+		if s.Bits != tt.want {
+			t.Errorf("%T: Bits %d, want %d", tt.v, s.Bits, tt.want)
+		}
+	}
+}

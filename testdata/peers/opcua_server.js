@@ -7,6 +7,7 @@
 // Basic256Sha256/SignAndEncrypt (anonymous or user/password). Address space:
 //   Objects/Line1/Oven/Temperature  ns=1;s=Oven.Temperature  Double, moves every 100 ms
 //   Objects/Line1/Oven/Parts        ns=1;s=Oven.Parts        UInt32, +1 per second
+//   Objects/Line1/Oven/Strokes      ns=1;s=Oven.Strokes      UInt16, +2000 every 200 ms (rolls over at 65536)
 //   Objects/Line1/Oven/Recipe       ns=1;s=Oven.Recipe       String "PCB-4711"
 //   Objects/Line1/Oven/Heater       ns=1;s=Oven.Heater       Boolean
 //   Objects/Line1/Oven/Sensor4      ns=1;s=Oven.Sensor4      Double, status BadSensorFailure
@@ -141,6 +142,11 @@ async function main() {
     const temp = variable("Temperature", "Double",
         () => new Variant({ dataType: DataType.Double, value: Math.round((245 + 2 * Math.sin(t() / 3)) * 100) / 100 }));
     variable("Parts", "UInt32", () => new Variant({ dataType: DataType.UInt32, value: Math.floor(t()) }));
+    // A 16-bit counter that rolls over every 6.6 s: its width is the node's
+    // data type, not anything in linegate's config.
+    let strokes = 0;
+    const strokesVar = variable("Strokes", "UInt16", () => new Variant({ dataType: DataType.UInt16, value: strokes }));
+    const strokesTimer = setInterval(() => { strokes = (strokes + 2000) % 65536; strokesVar.touchValue(); }, 200);
     variable("Recipe", "String", () => new Variant({ dataType: DataType.String, value: "PCB-4711" }));
     variable("Heater", "Boolean", () => new Variant({ dataType: DataType.Boolean, value: true }));
     ns.addVariable({
@@ -217,6 +223,7 @@ async function main() {
 
     const stop = async () => {
         clearInterval(timer);
+        clearInterval(strokesTimer);
         await server.shutdown(100);
         process.exit(0);
     };
