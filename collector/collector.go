@@ -289,6 +289,17 @@ func (c *Collector) runSubscribed(ctx context.Context, d *device) {
 		})
 	}()
 	sub := d.Driver.(drivers.Subscriber)
+	// The heartbeat (report_every) and deliver take turns with the tags'
+	// state under mu; without report_every there is no heartbeat.
+	hb := newHeartbeat(c, d)
+	mu := &sync.Mutex{}
+	if hb != nil {
+		mu = &hb.mu
+		hbCtx, stop := context.WithCancel(ctx)
+		hbDone := make(chan struct{})
+		go func() { defer close(hbDone); hb.run(hbCtx) }()
+		defer func() { stop(); <-hbDone }()
+	}
 	failures := 0
 	for {
 		subCtx, cancel := context.WithCancel(ctx)
@@ -296,6 +307,11 @@ func (c *Collector) runSubscribed(ctx context.Context, d *device) {
 		deliver := func(changes []drivers.Change) {
 			if failed.Load() {
 				return // the subscription is being torn down
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if hb != nil {
+				hb.remember(changes)
 			}
 			now := c.now()
 			if perr := c.guard(d, "normalize", func() {
@@ -314,7 +330,9 @@ func (c *Collector) runSubscribed(ctx context.Context, d *device) {
 		var err error
 		if perr := c.guard(d, "driver subscribe", func() { err = sub.Subscribe(subCtx, deliver, state) }); perr != nil {
 			if failed.CompareAndSwap(false, true) {
+				mu.Lock()
 				c.fail(d, perr, false)
+				mu.Unlock()
 			}
 		}
 		cancel()

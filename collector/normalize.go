@@ -91,6 +91,9 @@ func (t *Tag) normalize(s drivers.Sample, st *tagState, now time.Time) (r buffer
 	}
 	if r.Quality != buffer.Bad && t.StaleAfter > 0 && !s.TS.IsZero() && now.Sub(s.TS) > t.StaleAfter {
 		degrade(&r, fmt.Sprintf("stale: source timestamp %s is older than stale_after %s", formatTime(s.TS), t.StaleAfter))
+		// The reason keeps the source's time; the reading (and the state
+		// durations counted from it) take the gateway's.
+		r.TS = now.UTC()
 	}
 	num := math.NaN()
 	if r.Quality == buffer.Bad {

@@ -3,6 +3,7 @@ package collector
 import (
 	"errors"
 	"math"
+	"strings"
 	"reflect"
 	"testing"
 	"time"
@@ -248,6 +249,35 @@ func TestCounterWidthFromSource(t *testing.T) {
 			r, _ := tag.normalize(drivers.Sample{Value: tt.cur, Bits: tt.bits}, &st, t0.Add(time.Second))
 			if d := attr(r, "delta"); d != tt.want {
 				t.Fatalf("delta %v, want %d", d, tt.want)
+			}
+		})
+	}
+}
+
+// TestStaleUsesGatewayTime: a source timestamp older than stale_after makes
+// the reading uncertain with the source's time in the reason, and the
+// reading (so a state's duration) takes the gateway's time.
+func TestStaleUsesGatewayTime(t *testing.T) {
+	src := t0.Add(-time.Hour)
+	tests := []struct {
+		name    string
+		ts      time.Time
+		quality buffer.Quality
+		wantTS  time.Time
+	}{
+		{"stale", src, buffer.Uncertain, t0},
+		{"fresh", t0.Add(-time.Second), buffer.Good, t0.Add(-time.Second)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tag := Tag{Name: "state", Class: "equipment", States: map[int64]string{1: "running"}, StaleAfter: 10 * time.Second}
+			var st tagState
+			r, _ := tag.normalize(drivers.Sample{Value: int64(1), TS: tt.ts}, &st, t0)
+			if r.Quality != tt.quality || !r.TS.Equal(tt.wantTS) {
+				t.Fatalf("reading %+v: want %s at %s", r, tt.quality, tt.wantTS)
+			}
+			if tt.quality == buffer.Uncertain && !strings.Contains(r.Error, formatTime(src)) {
+				t.Fatalf("reason %q does not name the source time", r.Error)
 			}
 		})
 	}

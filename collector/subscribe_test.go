@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/buffer"
 	"github.com/linegate/linegate/drivers"
 )
 
@@ -67,5 +68,66 @@ func TestSubscribeNeedsSubscriber(t *testing.T) {
 	_, err := New(Options{Sink: &memSink{}, Devices: []Device{{Name: "x", Interval: time.Second, Driver: &scriptDriver{}, Subscribe: true}}})
 	if err == nil {
 		t.Fatal("a polling driver was accepted for subscribe")
+	}
+}
+
+// TestSubscribedHeartbeat: a server sends a quiet tag's value once; with
+// report_every the collector repeats it on time, stamped with the gateway's
+// time, while the device is up and the tag not bad. A tag without
+// report_every and a bad tag are not repeated.
+func TestSubscribedHeartbeat(t *testing.T) {
+	drv := &pushDriver{changes: make(chan []drivers.Change), states: make(chan error)}
+	sink := &memSink{}
+	c, err := New(Options{Sink: sink, Devices: []Device{{Name: "oven02", Interval: time.Second, Driver: drv, Subscribe: true,
+		Tags: []Tag{
+			{Name: "setpoint", Class: "process", ReportEvery: 30 * time.Millisecond},
+			{Name: "recipe", Class: "equipment"},
+			{Name: "broken", Class: "process", ReportEvery: 30 * time.Millisecond},
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	src := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	drv.states <- nil
+	drv.changes <- []drivers.Change{
+		{Index: 0, Sample: drivers.Sample{Value: 180.5, TS: src}},
+		{Index: 1, Sample: drivers.Sample{Value: "PCB-4711", TS: src}},
+		{Index: 2, Sample: drivers.Sample{Quality: drivers.Bad, Err: errors.New("BadSensorFailure")}},
+	}
+	count := func(tag string) (n int, last buffer.Reading) {
+		msgs, _ := sink.snapshot()
+		for _, m := range msgs {
+			for _, r := range m.Readings {
+				if r.Tag == tag {
+					n++
+					last = r
+				}
+			}
+		}
+		return n, last
+	}
+	waitFor(t, "three heartbeats of the quiet set point", func() bool { n, _ := count("setpoint"); return n >= 4 })
+	_, last := count("setpoint")
+	if last.Value != 180.5 || last.Quality != buffer.Good || !last.TS.After(src) {
+		t.Fatalf("heartbeat %+v: want the value, good, stamped with the gateway's time", last)
+	}
+	if n, _ := count("recipe"); n != 1 {
+		t.Fatalf("recipe (no report_every) published %d times", n)
+	}
+	if n, _ := count("broken"); n != 1 {
+		t.Fatalf("a bad tag was repeated: %d readings", n)
+	}
+	// Down: no heartbeat vouches for a device that is gone.
+	drv.states <- errors.New("session closed")
+	waitFor(t, "device down", func() bool { return !c.Status()[0].Up })
+	n, _ := count("setpoint")
+	time.Sleep(150 * time.Millisecond) // five report_every periods
+	if m, _ := count("setpoint"); m != n {
+		t.Fatalf("%d heartbeats while the device was down", m-n)
 	}
 }
