@@ -3,8 +3,8 @@ package collector
 import (
 	"errors"
 	"math"
-	"strings"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
