@@ -8,6 +8,10 @@ import (
 // ErrClosed is returned by every method of a Queue after Close.
 var ErrClosed = errors.New("buffer: queue is closed")
 
+// ErrReadOnly is returned by the writing methods of a Queue opened with
+// Options.ReadOnly.
+var ErrReadOnly = errors.New("buffer: opened read-only")
+
 // ErrInUse is matched (errors.Is) by the error Open returns when another
 // process holds the buffer file's lock.
 var ErrInUse = errors.New("buffer is in use by another process")

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -61,6 +62,9 @@ func Open(opts Options) (*Queue, error) {
 		clock = time.Now
 	}
 	path := filepath.Clean(opts.Path)
+	if opts.ReadOnly {
+		return openReadOnly(path, maxSize, interval, log, clock, opts.Registerer)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("buffer: create directory of %s: %w", path, err)
 	}
@@ -483,4 +487,58 @@ func moveAside(path string, now time.Time, log *slog.Logger, cause *CorruptError
 	log.Error("BUFFER FILE CORRUPT: moved aside, starting a fresh buffer; messages in the old file will not be sent",
 		"path", path, "moved_to", dst, "error", cause.Err)
 	return dst, nil
+}
+
+// openReadOnly opens path for inspection only. A diagnostic must never
+// change what it inspects: an engineer who points "buffer stats" at the
+// wrong file (the config) must not find it renamed and replaced.
+func openReadOnly(path string, maxSize int64, interval time.Duration, log *slog.Logger, clock func() time.Time, reg prometheus.Registerer) (*Queue, error) {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("buffer: %w", err)
+	case st.IsDir():
+		return nil, fmt.Errorf("buffer: %s is a directory", path)
+	case st.Size() == 0:
+		return nil, fmt.Errorf("buffer: %s is empty: not a linegate buffer (nothing was changed)", path)
+	}
+	vr, err := verifyFile(path)
+	var ce *CorruptError
+	switch {
+	case errors.As(err, &ce):
+		return nil, fmt.Errorf("buffer: %s is not a healthy linegate buffer (%v); nothing was changed: only linegate run, or buffer compact/drop, move a corrupt buffer aside", path, ce.Err)
+	case err != nil:
+		return nil, err
+	case vr.fresh:
+		return nil, fmt.Errorf("buffer: %s is a bbolt file without linegate's buckets: not a linegate buffer (nothing was changed)", path)
+	}
+	var db *bolt.DB
+	if err := guard(path, func() (err error) { db, err = openBolt(path, maxSize, true); return err }); err != nil {
+		return nil, err
+	}
+	q := &Queue{
+		path: path, log: log, clock: clock, interval: interval, readOnly: true,
+		bud:       newBudget(maxSize, db.Info().PageSize),
+		db:        db,
+		acks:      make(map[uint64]struct{}),
+		evAcks:    make(map[uint64]struct{}),
+		committed: make(chan struct{}, 1),
+		appended:  make(chan struct{}, 1),
+		acked:     make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		stop:      func() {},
+		fileSize:  st.Size(),
+	}
+	close(q.done) // no committer
+	if q.met, err = newMetrics(reg, func() float64 { return float64(q.Stats().Messages) }, q.oldestAge); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("buffer %s: %w", path, err)
+	}
+	vr.badMsgs, vr.badEvents = nil, nil // reported by Verify; never deleted here
+	if err := q.load(&vr, seqSidecar{}, false); err != nil {
+		db.Close()
+		q.met.unregister()
+		return nil, err
+	}
+	return q, nil
 }

@@ -44,7 +44,12 @@ type Options struct {
 	CommitInterval time.Duration
 	Logger         *slog.Logger          // nil: discard
 	Registerer     prometheus.Registerer // nil: no metrics
-	Clock          func() time.Time      // nil: time.Now; used for event timestamps and ages
+	// ReadOnly opens an existing buffer for inspection (the buffer
+	// commands): nothing is written, created, repaired or moved aside; a
+	// file that is missing, empty or not a healthy linegate buffer is an
+	// error, and Append, Ack and Close's final commit do nothing.
+	ReadOnly bool
+	Clock    func() time.Time // nil: time.Now; used for event timestamps and ages
 }
 
 // Stats is a cheap snapshot of the queue, kept in memory (initialised by
@@ -102,6 +107,8 @@ type Queue struct {
 	ackMu  sync.Mutex
 	acks   map[uint64]struct{}
 	evAcks map[uint64]struct{}
+
+	readOnly bool // Options.ReadOnly: no committer, no writes
 
 	mu            sync.Mutex // guards everything below
 	closed        bool
@@ -178,6 +185,9 @@ func (q *Queue) Append(m Message) (uint64, error) {
 		return 0, fmt.Errorf("buffer: append %s/%s: message of %d bytes is too large for a buffer of max_size %d (limit about %d bytes)",
 			m.Equipment, m.Class, len(rec)+crcSize, q.bud.maxFile, q.bud.maxRecord)
 	}
+	if q.readOnly {
+		return 0, ErrReadOnly
+	}
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -215,6 +225,9 @@ func (q *Queue) AppendEvent(e Event) error {
 	if c := q.bud.cost(len(rec) + crcSize); c > q.bud.events {
 		return fmt.Errorf("buffer: append event %s: %d bytes is too large", e.Type, len(rec))
 	}
+	if q.readOnly {
+		return ErrReadOnly
+	}
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -249,6 +262,9 @@ func (q *Queue) Flush() error {
 	defer q.commitMu.Unlock()
 	if q.isClosed() {
 		return ErrClosed
+	}
+	if q.readOnly {
+		return nil // nothing to commit
 	}
 	return q.commitLocked(false)
 }
@@ -516,6 +532,9 @@ func (q *Queue) AckEvents(ids ...uint64) error { return q.mark(q.evAcks, ids) }
 
 // mark records keys in an ack set (acks or evAcks) for the next commit.
 func (q *Queue) mark(set map[uint64]struct{}, keys []uint64) error {
+	if q.readOnly {
+		return ErrReadOnly
+	}
 	if q.isClosed() {
 		return ErrClosed
 	}
@@ -599,7 +618,7 @@ func (q *Queue) Close() error {
 	q.dbMu.RLock()
 	open := q.db != nil
 	q.dbMu.RUnlock()
-	if open {
+	if open && !q.readOnly {
 		if err := q.commitLocked(false); err != nil {
 			errs = append(errs, err)
 		} else {

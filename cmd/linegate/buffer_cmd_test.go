@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,7 +79,7 @@ devices:
 			}
 		})
 	}
-	if _, err := (&bufferTarget{path: missing}).open(); err == nil {
+	if _, err := (&bufferTarget{path: missing}).open(true); err == nil {
 		t.Fatal("open created a missing buffer")
 	}
 }
@@ -119,5 +120,54 @@ func TestBufferExportIsContractJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &p); err != nil || p.Schema != "linegate/v1" {
 			t.Fatalf("%s: %v", l, err)
 		}
+	}
+}
+
+// TestBufferInspectChangesNothing: stats, peek and export pointed at a file
+// that is not a buffer (the config, mistaken for it; an empty file; a
+// truncated buffer) refuse it, say so, exit 1, and leave it exactly as it
+// was: no rename to .corrupt-<time>, no new bbolt file in its place.
+func TestBufferInspectChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.db")
+	fillBuffer(t, good, 3)
+	whole, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []struct {
+		name, content, want string
+	}{
+		{"config.yaml", "gateway: {id: gw}\n", "not a healthy linegate buffer"},
+		{"empty.db", "", "is empty: not a linegate buffer"},
+		{"truncated.db", string(whole[:len(whole)/3]), "nothing was changed"},
+	}
+	for _, f := range files {
+		for _, cmd := range []string{"stats", "peek", "export"} {
+			t.Run(f.name+"/"+cmd, func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), f.name)
+				if err := os.WriteFile(path, []byte(f.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				runCLI(t, []string{"buffer", cmd, "--path", path}, exitFailed, nil, []string{f.want})
+				got, err := os.ReadFile(path)
+				if err != nil || string(got) != f.content {
+					t.Fatalf("%s changed the file (err %v): %d bytes, was %d", cmd, err, len(got), len(f.content))
+				}
+				entries, _ := os.ReadDir(filepath.Dir(path))
+				if len(entries) != 1 {
+					var names []string
+					for _, e := range entries {
+						names = append(names, e.Name())
+					}
+					t.Fatalf("%s left files beside it: %v", cmd, names)
+				}
+			})
+		}
+	}
+	// A healthy buffer is inspected without a write: same bytes after stats.
+	runCLI(t, []string{"buffer", "stats", "--path", good}, exitOK, []string{"messages"}, nil)
+	if after, _ := os.ReadFile(good); string(after) != string(whole) {
+		t.Fatal("buffer stats changed a healthy buffer file")
 	}
 }

@@ -51,7 +51,9 @@ func (b *bufferTarget) addFlags(fs *pflag.FlagSet) {
 // open opens the buffer for a maintenance command. It never creates one,
 // and never trims one: without a config, the cap is set above the file's
 // size so that Open has no reason to drop anything.
-func (b *bufferTarget) open() (*buffer.Queue, error) {
+// open opens the target's buffer; readOnly for the commands that only
+// inspect it (stats, peek, export), which never change the file.
+func (b *bufferTarget) open(readOnly bool) (*buffer.Queue, error) {
 	if (b.config == "") == (b.path == "") {
 		return nil, usageError(errors.New("give -c FILE or --path FILE"))
 	}
@@ -72,7 +74,7 @@ func (b *bufferTarget) open() (*buffer.Queue, error) {
 	if maxSize == 0 {
 		maxSize = max(buffer.DefaultMaxSize, 4*st.Size())
 	}
-	q, err := buffer.Open(buffer.Options{Path: b.path, MaxSize: maxSize})
+	q, err := buffer.Open(buffer.Options{Path: b.path, MaxSize: maxSize, ReadOnly: readOnly})
 	if err != nil {
 		// In use (the agent runs): the error says so and names "linegate status".
 		return nil, &exitError{exitFailed, err}
@@ -113,7 +115,7 @@ func newBufferStatsCmd(g *globals) *cobra.Command {
   linegate buffer stats --path /var/lib/linegate/buffer.db --json`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			q, err := target.open()
+			q, err := target.open(true)
 			if err != nil {
 				return err
 			}
@@ -162,7 +164,7 @@ func newBufferPeekCmd(g *globals) *cobra.Command {
 			if count < 1 {
 				return usageError(fmt.Errorf("--count %d: want at least 1", count))
 			}
-			q, err := target.open()
+			q, err := target.open(true)
 			if err != nil {
 				return err
 			}
@@ -224,7 +226,7 @@ with "linegate buffer drop --before SEQ".`,
   linegate buffer export --path buffer.db --after 100 --before 200 -o part.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) (err error) {
-			q, err := target.open()
+			q, err := target.open(true)
 			if err != nil {
 				return err
 			}
@@ -289,7 +291,7 @@ func newBufferCompactCmd(g *globals) *cobra.Command {
 		Example: `  linegate buffer compact -c linegate.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			q, err := target.open()
+			q, err := target.open(false)
 			if err != nil {
 				return err
 			}
@@ -334,7 +336,7 @@ without --yes when it cannot ask.`,
 			if before == 0 {
 				return usageError(errors.New("--before SEQ is required"))
 			}
-			q, err := target.open()
+			q, err := target.open(false)
 			if err != nil {
 				return err
 			}
