@@ -66,6 +66,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{"unknown flag", []string{"check", "--bogus"}, exitUsage, nil, []string{"unknown flag"}},
 		{"unknown command", []string{"frobnicate"}, exitUsage, nil, []string{"unknown command"}},
 		{"version", []string{"version"}, exitOK, []string{"linegate dev"}, nil},
+		{"--version", []string{"--version"}, exitOK, []string{"linegate dev (commit"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,4 +107,18 @@ func runCLI(t *testing.T, args []string, code int, stdout, stderr []string) (out
 		}
 	}
 	return out, errOut
+}
+
+// TestShippedExampleChecks: the example a newcomer copies passes check as
+// shipped, without environment variables set (it once failed with
+// "OPCUA_PASSWORD is not set").
+func TestShippedExampleChecks(t *testing.T) {
+	for _, name := range []string{"OPCUA_PASSWORD", "MQTT_PASSWORD"} {
+		if v, ok := os.LookupEnv(name); ok {
+			os.Unsetenv(name)
+			t.Cleanup(func() { os.Setenv(name, v) })
+		}
+	}
+	runCLI(t, []string{"check", "-c", filepath.Join("..", "..", "configs", "linegate.yaml")}, exitOK,
+		[]string{"config ../../configs/linegate.yaml: valid", "2 device(s)"}, nil)
 }

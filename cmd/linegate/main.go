@@ -111,17 +111,20 @@ acknowledged it, and forwards it to the MES.
 Exit codes: 0 ok, 1 failed, 2 usage or config error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what "linegate version" does.
+		Version: versionLine(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "debug | info | warn | error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "text | json (logs go to stderr)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(newRunCmd(g), newDemoCmd(g), newCheckCmd(g), newVersionCmd(g))
-	root.AddCommand(newReloadCmd(g), newServiceCmd(g)) // deployment (issue 11)
-	// OPC UA diagnostics (issue 4)
+	root.AddCommand(newReloadCmd(g), newServiceCmd(g)) // deployment
+	// The technician's diagnostics.
 	root.AddCommand(newOPCUACmd(g))
-	root.AddCommand(newModbusCmd(g), newMQTTCmd(g), newBufferCmd(g), newTagsCmd(g), newStatusCmd(g), newSimCmd(g)) // diagnostics (issue 7)
+	root.AddCommand(newModbusCmd(g), newMQTTCmd(g), newBufferCmd(g), newTagsCmd(g), newStatusCmd(g), newSimCmd(g))
 	return root
 }
 
