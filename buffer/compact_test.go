@@ -85,3 +85,31 @@ func TestCompact(t *testing.T) {
 		t.Fatalf("seq after compaction and reopen %d, want %d", seq, next+1)
 	}
 }
+
+// TestLeftoverCompactCopyRemoved: a crash during a compaction leaves
+// <path>.compact beside the buffer; the next Open removes it and keeps the
+// buffer's messages. A read-only inspection leaves it alone.
+func TestLeftoverCompactCopyRemoved(t *testing.T) {
+	path := tempPath(t)
+	q := openTest(t, Options{Path: path})
+	for range 5 {
+		mustAppend(t, q, sampleMessage(0, 1))
+	}
+	mustClose(t, q)
+	leftover := path + ".compact"
+	if err := os.WriteFile(leftover, make([]byte, 64<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ro := openTest(t, Options{Path: path, ReadOnly: true})
+	mustClose(t, ro)
+	if _, err := os.Stat(leftover); err != nil {
+		t.Fatalf("a read-only open touched the leftover: %v", err)
+	}
+	q = openTest(t, Options{Path: path})
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatalf("leftover compaction copy still there after Open (%v)", err)
+	}
+	if got := len(readAll(t, q)); got != 5 {
+		t.Fatalf("%d messages after Open, want 5", got)
+	}
+}

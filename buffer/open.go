@@ -101,6 +101,12 @@ func Open(opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A compaction interrupted by a crash left its copy: worthless (the
+	// rename never happened) and up to the buffer's size on a small disk.
+	// Removed only now that the buffer's lock is ours.
+	if err := os.Remove(path + ".compact"); err == nil {
+		log.Warn("buffer: removed the copy left by an interrupted compaction", "path", path+".compact")
+	}
 
 	q := &Queue{
 		path:      path,
