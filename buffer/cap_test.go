@@ -314,3 +314,45 @@ func TestTrimEventMergesLossEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestBackstopDropsOnlyWhatIsNeeded: when bbolt refuses to grow the file
+// (the data budget off, so the backstop alone holds the cap), room is made
+// by dropping about what the new messages need, not half the backlog per
+// retry. Random record sizes in a 1 MiB buffer: once full, what the buffer
+// keeps never falls far below what it held at its fullest.
+func TestBackstopDropsOnlyWhatIsNeeded(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	logs := &logBuffer{}
+	q := openTest(t, Options{Path: tempPath(t), MaxSize: 1 << 20, Logger: logs.logger()})
+	q.bud.data, q.bud.chunk = 1<<40, 1<<40
+	var most, least int64
+	var drops uint64
+	for i := range 3000 {
+		mustAppend(t, q, messageOfSize(200+rng.IntN(3000)))
+		if (i+1)%10 != 0 {
+			continue
+		}
+		before := q.Stats()
+		mustFlush(t, q)
+		st := q.Stats()
+		if st.Dropped == 0 {
+			most = max(most, st.Bytes)
+			continue
+		}
+		if st.Dropped > before.Dropped {
+			drops++
+		}
+		if least == 0 || st.Bytes < least {
+			least = st.Bytes
+		}
+		most = max(most, st.Bytes)
+	}
+	if drops == 0 {
+		t.Fatal("the backstop never dropped: the test does not exercise it")
+	}
+	t.Logf("kept bytes: most %d, least after the first drop %d (%.0f %%), %d commits dropped, retries %d",
+		most, least, 100*float64(least)/float64(most), drops, strings.Count(logs.String(), "file cap reached before the data budget"))
+	if least < most*6/10 {
+		t.Fatalf("the buffer fell to %d bytes of the %d it held: the backstop dropped far more than it needed", least, most)
+	}
+}

@@ -290,11 +290,20 @@ func (q *Queue) commitTx(in *txInput) (int, bool, error) {
 			"path", q.path, "messages", live.msgs, "attempt", attempt+1)
 		switch {
 		case live.msgs > 0:
+			// Drop about what the new messages need, doubling with
+			// every retry (free pages may be too fragmented to reuse):
+			// halving the backlog at once threw away half the buffer
+			// for a few kilobytes.
 			// This trim may use the reserve above bbolt's usual cap
 			// (see budget): deleting needs fresh pages too. Only the
 			// committer writes, so changing the field between
 			// transactions races with nothing.
-			trim := txInput{trimTo: max(live.cost/2, 1), mark: in.mark}
+			var need int64
+			for _, m := range in.msgs {
+				need += q.bud.cost(len(m.rec) + crcSize)
+			}
+			drop := max(need, int64(q.bud.pageSize)) << min(attempt, 40)
+			trim := txInput{trimTo: max(live.cost-drop, 1), mark: in.mark}
 			q.db.MaxSize = int(q.bud.maxFile)
 			_, err := q.runTx(&trim)
 			q.db.MaxSize = q.bud.boltMax
