@@ -17,6 +17,7 @@ import (
 const (
 	EventOverflow = "buffer_overflow"
 	EventCorrupt  = "buffer_corrupt"
+	EventExpired  = "buffer_expired"
 )
 
 const (
@@ -176,6 +177,9 @@ type txOutcome struct {
 	dropFrom    uint64 // overflow drops of this transaction
 	dropTo      uint64
 	dropN       uint64
+	expFrom     uint64 // messages dropped for max_age in this transaction
+	expTo       uint64
+	expN        uint64
 	badN        uint64
 	evDropped   uint64
 	added       bool
@@ -443,6 +447,38 @@ func (q *Queue) txBody(tx *bolt.Tx, in *txInput, out *txOutcome) error {
 		}
 	}
 
+	// 2b. Expire what is older than max_age, oldest first. Seq order is
+	// creation order (a clock step aside): the scan stops at the first
+	// message young enough.
+	if q.maxAge > 0 && out.live.msgs > 0 {
+		cutoff := q.clock().Add(-q.maxAge)
+		var expired []uint64
+		c := mb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			body, err := checkRecord(v)
+			if err != nil {
+				break // unreadable: Read reports it, the size cap may drop it
+			}
+			created, err := recordCreated(body)
+			if err != nil || !created.Before(cutoff) {
+				break
+			}
+			out.live.removeMsg(len(v), q.bud.cost(len(v)))
+			expired = append(expired, binary.BigEndian.Uint64(k))
+		}
+		for _, s := range expired {
+			binary.BigEndian.PutUint64(key[:], s)
+			if err := mb.Delete(key[:]); err != nil {
+				return err
+			}
+			if out.expN == 0 {
+				out.expFrom = s
+			}
+			out.expTo = s
+			out.expN++
+		}
+	}
+
 	// 3. Make room for the new messages, oldest first. The room kept for
 	// the overflow event avoids evicting one more message for it.
 	need := int64(0)
@@ -498,6 +534,18 @@ func (q *Queue) txBody(tx *bolt.Tx, in *txInput, out *txOutcome) error {
 	if out.dropN > 0 {
 		out.dropped += out.dropN
 		if err := q.putOverflowEvent(eb, in.mark, out); err != nil {
+			return err
+		}
+	}
+	if out.expN > 0 {
+		out.dropped += out.expN
+		e := Event{Type: EventExpired, TS: q.clock().UTC(), Attrs: []Attr{
+			{Key: "dropped_seq_from", Value: out.expFrom},
+			{Key: "dropped_seq_to", Value: out.expTo},
+			{Key: "dropped", Value: out.expN},
+			{Key: "max_age_s", Value: q.maxAge.Seconds()},
+		}}
+		if err := q.putNewEvent(eb, &e, out); err != nil {
 			return err
 		}
 	}
@@ -692,7 +740,7 @@ func (q *Queue) applyOutcome(in *txInput, out *txOutcome) {
 	q.met.commits.Inc()
 	q.met.bytes.Set(float64(live.bytes))
 	q.met.fileBytes.Set(float64(fileSize))
-	if n := out.dropN + out.badN; n > 0 {
+	if n := out.dropN + out.badN + out.expN; n > 0 {
 		q.met.dropped.Add(float64(n))
 	}
 	if logDrops != nil {
@@ -703,6 +751,7 @@ func (q *Queue) applyOutcome(in *txInput, out *txOutcome) {
 // dropLog accumulates drops between two log lines.
 type dropLog struct {
 	from, to, n uint64
+	expired     uint64 // messages dropped for max_age
 	events      uint64
 	last        time.Time
 }
@@ -710,9 +759,10 @@ type dropLog struct {
 // add records a transaction's drops; it returns the accumulated drops when
 // it is time to log them.
 func (d *dropLog) add(out *txOutcome, now time.Time) *dropLog {
-	if out.dropN == 0 && out.evDropped == 0 {
+	if out.dropN == 0 && out.evDropped == 0 && out.expN == 0 {
 		return nil
 	}
+	d.expired += out.expN
 	if out.dropN > 0 {
 		if d.n == 0 || out.dropFrom < d.from {
 			d.from = out.dropFrom
@@ -734,6 +784,9 @@ func (q *Queue) logDrops(d *dropLog) {
 		q.log.Warn("buffer full: dropped oldest messages",
 			"path", q.path, "dropped", d.n, "seq_from", d.from, "seq_to", d.to, "max_size", q.bud.maxFile)
 	}
+	if d.expired > 0 {
+		q.log.Warn("buffer: dropped messages older than max_age", "path", q.path, "dropped", d.expired, "max_age", q.maxAge)
+	}
 	if d.events > 0 {
 		q.log.Warn("buffer: event limit reached: dropped oldest events", "path", q.path, "dropped", d.events)
 	}
@@ -745,7 +798,7 @@ func (q *Queue) flushDropLog() {
 	d := q.drops
 	q.drops = dropLog{}
 	q.mu.Unlock()
-	if d.n > 0 || d.events > 0 {
+	if d.n > 0 || d.events > 0 || d.expired > 0 {
 		q.logDrops(&d)
 	}
 }
@@ -798,7 +851,9 @@ func (q *Queue) noteCommitOK() {
 
 // isLoss reports whether an event announces lost messages: it is never
 // trimmed by the event cap.
-func isLoss(typ string) bool { return typ == EventOverflow || typ == EventCorrupt }
+func isLoss(typ string) bool {
+	return typ == EventOverflow || typ == EventCorrupt || typ == EventExpired || typ == EventDropped
+}
 
 // trimEvent makes room in the events bucket: it deletes the oldest event
 // that announces no loss or, when there is none, merges the two oldest

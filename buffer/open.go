@@ -50,6 +50,9 @@ func Open(opts Options) (*Queue, error) {
 	if interval == 0 {
 		interval = DefaultCommitInterval
 	}
+	if opts.MaxAge < 0 {
+		return nil, fmt.Errorf("buffer: negative max age %v", opts.MaxAge)
+	}
 	if interval < 0 {
 		return nil, fmt.Errorf("buffer: negative commit interval %v", interval)
 	}
@@ -113,6 +116,7 @@ func Open(opts Options) (*Queue, error) {
 		log:       log,
 		clock:     clock,
 		interval:  interval,
+		maxAge:    opts.MaxAge,
 		bud:       newBudget(maxSize, db.Info().PageSize),
 		db:        db,
 		acks:      make(map[uint64]struct{}),

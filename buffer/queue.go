@@ -42,8 +42,13 @@ type Options struct {
 	// of messages a kill -9 can lose, and the latency before a message can
 	// be published.
 	CommitInterval time.Duration
-	Logger         *slog.Logger          // nil: discard
-	Registerer     prometheus.Registerer // nil: no metrics
+	// MaxAge, when set, drops messages older than this (by creation time),
+	// oldest first, with a buffer_expired event: data nobody wants after a
+	// long outage (Ignition's rolling max age). 0 keeps them until the size
+	// cap needs the room.
+	MaxAge     time.Duration
+	Logger     *slog.Logger          // nil: discard
+	Registerer prometheus.Registerer // nil: no metrics
 	// ReadOnly opens an existing buffer for inspection (the buffer
 	// commands): nothing is written, created, repaired or moved aside; a
 	// file that is missing, empty or not a healthy linegate buffer is an
@@ -88,6 +93,7 @@ type Queue struct {
 	log      *slog.Logger
 	clock    func() time.Time
 	interval time.Duration
+	maxAge   time.Duration // Options.MaxAge
 	bud      budget
 	met      *metrics
 

@@ -39,6 +39,9 @@ type Buffer struct {
 	MaxSize        ByteSize `yaml:"max_size"`
 	OnFull         string   `yaml:"on_full"`
 	CommitInterval Duration `yaml:"commit_interval"`
+	// MaxAge drops messages older than this, oldest first, with a
+	// buffer_expired event; 0 (default) keeps them until the size cap.
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // Uplink configures the MQTT session.

@@ -101,6 +101,7 @@ func TestErrors(t *testing.T) {
 		replace [2]string // applied to base
 		want    string
 	}{
+		{"max_age", [2]string{"buffer: {path: /tmp/x.db}", "buffer: {path: /tmp/x.db, max_age: 10s}"}, `linegate.yaml:2: buffer: max_age 10s must be 0 (keep until the size cap) or at least 1m`},
 		{"ack_timeout", [2]string{"brokers: [tcp://127.0.0.1:1884]", "brokers: [tcp://127.0.0.1:1884], ack_timeout: 100ms"}, `linegate.yaml:3: uplink: ack_timeout 100ms must be between 1s and 10m`},
 		{"reconnect_max", [2]string{"brokers: [tcp://127.0.0.1:1884]", "brokers: [tcp://127.0.0.1:1884], reconnect_max: 2h"}, `linegate.yaml:3: uplink: reconnect_max 2h0m0s must be between 1s and 1h`},
 		{"unknown type", [2]string{"type: float32", "type: float"}, `linegate.yaml:9: device press01, tag temp: unknown type "float"`},

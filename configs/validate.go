@@ -183,6 +183,9 @@ func (v *validator) buffer() {
 	case b.CommitInterval < Duration(time.Millisecond) || b.CommitInterval > Duration(10*time.Second):
 		v.addf(keyLine(n, "commit_interval"), "buffer", "commit_interval %s must be between 1ms and 10s", b.CommitInterval)
 	}
+	if b.MaxAge != 0 && b.MaxAge < Duration(time.Minute) {
+		v.addf(keyLine(n, "max_age"), "buffer", "max_age %s must be 0 (keep until the size cap) or at least 1m", b.MaxAge)
+	}
 }
 
 func (v *validator) uplink() {

@@ -66,6 +66,7 @@ func newPipeline(cfg *configs.Config, log *slog.Logger) (*pipeline, error) {
 		Path:           cfg.Buffer.Path,
 		MaxSize:        int64(cfg.Buffer.MaxSize),
 		CommitInterval: cfg.Buffer.CommitInterval.D(),
+		MaxAge:         cfg.Buffer.MaxAge.D(),
 		Logger:         log.With("component", "buffer"),
 		Registerer:     p.reg,
 	})
