@@ -35,6 +35,8 @@ type sideRun struct {
 	CommitsPerSec          float64 `json:"commits_per_sec,omitempty"`
 	CommitFsyncsPerSec     float64 `json:"fsyncs_per_sec_from_commits,omitempty"`
 	ExpectedReadingsPerSec float64 `json:"expected_readings_per_sec"`
+	LogProblems            int     `json:"log_warnings_errors"`
+	LastLogProblem         string  `json:"last_log_warning_error,omitempty"`
 }
 
 // spread3 is min, median and max.
@@ -255,6 +257,16 @@ func (r *sideReport) print(w io.Writer) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", passFail(c.Pass), c.Name, c.Target, c.Value)
 		}
 		tw.Flush()
+	}
+	for _, l := range r.Loads {
+		for _, run := range l.Runs {
+			if run.ReadingsPerSec < 0.98*run.ExpectedReadingsPerSec {
+				fmt.Fprintf(w, "note: %s, %s pair %d: %.0f readings/s of %.0f polled\n", l.Name, run.Agent, run.Pair, run.ReadingsPerSec, run.ExpectedReadingsPerSec)
+			}
+			if run.LogProblems > 0 {
+				fmt.Fprintf(w, "note: %s, %s pair %d: %d warnings/errors logged, the last: %s\n", l.Name, run.Agent, run.Pair, run.LogProblems, run.LastLogProblem)
+			}
+		}
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)

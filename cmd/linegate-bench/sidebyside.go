@@ -158,7 +158,10 @@ func (g *rig) sideLinegate(ctx context.Context, pair int) (sideRun, error) {
 	if err != nil {
 		return run, err
 	}
-	return run, a.p.stop(15 * time.Second)
+	err = a.p.stop(15 * time.Second)
+	// Read only once stopped: the process writes its log until it exits.
+	run.LogProblems, run.LastLogProblem = logProblems("linegate", a.p.log.String())
+	return run, err
 }
 
 func (g *rig) sideTelegraf(ctx context.Context, fc *fieldCounter, pair int) (sideRun, error) {
@@ -182,7 +185,32 @@ func (g *rig) sideTelegraf(ctx context.Context, fc *fieldCounter, pair int) (sid
 	if err != nil {
 		return run, err
 	}
-	return run, p.stop(15 * time.Second)
+	err = p.stop(15 * time.Second)
+	run.LogProblems, run.LastLogProblem = logProblems("telegraf", p.log.String())
+	return run, err
+}
+
+// logProblems counts the warnings and errors an agent logged (linegate's
+// slog text, Telegraf's "W!"/"E!" lines; Telegraf's notice at every start
+// about its strict environment handling is not a problem of the run) and
+// returns the last one: a skipped gather or a failed read explains a
+// shortfall of readings.
+func logProblems(agent, log string) (int, string) {
+	n, last := 0, ""
+	for l := range strings.SplitSeq(log, "\n") {
+		var bad bool
+		switch agent {
+		case "telegraf":
+			bad = (strings.Contains(l, " W! ") || strings.Contains(l, " E! ")) && !strings.Contains(l, "Strict environment variable handling")
+		default:
+			bad = strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR")
+		}
+		if bad {
+			n++
+			last = strings.TrimSpace(l)
+		}
+	}
+	return n, last
 }
 
 // measureSide waits for p's first delivered message, lets it warm up,

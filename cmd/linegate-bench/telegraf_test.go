@@ -158,3 +158,30 @@ func TestUint16Tags(t *testing.T) {
 		}
 	}
 }
+
+func TestLogProblems(t *testing.T) {
+	cases := []struct {
+		name, agent, log string
+		n                int
+		last             string
+	}{
+		{name: "telegraf start-up notice only", agent: "telegraf",
+			log: "2026-12-03T12:46:25Z W! Strict environment variable handling is the new default starting with v1.38.0!\n2026-12-03T12:46:25Z I! Loading config: /tmp/tg.conf\n"},
+		{name: "telegraf skipped gathers", agent: "telegraf",
+			log: "2026-12-03T12:46:25Z I! Loading config\n2026-12-03T12:47:01Z W! [inputs.modbus] Collection took longer than expected; not complete after interval of 1s\n" +
+				"2026-12-03T12:47:02Z E! [inputs.modbus] Error in plugin: read tcp: i/o timeout\n",
+			n: 2, last: "2026-12-03T12:47:02Z E! [inputs.modbus] Error in plugin: read tcp: i/o timeout"},
+		{name: "linegate quiet", agent: "linegate", log: ""},
+		{name: "linegate warning", agent: "linegate",
+			log: "time=2026-12-03T12:47:01Z level=INFO msg=started\ntime=2026-12-03T12:47:02Z level=WARN msg=\"press001: read holding 0x0040: i/o timeout\"\n",
+			n:   1, last: "time=2026-12-03T12:47:02Z level=WARN msg=\"press001: read holding 0x0040: i/o timeout\""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n, last := logProblems(tc.agent, tc.log)
+			if n != tc.n || last != tc.last {
+				t.Fatalf("got %d, %q; want %d, %q", n, last, tc.n, tc.last)
+			}
+		})
+	}
+}
