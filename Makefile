@@ -17,7 +17,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := ./configs:FuzzParse ./collector:FuzzEmit ./drivers/modbus:FuzzDecode ./drivers/opcua:FuzzVariant ./drivers/opcua:FuzzPublished ./buffer:FuzzDecodeMessage ./uplink:FuzzAppendJSON ./uplink:FuzzSparkplugNCMD
 GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0
 
-.PHONY: build test demo lint fuzz vulncheck proto clean
+.PHONY: build test demo lint fuzz bench bench-100k bench-telegraf vulncheck proto dist clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/linegate
@@ -53,6 +53,31 @@ bench: build
 	$(GO) test -run XXX -bench . -benchmem -benchtime $(BENCHTIME) ./buffer/ ./uplink/ ./drivers/modbus/ ./collector/ | tee bin/gobench.txt
 	$(GO) build -o bin/linegate-bench ./cmd/linegate-bench
 	bin/linegate-bench --linegate $(BIN) --gobench bin/gobench.txt --json bench.json $(BENCHFLAGS)
+
+# bench-100k is issue 20's 100,000 tags: 400 devices × 250 tags at 1 s for
+# 30 s, no outage, rate run or limit (≤ 25 % of one core, ≤ 100 MiB peak
+# RSS); about 2 minutes. Results in bin/bench-100k.json.
+bench-100k: build
+	@mkdir -p bin
+	$(GO) build -o bin/linegate-bench ./cmd/linegate-bench
+	bin/linegate-bench --linegate $(BIN) --json bin/bench-100k.json --devices 400 --tags 250 --duration 30s --outage 0 --rate 0 --limit-duration 0 $(BENCHFLAGS)
+
+# bench-telegraf runs linegate and Telegraf side by side (issue 20): the same
+# sims and Mosquitto, A B A B for 1×1, 10×20 and 100×100 uint16 holding
+# registers at 1 s, QoS 1; ratios and /proc figures, results in
+# bin/bench-telegraf.json. Builds Telegraf into bin/ once (needs the Go module
+# proxy; ~40 s), needs mosquitto and strace. About 12 minutes; e.g.
+# make bench-telegraf TELEGRAFFLAGS="--pairs 3 --window 60s --loads 10x20"
+TELEGRAF_VERSION ?= v1.39.3
+TELEGRAFFLAGS    ?=
+bench-telegraf: build
+	@mkdir -p bin
+	@if [ ! -x bin/telegraf ]; then \
+		echo "building Telegraf $(TELEGRAF_VERSION) into bin/ (once)"; \
+		GOBIN=$$(pwd)/bin $(GO) install -tags "custom,inputs.modbus,outputs.mqtt,serializers.json" github.com/influxdata/telegraf/cmd/telegraf@$(TELEGRAF_VERSION); \
+	fi
+	$(GO) build -o bin/linegate-bench ./cmd/linegate-bench
+	bin/linegate-bench --telegraf bin/telegraf --linegate $(BIN) --json bin/bench-telegraf.json $(TELEGRAFFLAGS)
 
 # vulncheck uses the Go vulnerability database as the Go module proxy serves
 # it (golang.org/x/vulndb, pinned), so it works where vuln.go.dev cannot be

@@ -110,8 +110,17 @@ type agentConfig struct {
 func writeConfig(c agentConfig, devs []device, tags []benchTag) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "gateway: {id: bench, site: lab, area: bench, line: line1}\n")
-	fmt.Fprintf(&b, "buffer: {path: %s, max_size: 1GiB, commit_interval: %s}\n", filepath.Join(c.dir, "buffer.db"), c.commit)
-	fmt.Fprintf(&b, "uplink: {brokers: [tcp://%s], topic_prefix: %s, qos: 1, max_inflight: %d}\n", c.broker, topicPrefix, c.maxInflight)
+	// commit 0 and maxInflight 0 leave linegate's defaults (the side-by-side
+	// run measures the agent as shipped).
+	fmt.Fprintf(&b, "buffer: {path: %s, max_size: 1GiB", filepath.Join(c.dir, "buffer.db"))
+	if c.commit > 0 {
+		fmt.Fprintf(&b, ", commit_interval: %s", c.commit)
+	}
+	fmt.Fprintf(&b, "}\nuplink: {brokers: [tcp://%s], topic_prefix: %s, qos: 1", c.broker, topicPrefix)
+	if c.maxInflight > 0 {
+		fmt.Fprintf(&b, ", max_inflight: %d", c.maxInflight)
+	}
+	b.WriteString("}\n")
 	fmt.Fprintf(&b, "http: {listen: %s}\n", c.httpAddr)
 	b.WriteString("devices:\n")
 	for _, d := range devs {
@@ -123,6 +132,22 @@ func writeConfig(c agentConfig, devs []device, tags []benchTag) (string, error) 
 	}
 	path := filepath.Join(c.dir, "linegate.yaml")
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// uint16Tags lays out n plain uint16 holding registers from 64 (the
+// simulator's registers no point of its map uses), one message per device
+// and cycle: the side-by-side load, which Telegraf reads the same way.
+func uint16Tags(n int) ([]benchTag, error) {
+	const first, last = 64, 199
+	if n < 1 || n > last-first+1 {
+		return nil, fmt.Errorf("%d tags: want 1..%d uint16 holding registers (%d..%d)", n, last-first+1, first, last)
+	}
+	tags := make([]benchTag, n)
+	for i := range tags {
+		a := uint16(first + i)
+		tags[i] = benchTag{fmt.Sprintf("h%d", a), "process", "holding", "uint16", a}
+	}
+	return tags, nil
 }
 
 const (
