@@ -144,14 +144,14 @@ func (g *rig) close() {
 	}
 }
 
-// agent is one linegate run process.
-type agent struct {
+// agentProc is one linegate run process.
+type agentProc struct {
 	p        *proc
 	httpAddr string
 	started  time.Time
 }
 
-func (g *rig) startAgent(ctx context.Context, name string, interval time.Duration) (*agent, error) {
+func (g *rig) startAgent(ctx context.Context, name string, interval time.Duration) (*agentProc, error) {
 	dir := filepath.Join(g.dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -165,7 +165,7 @@ func (g *rig) startAgent(ctx context.Context, name string, interval time.Duratio
 	if err != nil {
 		return nil, err
 	}
-	a := &agent{httpAddr: httpAddr, started: time.Now()}
+	a := &agentProc{httpAddr: httpAddr, started: time.Now()}
 	if a.p, err = start(g.bin, "run", "-c", cfg); err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (g *rig) startAgent(ctx context.Context, name string, interval time.Duratio
 
 // stop stops the agent, after letting the subscriber catch up with every
 // message the agent made; it returns the last seq made.
-func (g *rig) stopAgent(ctx context.Context, a *agent) (uint64, error) {
+func (g *rig) stopAgent(ctx context.Context, a *agentProc) (uint64, error) {
 	var last uint64
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -285,8 +285,8 @@ func (g *rig) steady(ctx context.Context, r *report) error {
 		r.Commits = com1.sub(com0)
 	}
 	r.SteadyMaxBacklog = maxBacklog
-	r.Overruns = st1.overruns() - st0.overruns()
-	r.DevicesUp = st1.devicesUp()
+	r.Overruns = overruns(st1) - overruns(st0)
+	r.DevicesUp = devicesUp(st1)
 	r.SteadyPeakRSSBytes, _ = peakRSS(pid) // start-up and steady run
 
 	if g.o.outage > 0 {
@@ -306,7 +306,7 @@ func (g *rig) steady(ctx context.Context, r *report) error {
 
 // outage stops the broker, waits, starts it again and measures how fast
 // the backlog drains once linegate is connected.
-func (g *rig) outage(ctx context.Context, a *agent, r *report, steadyBacklog int64) error {
+func (g *rig) outage(ctx context.Context, a *agentProc, r *report, steadyBacklog int64) error {
 	fmt.Fprintf(os.Stderr, "bench: broker outage for %v\n", g.o.outage)
 	if err := g.brk.stop(); err != nil {
 		return err
@@ -401,7 +401,7 @@ func (g *rig) rate(ctx context.Context, r *report) error {
 		MessagesPerSec: float64(c1.msgs-c0.msgs) / secs,
 		BacklogSlope:   slope(xs, ys),
 		BacklogEnd:     st1.Buffer.Messages,
-		Overruns:       st1.overruns() - st0.overruns(),
+		Overruns:       overruns(st1) - overruns(st0),
 		CPUPercent:     100 * (cpu1 - cpu0) / secs,
 	}
 	if len(ys) > 0 {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/cmd/internal/agent"
 )
 
 // toolsConfig is a config against a frozen simulator: press01 is fully
@@ -154,7 +156,7 @@ func TestStatusCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	code, out, _ = run(t, "status", "--addr", httpAddr, "--json")
-	var doc statusDoc
+	var doc agent.Status
 	if code != exitOK || json.Unmarshal([]byte(out), &doc) != nil || doc.Gateway != "tools-gw" || len(doc.Devices) != 1 || doc.Devices[0].LastPoll == nil {
 		t.Fatalf("exit %d: %s", code, out)
 	}

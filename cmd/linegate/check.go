@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/uplink"
 )
@@ -93,7 +94,7 @@ func printCheck(w io.Writer, cfg *configs.Config) error {
 		if d.Driver != "modbus" {
 			continue
 		}
-		drv, err := newModbus(d, slog.New(slog.DiscardHandler))
+		drv, err := agent.NewModbusDriver(d, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return usageError(err)
 		}

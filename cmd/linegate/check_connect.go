@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers"
 )
@@ -24,7 +25,7 @@ type connectResult struct {
 // with the time each took and the first error. It reports whether all
 // passed.
 func checkConnect(ctx context.Context, w io.Writer, cfg *configs.Config, log *slog.Logger) (bool, error) {
-	devs, err := buildDevices(cfg, log)
+	devs, err := agent.BuildDevices(cfg, log)
 	if err != nil {
 		return false, usageError(err)
 	}
@@ -91,7 +92,7 @@ func checkConnect(ctx context.Context, w io.Writer, cfg *configs.Config, log *sl
 
 // mqttDialFromConfig is the uplink's connection settings, for diagnostics.
 func mqttDialFromConfig(cfg *configs.Config) (mqttDial, error) {
-	t, err := uplinkTLS(cfg.Uplink.TLS)
+	t, err := agent.BrokerTLS(cfg.Uplink.TLS)
 	if err != nil {
 		return mqttDial{}, usageError(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/spf13/cobra"
 
+	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers/sim"
 )
@@ -124,11 +125,11 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool, htt
 	}
 	fmt.Fprintf(out, "what the MES receives on %s/# (Ctrl-C to stop):\n", cfg.Uplink.TopicPrefix)
 
-	p, err := newPipeline(cfg, log)
+	a, err := agent.New(cfg, log, agent.Options{Version: version})
 	if err != nil {
 		return err
 	}
-	err = p.run(ctx)
+	err = a.Run(ctx)
 	fmt.Fprintf(out, "linegate demo: stopped after %d message(s)\n", pr.count())
 	return err
 }

@@ -17,6 +17,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/drivers/sim"
 )
 
@@ -179,7 +180,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The health endpoint reports the device up and the uplink connected.
-	var st statusDoc
+	var st agent.Status
 	getJSON(t, "http://"+httpAddr+"/status", &st)
 	if len(st.Devices) != 1 || !st.Devices[0].Up || !st.Uplink.Connected || st.Buffer.Path == "" {
 		t.Fatalf("/status %+v", st)

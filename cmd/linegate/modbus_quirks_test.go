@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers"
 )
@@ -88,7 +89,7 @@ func TestModbusQuirkOptionsWired(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			addr := otherUnitGateway(t, 150*time.Millisecond)
 			unit := 3
-			d, err := newModbus(configs.Device{
+			d, err := agent.NewModbusDriver(configs.Device{
 				Name: "gw", Driver: "modbus", Address: "tcp://" + addr, UnitID: &unit, ByteOrder: "ABCD",
 				Timeout: configs.Duration(300 * time.Millisecond), UnitIDCheck: tt.check, FirstReadDelay: configs.Duration(tt.delay),
 				Tags: []configs.Tag{{Name: "v", Register: "holding", Type: "uint16"}},

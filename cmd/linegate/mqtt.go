@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/configs"
 )
 
@@ -69,7 +70,7 @@ func (f *mqttFlags) dialOptions() (mqttDial, error) {
 		}
 		d.password = strings.TrimRight(string(b), "\r\n")
 	}
-	t, err := uplinkTLS(configs.TLS{CAFile: f.caFile, CertFile: f.certFile, KeyFile: f.keyFile, InsecureSkipVerify: f.insecure})
+	t, err := agent.BrokerTLS(configs.TLS{CAFile: f.caFile, CertFile: f.certFile, KeyFile: f.keyFile, InsecureSkipVerify: f.insecure})
 	if err != nil {
 		return d, usageError(err)
 	}
@@ -394,7 +395,7 @@ bad flag.`,
 					d.username, d.password = cfg.Uplink.Username, cfg.Uplink.Password.Reveal()
 				}
 				if d.tls == nil {
-					if d.tls, err = uplinkTLS(cfg.Uplink.TLS); err != nil {
+					if d.tls, err = agent.BrokerTLS(cfg.Uplink.TLS); err != nil {
 						return usageError(err)
 					}
 				}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/linegate/linegate/buffer"
+	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/collector"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers"
@@ -306,7 +307,7 @@ func runGolden(t *testing.T, line *sim.PressLine, device string, steps []goldenS
 	if err != nil {
 		t.Fatal(err)
 	}
-	devs, err := buildDevices(cfg, slog.New(slog.DiscardHandler))
+	devs, err := agent.BuildDevices(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Output helpers shared by the diagnostic commands.
@@ -116,4 +117,13 @@ func formatRanges(nums []int) string {
 		i = j + 1
 	}
 	return strings.Join(parts, ", ")
+}
+
+// optTime is t in UTC for a JSON document, nil (left out) when zero.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }

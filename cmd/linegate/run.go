@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/linegate/linegate/cmd/internal/agent"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -24,9 +26,7 @@ config (see linegate reload).`,
 		Example: `  linegate run -c /etc/linegate/linegate.yaml
   MQTT_PASSWORD=secret linegate run -c linegate.yaml --log-format json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runAgent(cmd.Context(), g, cmd, path)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAgent(cmd.Context(), g, cmd, path) },
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
 	return cmd
@@ -54,15 +54,19 @@ func runAgent(parent context.Context, g *globals, cmd *cobra.Command, path strin
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	devices := len(cfg.Devices)
-	p, err := newPipeline(cfg, log)
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
 	}
-	// From here on only the pipeline's copy of the sections: the device
+	a, err := agent.New(cfg, log, agent.Options{Version: version, ConfigPath: abs, Load: loadLean, LogLevel: level})
+	if err != nil {
+		return err
+	}
+	// From here on only the agent's copy of the sections: the device
 	// configs (half a kB per tag) are built into drivers and may go, and
 	// the memory the load took goes back to the system now rather than
 	// over the next minutes.
-	cfg = p.cfg
+	cfg = a.Config()
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(agentGCPercent)
 	}
@@ -73,22 +77,5 @@ func runAgent(parent context.Context, g *globals, cmd *cobra.Command, path strin
 		stop() // a second signal now kills the process
 		log.Info("stopping")
 	}()
-	// Live reload on SIGHUP (reload.go); the pid file lets
-	// `linegate reload` find this agent.
-	removePID, err := writePIDFile(pidFilePath(cfg.Buffer.Path))
-	if err != nil {
-		log.Warn("linegate reload will not find this agent (SIGHUP still works)", "err", err)
-	}
-	defer removePID()
-	hup := make(chan os.Signal, 1)
-	notifyReload(hup)
-	defer signal.Stop(hup)
-	abs, _ := filepath.Abs(path)
-	reloaded := make(chan struct{})
-	go func() {
-		defer close(reloaded)
-		p.watchReload(ctx, abs, hup, reloadOptions{level: level, logCfg: cfg.Log})
-	}()
-	defer func() { <-reloaded }()
-	return p.run(ctx)
+	return a.Run(ctx)
 }

@@ -28,6 +28,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/drivers/sim"
 	"github.com/linegate/linegate/testdata/peers"
 )
@@ -476,8 +477,8 @@ func tail(s string, n int) string {
 var httpClient = &http.Client{Timeout: 2 * time.Second}
 
 // status is the agent's /status, ok false when it does not answer.
-func (r *safRig) status() (statusDoc, bool) {
-	var st statusDoc
+func (r *safRig) status() (agent.Status, bool) {
+	var st agent.Status
 	resp, err := httpClient.Get("http://" + r.httpAddr + "/status")
 	if err != nil {
 		return st, false
@@ -489,7 +490,7 @@ func (r *safRig) status() (statusDoc, bool) {
 	return st, true
 }
 
-func (r *safRig) mustStatus() statusDoc {
+func (r *safRig) mustStatus() agent.Status {
 	r.t.Helper()
 	st, ok := r.status()
 	if !ok {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/linegate/linegate/buffer"
+	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/collector"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers/sim"
@@ -221,7 +222,7 @@ func TestScaleFiftyDevices(t *testing.T) {
 	plans := map[string]int{}
 	total := 0
 	for _, d := range cfg.Devices {
-		drv, err := newModbus(d, slog.New(slog.DiscardHandler))
+		drv, err := agent.NewModbusDriver(d, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +233,7 @@ func TestScaleFiftyDevices(t *testing.T) {
 		t.Fatalf("check prints %d reads per cycle, the drivers plan %d", planned, total)
 	}
 
-	built, err := buildDevices(cfg, slog.New(slog.DiscardHandler))
+	built, err := agent.BuildDevices(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

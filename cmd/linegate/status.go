@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/linegate/linegate/cmd/internal/agent"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -48,7 +50,7 @@ is down or the agent does not answer, 2 on a bad flag or config.`,
 			if err != nil {
 				return &exitError{exitFailed, err}
 			}
-			var doc statusDoc
+			var doc agent.Status
 			if err := json.Unmarshal(body, &doc); err != nil {
 				return &exitError{exitFailed, fmt.Errorf("http://%s/status: not a linegate status: %w", addr, err)}
 			}
@@ -103,7 +105,7 @@ func fetchStatus(cmd *cobra.Command, addr, token string, timeout time.Duration) 
 	return body, nil
 }
 
-func printStatus(w io.Writer, doc statusDoc, now time.Time) {
+func printStatus(w io.Writer, doc agent.Status, now time.Time) {
 	fmt.Fprintf(w, "gateway %s (version %s)\n\n", doc.Gateway, doc.Version)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DEVICE\tSTATE\tLAST GOOD READ\tPOLLS\tOVERRUNS\tLAST ERROR")

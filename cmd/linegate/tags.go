@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linegate/linegate/buffer"
+	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/collector"
 	"github.com/linegate/linegate/configs"
 )
@@ -70,7 +71,7 @@ its own polls to the devices' load.`,
 					return usageError(fmt.Errorf("--device %s: no such device in %s", device, cfg.File))
 				}
 			}
-			devs, err := buildDevices(&sel, log)
+			devs, err := agent.BuildDevices(&sel, log)
 			if err != nil {
 				return usageError(err)
 			}

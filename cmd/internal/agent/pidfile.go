@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"errors"
@@ -14,8 +14,8 @@ import (
 // is what makes an agent unique (bbolt locks it), and the folder is the
 // agent's own (systemd StateDirectory), writable by nobody else.
 
-// pidFilePath is the pid file of the agent whose buffer is bufferPath.
-func pidFilePath(bufferPath string) string {
+// PIDFilePath is the pid file of the agent whose buffer is bufferPath.
+func PIDFilePath(bufferPath string) string {
 	return filepath.Join(filepath.Dir(bufferPath), "linegate.pid")
 }
 
@@ -27,14 +27,14 @@ func writePIDFile(path string) (remove func(), err error) {
 		return func() {}, fmt.Errorf("pid file: %w", err)
 	}
 	return func() {
-		if got, err := readPIDFile(path); err == nil && got == pid {
+		if got, err := ReadPIDFile(path); err == nil && got == pid {
 			os.Remove(path)
 		}
 	}, nil
 }
 
-// readPIDFile reads a pid file.
-func readPIDFile(path string) (int, error) {
+// ReadPIDFile reads a pid file.
+func ReadPIDFile(path string) (int, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("%s does not exist: is linegate running with this config?", path)

@@ -7,51 +7,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/linegate/linegate/collector"
 	"github.com/linegate/linegate/configs"
 )
 
-// normalizationRules copies the normalization keys of issue 6 from the
-// config into a collector tag (collectorTags does the older ones).
-func normalizationRules(ct *collector.Tag, t configs.Tag, d configs.Device) {
-	if len(t.RawRange) == 2 && len(t.Range) == 2 {
-		ct.Map = &collector.LinearMap{RawLo: t.RawRange[0], RawHi: t.RawRange[1], Lo: t.Range[0], Hi: t.Range[1]}
-		ct.Scale, ct.Offset = 0, 0
-	}
-	if len(t.Limits) == 2 {
-		ct.Limits = &[2]float64{t.Limits[0], t.Limits[1]}
-	}
-	ct.DeadbandPercent = t.DeadbandPercent
-	ct.State = t.State
-	for _, b := range t.StateBits {
-		ct.StateBits = append(ct.StateBits, collector.StateBit{Bit: b.Bit, State: b.State})
-	}
-	ct.DefaultState = t.DefaultState
-	for _, bit := range slices.Sorted(maps.Keys(t.Alarms)) {
-		ct.Alarms = append(ct.Alarms, collector.Alarm{Bit: bit, Text: t.Alarms[bit]})
-	}
-	ct.Timestamp = t.Timestamp
-	ct.Location = d.Location
-	ct.StaleAfter = t.StaleAfter.D()
-	if t.Timestamp != "" {
-		ct.ToSeconds = 0 // a point in time, not a duration
-	}
-}
-
-// shiftPlan is the device's shift plan for the state times, nil without
-// shifts.
-func shiftPlan(d configs.Device) (*collector.ShiftPlan, error) {
-	if len(d.Shifts) == 0 {
-		return nil, nil
-	}
-	p, err := collector.NewShiftPlan(d.Shifts, d.Location, d.StateTimesEvery.D())
-	if err != nil {
-		return nil, fmt.Errorf("device %s: %w", d.Name, err)
-	}
-	return p, nil
-}
-
-// rules describes the normalization keys of issue 6 for `linegate check`.
+// rules describes a tag's normalization (maps, limits, deadbands, state
+// and alarm bits, timestamps, staleness) for `linegate check`.
 func rules(t configs.Tag) []string {
 	num := func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 	var parts []string

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"crypto/sha256"
@@ -31,8 +31,8 @@ const pageCookie = "linegate_page"
 // With an http token set, each route needs it like /metrics and /status:
 // as "Authorization: Bearer <token>", or, for a browser, once in the
 // address (/?token=...), which sets a cookie and redirects to a clean /.
-func pageRoutes(mux *http.ServeMux, p *pipeline) {
-	token := p.cfg.HTTP.Token.Reveal()
+func (a *Agent) pageRoutes(mux *http.ServeMux) {
+	token := a.cfg.HTTP.Token.Reveal()
 	assets, _ := fs.Sub(web, "web/assets") // cannot fail: the path is embedded
 	files := http.StripPrefix("/assets/", http.FileServerFS(assets))
 
@@ -81,7 +81,7 @@ func pageRoutes(mux *http.ServeMux, p *pipeline) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(p.live(r.URL.Query().Get("device"), r.URL.Query().Get("tag")))
+		_ = json.NewEncoder(w).Encode(a.live(r.URL.Query().Get("device"), r.URL.Query().Get("tag")))
 	})
 }
 
@@ -134,7 +134,7 @@ type liveDoc struct {
 	// Now is the gateway's clock: the page measures ages against it, not
 	// against the clock of the laptop it runs on.
 	Now     time.Time    `json:"now"`
-	Status  statusDoc    `json:"status"`
+	Status  Status       `json:"status"`
 	Tags    []tagLive    `json:"tags"`
 	History *historyLive `json:"history,omitempty"`
 }
@@ -160,9 +160,9 @@ type historyLive struct {
 
 // live builds the page's document; device and tag ("" for none) choose the
 // charted tag.
-func (p *pipeline) live(device, tag string) liveDoc {
-	doc := liveDoc{Now: time.Now().UTC(), Status: p.status()}
-	for _, t := range p.col.Live() {
+func (a *Agent) live(device, tag string) liveDoc {
+	doc := liveDoc{Now: time.Now().UTC(), Status: a.Status()}
+	for _, t := range a.col.Live() {
 		doc.Tags = append(doc.Tags, tagLive{
 			Device: t.Device, Tag: t.Tag, Class: t.Class, Unit: t.Unit,
 			Value: t.Value, Quality: t.Quality, Error: t.Error, TS: optTime(t.TS),
@@ -170,7 +170,7 @@ func (p *pipeline) live(device, tag string) liveDoc {
 	}
 	if device != "" && tag != "" {
 		h := &historyLive{Device: device, Tag: tag, Points: [][2]float64{}}
-		for _, pt := range p.col.History(device, tag) {
+		for _, pt := range a.col.History(device, tag) {
 			h.Points = append(h.Points, [2]float64{float64(pt.TS.UnixMilli()), pt.Value})
 		}
 		doc.History = h

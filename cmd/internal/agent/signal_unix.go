@@ -1,6 +1,6 @@
 //go:build !windows
 
-package main
+package agent
 
 import (
 	"bytes"
@@ -16,10 +16,10 @@ import (
 // notifyReload delivers SIGHUP to ch.
 func notifyReload(ch chan<- os.Signal) { signal.Notify(ch, syscall.SIGHUP) }
 
-// signalReload sends SIGHUP to the agent pid, after making sure, where
+// SignalReload sends SIGHUP to the agent pid, after making sure, where
 // /proc tells, that pid is a linegate: a stale pid file must not hang up
 // some other process that got the number.
-func signalReload(pid int) error {
+func SignalReload(pid int) error {
 	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 	switch {
 	case errors.Is(err, os.ErrNotExist):

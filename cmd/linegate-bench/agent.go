@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/linegate/linegate/cmd/internal/agent"
+
 	"bufio"
 	"encoding/json"
 	"fmt"
@@ -10,28 +12,11 @@ import (
 	"time"
 )
 
-// agentStatus is the part of linegate's /status the bench reads.
-type agentStatus struct {
-	Devices []struct {
-		Name     string `json:"name"`
-		Up       bool   `json:"up"`
-		Overruns uint64 `json:"overruns"`
-	} `json:"devices"`
-	Buffer struct {
-		Messages int64  `json:"messages"`
-		NextSeq  uint64 `json:"next_seq"`
-		Dropped  uint64 `json:"dropped"`
-	} `json:"buffer"`
-	Uplink struct {
-		Connected bool   `json:"connected"`
-		Published uint64 `json:"published"`
-	} `json:"uplink"`
-}
-
 var httpClient = &http.Client{Timeout: 2 * time.Second}
 
-func fetchAgentStatus(addr string) (agentStatus, error) {
-	var st agentStatus
+// fetchAgentStatus reads the agent's /status.
+func fetchAgentStatus(addr string) (agent.Status, error) {
+	var st agent.Status
 	resp, err := agentGet(addr, "/status")
 	if err != nil {
 		return st, err
@@ -54,7 +39,8 @@ func agentGet(addr, path string) (*http.Response, error) {
 	return resp, nil
 }
 
-func (st agentStatus) overruns() uint64 {
+// overruns counts the polls that did not fit their interval, on all devices.
+func overruns(st agent.Status) uint64 {
 	var n uint64
 	for _, d := range st.Devices {
 		n += d.Overruns
@@ -62,7 +48,8 @@ func (st agentStatus) overruns() uint64 {
 	return n
 }
 
-func (st agentStatus) devicesUp() int {
+// devicesUp counts the devices that are up.
+func devicesUp(st agent.Status) int {
 	n := 0
 	for _, d := range st.Devices {
 		if d.Up {

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 // notifyReload does nothing: Windows has no SIGHUP.
 func notifyReload(chan<- os.Signal) {}
 
-// signalReload cannot signal a Windows process.
-func signalReload(int) error {
+// SignalReload cannot signal a Windows process.
+func SignalReload(int) error {
 	return errors.New("live reload needs SIGHUP, which Windows lacks: restart the service (linegate service stop, then start)")
 }

@@ -1,0 +1,142 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+
+	"github.com/linegate/linegate/collector"
+	"github.com/linegate/linegate/configs"
+	"github.com/linegate/linegate/drivers"
+	"github.com/linegate/linegate/drivers/modbus"
+)
+
+// BuildDevices turns the config's devices into collector devices with
+// their drivers (the agent, `linegate tags`, `linegate check --connect`).
+//
+// Modbus devices on one serial port or one TCP address share its link
+// through one pool: it holds no goroutine, and a link's connection closes
+// when the last of its drivers closes (the collector closes them all when
+// it stops).
+func BuildDevices(cfg *configs.Config, log *slog.Logger) ([]collector.Device, error) {
+	return buildDevicesIn(modbus.NewPool(), cfg.Devices, log)
+}
+
+// buildDevicesIn builds devs with their Modbus links in pool (a reload
+// reuses the running agent's, so that a restarted device shares its port
+// with the devices that keep running). On an error the drivers already made
+// are closed.
+func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger) (_ []collector.Device, err error) {
+	var out []collector.Device
+	defer func() {
+		if err != nil {
+			for _, d := range out {
+				d.Driver.Close()
+			}
+		}
+	}()
+	for _, d := range devs {
+		var drv drivers.Driver
+		switch d.Driver {
+		case "modbus":
+			m, err := newModbusIn(pool, d, log)
+			if err != nil {
+				return nil, err
+			}
+			drv = m
+		case "opcua":
+			o, err := NewOPCUADriver(d, log)
+			if err != nil {
+				return nil, err
+			}
+			drv = o
+		default:
+			return nil, fmt.Errorf("device %s: driver %s is not available in this version", d.Name, d.Driver)
+		}
+		shifts, err := shiftPlan(d)
+		if err != nil {
+			drv.Close()
+			return nil, err
+		}
+		out = append(out, collector.Device{
+			Name:     d.Name,
+			Interval: d.PollInterval.D(),
+			Driver:   drv,
+			Tags:     collectorTags(d),
+			Shifts:   shifts,
+			// OPC UA pushes changes in subscribe mode (the default).
+			Subscribe: d.Driver == "opcua" && d.Mode == "subscribe",
+		})
+	}
+	return out, nil
+}
+
+func collectorTags(d configs.Device) []collector.Tag {
+	tags := make([]collector.Tag, 0, len(d.Tags))
+	for _, t := range d.Tags {
+		ct := collector.Tag{
+			Name:        t.Name,
+			Class:       t.Class,
+			Unit:        t.Unit,
+			Scale:       t.ScaleValue(),
+			Offset:      t.Offset,
+			Float32:     t.Type == "float32",
+			Deadband:    t.Deadband,
+			ReportEvery: t.ReportEvery.D(),
+			States:      t.States,
+			Counter:     t.Counter,
+			CounterBits: 16 * configs.RegisterWidth(t.Type, t.Length),
+		}
+		if d.Driver == "opcua" {
+			ct.CounterBits = 64 // the node's own type sets the width; no register count to go by
+		}
+		if f, ok := configs.DurationUnits[t.Unit]; ok && t.Class == "time" {
+			ct.ToSeconds = f
+		}
+		normalizationRules(&ct, t, d)
+		tags = append(tags, ct)
+	}
+	return tags
+}
+
+// normalizationRules copies the normalization keys (maps, limits, state
+// and alarm bits, timestamps, staleness) into a collector tag;
+// collectorTags does scale, offset, deadband and counters.
+func normalizationRules(ct *collector.Tag, t configs.Tag, d configs.Device) {
+	if len(t.RawRange) == 2 && len(t.Range) == 2 {
+		ct.Map = &collector.LinearMap{RawLo: t.RawRange[0], RawHi: t.RawRange[1], Lo: t.Range[0], Hi: t.Range[1]}
+		ct.Scale, ct.Offset = 0, 0
+	}
+	if len(t.Limits) == 2 {
+		ct.Limits = &[2]float64{t.Limits[0], t.Limits[1]}
+	}
+	ct.DeadbandPercent = t.DeadbandPercent
+	ct.State = t.State
+	for _, b := range t.StateBits {
+		ct.StateBits = append(ct.StateBits, collector.StateBit{Bit: b.Bit, State: b.State})
+	}
+	ct.DefaultState = t.DefaultState
+	for _, bit := range slices.Sorted(maps.Keys(t.Alarms)) {
+		ct.Alarms = append(ct.Alarms, collector.Alarm{Bit: bit, Text: t.Alarms[bit]})
+	}
+	ct.Timestamp = t.Timestamp
+	ct.Location = d.Location
+	ct.StaleAfter = t.StaleAfter.D()
+	if t.Timestamp != "" {
+		ct.ToSeconds = 0 // a point in time, not a duration
+	}
+}
+
+// shiftPlan is the device's shift plan for the state times, nil without
+// shifts.
+func shiftPlan(d configs.Device) (*collector.ShiftPlan, error) {
+	if len(d.Shifts) == 0 {
+		return nil, nil
+	}
+	p, err := collector.NewShiftPlan(d.Shifts, d.Location, d.StateTimesEvery.D())
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", d.Name, err)
+	}
+	return p, nil
+}
