@@ -60,7 +60,7 @@ type Collector struct {
 	// one that grew by doubling.
 	scratch sync.Pool
 
-	// devMu guards devices and running: Replace (reload.go) swaps them
+	// devMu guards devices and running: Replace (a live reload) swaps them
 	// while Run and the status readers use them.
 	devMu   sync.Mutex
 	running *runSet
@@ -115,7 +115,7 @@ func New(opts Options) (*Collector, error) {
 }
 
 // Run polls every device until ctx is done, then closes the drivers.
-// Replace (reload.go) adds, removes and restarts devices while it runs.
+// Replace (a live reload) adds, removes and restarts devices while it runs.
 func (c *Collector) Run(ctx context.Context) error {
 	rs, err := c.startAll(ctx)
 	if err != nil {

@@ -71,7 +71,7 @@ func layoutDevices(n, perSim int, sims []string) []device {
 }
 
 // driverConfig is the modbus.Config linegate builds from the YAML below
-// (cmd/linegate/pipeline.go: newModbusIn), for Plan() and the limit.
+// (cmd/internal/agent/drivers.go: newModbusIn), for Plan() and the limit.
 func driverConfig(d device, tags []benchTag, timeout time.Duration) modbus.Config {
 	gap := configs.DefaultMaxGap
 	if gap == 0 {
