@@ -44,7 +44,8 @@ fuzz:
 
 # bench runs the micro-benchmarks, then the end-to-end load run
 # (cmd/linegate-bench: sims → linegate → mosquitto → subscriber, the
-# practical limit, the targets of issue 9); results also go to bench.json.
+# practical limit, the load targets; cmd/linegate-bench/README.md); results
+# also go to bench.json.
 # Needs mosquitto. E.g. make bench BENCHFLAGS="--devices 10 --duration 15s --outage 10s"
 BENCHTIME  ?= 200ms
 BENCHFLAGS ?=
@@ -54,15 +55,15 @@ bench: build
 	$(GO) build -o bin/linegate-bench ./cmd/linegate-bench
 	bin/linegate-bench --linegate $(BIN) --gobench bin/gobench.txt --json bench.json $(BENCHFLAGS)
 
-# bench-100k is issue 20's 100,000 tags: 400 devices × 250 tags at 1 s for
-# 30 s, no outage, rate run or limit (≤ 25 % of one core, ≤ 100 MiB peak
-# RSS); about 2 minutes. Results in bin/bench-100k.json.
+# bench-100k checks the footprint at 100,000 tags: 400 devices × 250 tags at
+# 1 s for 30 s, no outage, rate run or limit (≤ 25 % of one core, ≤ 100 MiB
+# peak RSS); about 2 minutes. Results in bin/bench-100k.json.
 bench-100k: build
 	@mkdir -p bin
 	$(GO) build -o bin/linegate-bench ./cmd/linegate-bench
 	bin/linegate-bench --linegate $(BIN) --json bin/bench-100k.json --devices 400 --tags 250 --duration 30s --outage 0 --rate 0 --limit-duration 0 $(BENCHFLAGS)
 
-# bench-telegraf runs linegate and Telegraf side by side (issue 20): the same
+# bench-telegraf runs linegate and Telegraf side by side: the same
 # sims and Mosquitto, A B A B for 1×1, 10×20 and 100×100 uint16 holding
 # registers at 1 s, QoS 1; ratios and /proc figures, results in
 # bin/bench-telegraf.json. Builds Telegraf into bin/ once (needs the Go module

@@ -97,6 +97,21 @@ type Queue struct {
 	bud      budget
 	met      *metrics
 
+	// Lock order: commitMu, then dbMu, then mu or ackMu; never the other
+	// way round.
+	//
+	//   - commitMu is outermost: the committer, Flush, Compact, Open's first
+	//     commit and Close hold it across a whole commit, which takes dbMu
+	//     shared (a compaction, exclusively). Events takes it only around
+	//     its mark and lets go before it takes dbMu.
+	//   - dbMu is held across bbolt transactions, so a transaction body
+	//     may take mu or ackMu, and must never take commitMu or dbMu.
+	//   - mu and ackMu are leaves: held for a few field reads or updates,
+	//     never together, never while taking another of these locks, never
+	//     across a bbolt call or a channel send.
+	//
+	// bbolt's own locks sit between dbMu and the leaves.
+
 	// dbMu guards the db handle: readers (Read, Events) and commits hold
 	// it shared, Compact and Close hold it exclusively to replace or close
 	// the handle. bbolt serialises the writers itself.

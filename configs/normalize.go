@@ -67,8 +67,9 @@ func (v *validator) deviceNormalization(i int, where string) {
 	}
 }
 
-// tagNormalization checks the rules of issue 6 on one tag; normalization
-// checks the older ones.
+// tagNormalization checks a tag's mapping, limit, state-word, alarm,
+// timestamp and staleness rules (collector/README.md); normalization checks
+// its class, scale, offset, deadband, states and counter.
 func (v *validator) tagNormalization(t *Tag, n *yaml.Node, where, driver string, d *Device) {
 	numeric := t.Type != "bool" && t.Type != "string"
 	integer := driver != "modbus" || isInteger(t.Type)

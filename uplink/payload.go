@@ -25,7 +25,7 @@ type Gateway struct {
 // the tests check, so the MES can parse it with any JSON library.
 
 // AppendJSON appends the linegate/v1 JSON of m to dst, fields in the order of
-// the MQTT contract (DESIGN.md). historical is the caller's verdict (see
+// the MQTT contract (README.md). historical is the caller's verdict (see
 // Uplink.serve).
 func AppendJSON(dst []byte, m buffer.Message, gw Gateway, historical bool) []byte {
 	dst = append(dst, `{"schema":"`+Schema+`","id":`...)
@@ -175,7 +175,7 @@ func appendTime(dst []byte, t time.Time) []byte {
 		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z', '"')
 }
 
-// timeLayout is the payload's time format (DESIGN.md): RFC 3339, UTC,
+// timeLayout is the payload's time format (README.md): RFC 3339, UTC,
 // milliseconds.
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
@@ -217,7 +217,8 @@ func appendValue(dst []byte, v any) []byte {
 	case time.Time:
 		return appendTime(dst, v)
 	case time.Duration:
-		// Durations are seconds everywhere in the payload (DESIGN: time class).
+		// Durations are seconds everywhere in the payload (the time class,
+		// collector/README.md).
 		return appendFloat(dst, v.Seconds(), 64)
 	case []any:
 		// OPC UA arrays become JSON arrays.

@@ -26,7 +26,8 @@ func mustTime(s string) time.Time {
 	return t
 }
 
-// designMessage is the example of DESIGN.md "MQTT contract".
+// designMessage is the data payload example of the MQTT contract
+// (README.md, "Topics and payload"), as in testdata/design_example.json.
 func designMessage() buffer.Message {
 	ts := mustTime("2026-11-27T10:15:02.101Z")
 	return buffer.Message{

@@ -3,7 +3,7 @@
 // It reads the buffer at its own pace and never makes the collector wait on
 // the network: messages are deleted from the buffer only after the broker's
 // PUBACK, so a broker outage only makes the buffer grow. Delivery is
-// at-least-once and in seq order (DESIGN.md "MQTT contract").
+// at-least-once and in seq order (README.md, "Topics and payload").
 package uplink
 
 import (

@@ -153,7 +153,7 @@ func pairRatios(runs []sideRun) (cpu, rss []float64) {
 	return cpu, rss
 }
 
-// sideTarget is one of issue 20's side-by-side targets for a load: the
+// sideTarget is one of the side-by-side targets for a load: the
 // median over the pairs of linegate ÷ Telegraf CPU at most maxCPURatio,
 // of peak RSS at most maxRSSRatio, and linegate's own median CPU at most
 // maxCPUPercent (0: no absolute target).
@@ -161,7 +161,7 @@ type sideTarget struct {
 	maxCPURatio, maxRSSRatio, maxCPUPercent float64
 }
 
-// sideTargets are issue 20's, by load name.
+// sideTargets are the footprint targets beside Telegraf, by load name.
 var sideTargets = map[string]sideTarget{
 	"1x1":     {maxCPURatio: 1, maxRSSRatio: 1, maxCPUPercent: 0.1},
 	"10x20":   {maxCPURatio: 0.5, maxRSSRatio: 1},
@@ -251,7 +251,7 @@ func (r *sideReport) print(w io.Writer) {
 		checks = append(checks, l.Checks...)
 	}
 	if len(checks) > 0 {
-		fmt.Fprintln(w, "\ntargets (issue 20)")
+		fmt.Fprintln(w, "\ntargets (footprint beside Telegraf)")
 		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		for _, c := range checks {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", passFail(c.Pass), c.Name, c.Target, c.Value)

@@ -43,8 +43,9 @@ func linegateBinary(t *testing.T) string {
 	return binPath
 }
 
-// designConfig is the DESIGN.md example config (the Modbus device), with
-// only the addresses pointed at the test's peers.
+// designConfig is the example config of the design contract (its Modbus
+// device; configs/README.md has every key), with only the addresses pointed
+// at the test's peers.
 const designConfig = `gateway: {id: line1-pc, site: plant-a, area: assembly, line: line1}
 buffer:  {path: %s, max_size: 1GiB, on_full: drop_oldest, commit_interval: 50ms}
 uplink:
@@ -99,8 +100,8 @@ type contractPayload struct {
 }
 
 // TestInteropRunAgainstPymodbusAndMosquitto is the spine's acceptance: the
-// real binary, a pymodbus PLC and a Mosquitto broker, a config written from
-// DESIGN.md; the MES sees the contract's topics and payloads with the right
+// real binary, a pymodbus PLC and a Mosquitto broker, the design contract's
+// example config; the MES sees the contract's topics and payloads with the right
 // values, and seq rises by one with no gap across a restart.
 func TestInteropRunAgainstPymodbusAndMosquitto(t *testing.T) {
 	peers.Interop(t)

@@ -1,6 +1,6 @@
 package main
 
-// Store and forward proven with real processes (issue 5): the linegate
+// Store and forward (buffer/README.md) proven with real processes: the linegate
 // binary, Mosquitto, the simulated press line, kill -9, a stalling proxy, a
 // full disk. The rig is in saf_rig_test.go. Durations are scaled down so the
 // set runs in well under four minutes (a 15 s outage at 100 ms polling

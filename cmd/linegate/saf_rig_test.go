@@ -33,8 +33,8 @@ import (
 	"github.com/linegate/linegate/testdata/peers"
 )
 
-// safLong turns the scaled-down durations into the real ones
-// (a one-minute outage).
+// safLong turns the scaled-down durations into the real ones (a one-minute
+// outage, a stall past the keepalive; buffer/README.md).
 func safLong() bool { return os.Getenv("LINEGATE_LONG") == "1" }
 
 // ---- proxy ----

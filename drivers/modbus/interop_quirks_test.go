@@ -1,7 +1,8 @@
 package modbus_test
 
-// Interop with devices that misbehave as real ones do (issue 19), each
-// played by the tests' own responder over a socat pty pair or TCP.
+// Interop with devices that misbehave as real ones do (the quirks of
+// README.md), each played by the tests' own responder over a socat pty
+// pair or TCP.
 
 import (
 	"context"

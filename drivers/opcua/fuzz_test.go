@@ -13,9 +13,9 @@ import (
 
 // decodeDataValue decodes b with gopcua. gopcua v0.9.1 panics on some
 // inputs (a negative array length: "reflect.MakeSlice: negative len", seed
-// gopcua-negative-array-len): that is its bug, reported in the issue notes,
-// not linegate's, so it counts as undecodable here and the fuzzer goes on
-// with what linegate does with a decoded value.
+// gopcua-negative-array-len): that is its bug (README.md, "Known limits of
+// gopcua v0.9.1"), not linegate's, so it counts as undecodable here and the
+// fuzzer goes on with what linegate does with a decoded value.
 func decodeDataValue(b []byte) (dv *ua.DataValue, ok bool) {
 	defer func() {
 		if recover() != nil {
