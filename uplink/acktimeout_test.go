@@ -133,17 +133,32 @@ func TestAckTimeoutResumes(t *testing.T) {
 	if n := testutil.ToFloat64(r.u.met.ackTimeouts); n < 1 {
 		t.Fatalf("ack timeouts %v, want the dropped PUBACK to end the connection", n)
 	}
-	// The DISCONNECT after the timeout drops the will: the offline status
-	// came from the uplink itself.
-	offline := false
-	seen := map[uint64]bool{}
-	for _, m := range mes.received() {
-		if m.topic == statusTopic && strings.Contains(m.payload, `"state":"offline"`) {
-			offline = true
+	// The broker's PUBACK to us says nothing of its delivery to the MES'
+	// subscription, which may still be on its way: wait for that too.
+	var offline bool
+	var seen map[uint64]bool
+	delivered := func() bool {
+		offline, seen = false, map[uint64]bool{}
+		for _, m := range mes.received() {
+			// The DISCONNECT after the timeout drops the will: the offline
+			// status came from the uplink itself.
+			if m.topic == statusTopic && strings.Contains(m.payload, `"state":"offline"`) {
+				offline = true
+			}
+			if isDataTopic(m.topic) && !m.retained {
+				seen[decodeData(t, []byte(m.payload)).Seq] = true
+			}
 		}
-		if isDataTopic(m.topic) && !m.retained {
-			seen[decodeData(t, []byte(m.payload)).Seq] = true
+		for seq := uint64(1); seq <= 20; seq++ {
+			if !seen[seq] {
+				return false
+			}
 		}
+		return offline
+	}
+	deadline := time.Now().Add(long)
+	for !delivered() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
 	}
 	if !offline {
 		t.Error("no offline status after the connection was dropped for the missing PUBACK")
