@@ -194,7 +194,9 @@ func (v *validator) uplink() {
 	if len(u.Brokers) == 0 {
 		v.addf(keyLine(n, "brokers"), "uplink", "brokers: at least one broker URL is required (tcp://host:1883)")
 	}
-	for _, b := range u.Brokers {
+	for i, b := range u.Brokers {
+		b = NormalizeBroker(b)
+		u.Brokers[i] = b
 		pu, err := url.Parse(b)
 		shown := RedactURL(b) // messages never show a password in the URL
 		switch {
