@@ -61,6 +61,10 @@ a device or broker failed, 2 when the config is not valid.`,
 }
 
 func printCheck(w io.Writer, cfg *configs.Config) error {
+	// run would fail at once on a buffer folder it cannot write.
+	if err := configs.CheckBufferPath(cfg.Buffer.Path); err != nil {
+		return usageError(fmt.Errorf("%s: %w", cfg.File, err))
+	}
 	g := cfg.Gateway
 	fmt.Fprintf(w, "config %s: valid\n", cfg.File)
 	for _, warning := range cfg.Warnings {

@@ -48,6 +48,8 @@ func TestCheckExitCodes(t *testing.T) {
 	t.Setenv("DEMO_BROKER", "127.0.0.1:18830")
 	t.Setenv("DEMO_BUFFER", filepath.Join(t.TempDir(), "b.db"))
 	good := writeFile(t, "demo.yaml", string(demo))
+	// run cannot create a buffer below a file
+	notAFolder := writeFile(t, "nofolder.yaml", strings.Replace(string(demo), "path: ${DEMO_BUFFER}", "path: "+filepath.Join(good, "b.db"), 1))
 	broken := writeFile(t, "broken.yaml", strings.Replace(string(demo), "type: float32, unit: degC, deadband: 0.2}", "type: float, unit: degC, deadband: 0.2}", 1))
 
 	tests := []struct {
@@ -64,6 +66,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{"missing file", []string{"check", "-c", filepath.Join(t.TempDir(), "nope.yaml")}, exitUsage, nil, []string{"no such file"}},
 		{"no config flag", []string{"check"}, exitUsage, nil, []string{"-c/--config FILE is required"}},
 		{"unknown flag", []string{"check", "--bogus"}, exitUsage, nil, []string{"unknown flag"}},
+		{"buffer folder is a file", []string{"check", "-c", notAFolder}, exitUsage, nil, []string{"buffer.path " + filepath.Join(good, "b.db") + ": " + good + " is a file, not a folder"}},
 		{"unknown command", []string{"frobnicate"}, exitUsage, nil, []string{"unknown command"}},
 		{"version", []string{"version"}, exitOK, []string{"linegate dev"}, nil},
 		{"--version", []string{"--version"}, exitOK, []string{"linegate dev (commit"}, nil},
