@@ -124,6 +124,9 @@ func (v *validator) deviceAt(i int, seen map[string]int) {
 	}
 	seen[d.Name] = n.Line
 	v.device(i, where)
+	if d.Driver == "modbus" {
+		v.overlaps(i, where)
+	}
 }
 
 // crossDevice runs the checks that compare devices, after each was checked.
