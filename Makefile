@@ -25,8 +25,11 @@ build:
 test:
 	$(GO) test $(TESTFLAGS) ./...
 
-demo:
-	$(GO) run ./cmd/linegate demo $(DEMOFLAGS)
+# demo runs the built binary, not "go run": Ctrl-C then reaches linegate
+# alone, which stops cleanly, instead of the go command, which reports the
+# interrupted child as a failure to make ("make: *** ... Error 1").
+demo: build
+	@$(BIN) demo $(DEMOFLAGS)
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
