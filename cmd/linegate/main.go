@@ -122,6 +122,7 @@ Exit codes: 0 ok, 1 failed, 2 usage or config error.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(newRunCmd(g), newDemoCmd(g), newCheckCmd(g), newVersionCmd(g))
 	root.AddCommand(newReloadCmd(g), newServiceCmd(g)) // deployment
+	root.AddCommand(newInitCmd(g), newExampleCmd(g), newImportCmd(g)) // a first config
 	// The technician's diagnostics.
 	root.AddCommand(newOPCUACmd(g))
 	root.AddCommand(newModbusCmd(g), newMQTTCmd(g), newBufferCmd(g), newTagsCmd(g), newStatusCmd(g), newSimCmd(g))
