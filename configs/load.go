@@ -190,6 +190,7 @@ func decodeConfig(name string, root, devs *yaml.Node, n int, item func(int) (*ya
 	if checking() {
 		v.top()
 	}
+	templates := templatesOf(root, &keyProblems)
 	seen := map[string]int{}
 	for i := range cfg.Devices {
 		if devs != nil {
@@ -199,6 +200,7 @@ func decodeConfig(name string, root, devs *yaml.Node, n int, item func(int) (*ya
 			}
 			devs.Content[i] = dn
 			expandEnv(dn, env, &keyProblems)
+			templates.expand(dn, &keyProblems)
 			checkKeys(dn, reflect.TypeOf(Device{}), "", schema, &keyProblems)
 			if fatal == nil {
 				fatal = typeErrs.add(dn, dn.Decode(&cfg.Devices[i]))
