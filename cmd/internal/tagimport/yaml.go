@@ -18,7 +18,7 @@ type Device struct {
 // to be pasted under "devices:" (or appended to a file that ends with it).
 func (r *Result) YAML(d Device) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "  # imported from a %s tag list: %d tag(s)", formatName[r.Format], len(r.Tags))
+	fmt.Fprintf(&b, "  # from a %s: %d tag(s)", formatName[r.Format], len(r.Tags))
 	if len(r.Skipped) > 0 {
 		fmt.Fprintf(&b, ", %d row(s) not imported (see the import's report)", len(r.Skipped))
 	}
@@ -73,7 +73,7 @@ func (r *Result) YAML(d Device) []byte {
 	return []byte(b.String())
 }
 
-var formatName = map[string]string{Generic: "CSV", TIA: "TIA Portal", Studio5000: "Studio 5000", Kepware: "Kepware"}
+var formatName = map[string]string{Generic: "CSV tag list", TIA: "TIA Portal tag table", Studio5000: "Studio 5000 tag export", Kepware: "Kepware tag export", "browse": "browse of the OPC UA server", "scan": "Modbus scan"}
 
 // wide: a tag of 32 or 64 bits, for which the word order matters.
 func (r *Result) wide() bool {
