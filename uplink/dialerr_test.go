@@ -1,11 +1,13 @@
 package uplink
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -41,6 +43,32 @@ func TestDialError(t *testing.T) {
 			}
 			if ClosedInHandshake(got) != tt.tls {
 				t.Errorf("ClosedInHandshake = %v", !tt.tls)
+			}
+		})
+	}
+}
+
+// The uplink's own error for an ssl:// broker on a plain MQTT port names
+// the broker and asks whether TLS is on; a refused dial is plain words.
+func TestConnectErrorWording(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0") // plain MQTT
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	tests := []struct{ broker, want string }{
+		{"ssl://" + b.addr, "connect to ssl://" + b.addr + ": is TLS on?"},
+		{"tcp://" + deadAddr, "connect to tcp://" + deadAddr + ": connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.broker, func(t *testing.T) {
+			r := startUplink(t, Config{Brokers: []string{tt.broker}, GatewayID: "gw", TLS: &tls.Config{InsecureSkipVerify: true}}, newMemSource())
+			var last string
+			waitFor(t, "a failed connect", long, func() bool { last = r.u.Status().LastError; return last != "" })
+			if !strings.HasPrefix(last, tt.want) || strings.Contains(last, "network Error") {
+				t.Errorf("error %q, want it to begin %q", last, tt.want)
 			}
 		})
 	}
