@@ -117,10 +117,7 @@ func (v *validator) tagNormalization(t *Tag, n *yaml.Node, where, driver string,
 		}
 	}
 
-	width := 64
-	if driver == "modbus" {
-		width = 16 * RegisterWidth(t.Type, t.Length)
-	}
+	width := t.CounterBits(driver)
 	transforms := t.Scale != nil || t.Offset != 0 || t.Deadband != 0 || t.DeadbandPercent != 0 || t.RawRange != nil || t.Limits != nil
 	if len(t.StateBits) > 0 {
 		if len(t.States) > 0 {
