@@ -78,6 +78,11 @@ type Config struct {
 	// (sparkplug.go). GroupID (default DefaultGroupID(Site, Line)) and
 	// EdgeNode (default GatewayID) name the Sparkplug edge node.
 	Format, GroupID, EdgeNode string
+	// Sparkplug only (sparkplug.go): the primary host, where bdSeq is kept,
+	// and the configured devices and tags, born before their first read.
+	PrimaryHost string
+	BdSeqFile   string
+	Devices     []SparkplugDevice
 }
 
 // Status is a snapshot for /status and diagnostics.
@@ -404,7 +409,7 @@ func (u *Uplink) connect(ctx context.Context) (*session, error) {
 	d := &dialer{ctx: ctx, u: u}
 
 	opts := mqtt.NewClientOptions()
-	for _, b := range u.brokers {
+	for _, b := range u.brokerOrder() {
 		opts.AddBroker(b.String())
 	}
 	opts.SetClientID(u.cfg.ClientID)
