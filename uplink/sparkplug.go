@@ -434,7 +434,15 @@ func (u *Uplink) announceSparkplug(ctx context.Context, s *session) error {
 			return ctx.Err()
 		}
 	}
-	return u.birthDevices(s)
+	if err := u.birthDevices(s); err != nil {
+		return err
+	}
+	// A rebirth asked while waiting for the host is answered by these births.
+	select {
+	case <-ss.rebirth:
+	default:
+	}
+	return nil
 }
 
 // rebirth answers an NCMD Node Control/Rebirth: a new NBIRTH (seq 0, same

@@ -136,16 +136,6 @@ func (r *spRun) need(t *testing.T, typ string) []spPub {
 	return ps
 }
 
-// index is the position of p in r.pkts.
-func (r *spRun) index(p wirePkt) int {
-	for i := range r.pkts {
-		if r.pkts[i].at.Equal(p.at) && r.pkts[i].conn == p.conn && r.pkts[i].typ == p.typ && r.pkts[i].topic == p.topic {
-			return i
-		}
-	}
-	return -1
-}
-
 // connPubs is the Sparkplug publishes of connection c, in wire order.
 func (r *spRun) connPubs(c int) []spPub {
 	var out []spPub
