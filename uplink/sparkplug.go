@@ -153,6 +153,7 @@ type sparkplug struct {
 
 	suppressed prometheus.Counter
 	births     prometheus.Counter
+	hostUp     prometheus.Gauge
 }
 
 // spDevice is one equipment and the metrics learned from its messages.
@@ -263,6 +264,10 @@ func newSparkplug(cfg *Config) (*sparkplug, error) {
 			Namespace: "linegate", Subsystem: "uplink", Name: "sparkplug_births_total",
 			Help: "Sparkplug NBIRTH and DBIRTH messages published.",
 		}),
+		hostUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "linegate", Subsystem: "uplink", Name: "sparkplug_primary_host_online",
+			Help: "1 while the Sparkplug primary host's STATE on the current broker is online; 0 otherwise (nothing is published, the buffer grows).",
+		}),
 	}
 	if sp.bdSeqFile != "" {
 		next, err := loadBdSeq(sp.bdSeqFile)
@@ -275,7 +280,11 @@ func newSparkplug(cfg *Config) (*sparkplug, error) {
 	}
 	sp.declare(cfg.Devices)
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{sp.suppressed, sp.births} {
+		cs := []prometheus.Collector{sp.suppressed, sp.births}
+		if sp.host != "" {
+			cs = append(cs, sp.hostUp)
+		}
+		for _, c := range cs {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("uplink: register metrics: %w", err)
 			}
@@ -334,6 +343,7 @@ func (sp *sparkplug) setWill(opts *mqtt.ClientOptions, s *session) {
 		rebirth: make(chan struct{}, 1)}
 	if sp.host != "" {
 		s.sp.hostChanged = make(chan struct{}, 1)
+		sp.hostUp.Set(0) // unknown until this connection's STATE
 	}
 	if sp.bdSeqFile != "" {
 		if err := saveBdSeq(sp.bdSeqFile, sp.bdSeq); err != nil && !sp.bdSeqErr {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/linegate/linegate/buffer"
@@ -1180,6 +1181,9 @@ func TestSparkplugConformancePrimaryHost(t *testing.T) {
 	app.state(spState, stateJSON(false, 200))
 	run := startUplink(t, cfg, src)
 	waitFor(t, "waiting for the host", long, func() bool { return logLines(r.logs, "waiting for the primary host") == 1 })
+	if v := testutil.ToFloat64(run.u.sp.hostUp); v != 0 {
+		t.Errorf("primary host online gauge %v while it is offline", v)
+	}
 	app.state(spState, stateJSON(true, 100))                  // older: ignored
 	app.state("spBv1.0/STATE/scada-02", stateJSON(true, 300)) // another host
 	app.state(spState, `{"online":true}`)                     // no timestamp: ignored
@@ -1191,6 +1195,9 @@ func TestSparkplugConformancePrimaryHost(t *testing.T) {
 	r.mark("online1")
 	app.state(spState, stateJSON(true, 300))
 	spHostCount(t, host, "DDATA/press01", 2)
+	if v := testutil.ToFloat64(run.u.sp.hostUp); v != 1 {
+		t.Errorf("primary host online gauge %v while it is online", v)
+	}
 	for _, mm := range spReceived(t, host) {
 		if mm.typ == "DDATA" && !mm.p.Metrics[0].GetIsHistorical() {
 			t.Errorf("%v: buffered while the host was away, not historical", mm)

@@ -80,6 +80,11 @@ func (u *Uplink) onState(s *session, m mqtt.Message) {
 	sp.stateTS[s.broker] = ts
 	sp.stateMu.Unlock()
 	ss.hostOnline.Store(online)
+	if online {
+		sp.hostUp.Set(1)
+	} else {
+		sp.hostUp.Set(0)
+	}
 	signal(ss.hostChanged)
 }
 

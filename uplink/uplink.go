@@ -52,8 +52,8 @@ type Config struct {
 	Username, Password string
 	TLS                *tls.Config // nil = system defaults for ssl:// wss://
 	// QoS of data messages, 0 or 1, taken as given (the config file defaults
-	// to 1). With QoS 0 a message is deleted once written to the connection.
-	// Status and events always use QoS 1.
+	// to 1, to 0 for Sparkplug). With QoS 0 a message is deleted once written
+	// to the connection. JSON status and events always use QoS 1.
 	QoS                    byte
 	TopicPrefix            string // default "linegate"
 	GatewayID              string // required
