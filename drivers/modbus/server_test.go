@@ -13,6 +13,10 @@ import (
 	mbserver "github.com/simonvetter/modbus"
 )
 
+// waitTimeout bounds the waits for conditions that normally hold in
+// milliseconds.
+const waitTimeout = 15 * time.Second
+
 // bank is the register map of a test device, served by a real
 // simonvetter/modbus server. Addresses from limit on answer exception 2.
 type bank struct {
@@ -325,17 +329,5 @@ func rawServer(t *testing.T, reply func(req []byte) []byte) (addr string, accept
 		mu.Lock()
 		defer mu.Unlock()
 		return n
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
