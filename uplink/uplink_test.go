@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -483,41 +484,15 @@ func deadAddr(t *testing.T) string {
 // silentListener accepts connections and never answers: a hung broker.
 func silentListener(t *testing.T) (addr string, accepted <-chan struct{}) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	acc := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			select {
-			case acc <- struct{}{}:
-			default:
-			}
+	addr = testkit.Serve(t, func(c net.Conn) {
+		select {
+		case acc <- struct{}{}:
+		default:
 		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
+		_, _ = io.Copy(io.Discard, c) // hold the connection until the test ends
 	})
-	return l.Addr().String(), acc
+	return addr, acc
 }
 
 func TestRunReturnsPromptlyOnCancel(t *testing.T) {

@@ -1,6 +1,8 @@
 package testkit
 
 import (
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,5 +76,43 @@ func TestGolden(t *testing.T) {
 	run(f, func() { Golden(f, filepath.Join(t.TempDir(), "missing.txt"), nil) })
 	if !f.failed.Load() {
 		t.Error("a missing golden file passed")
+	}
+}
+
+func TestServe(t *testing.T) {
+	var handled atomic.Int32
+	var addr string
+	var clients []net.Conn
+	t.Run("echo", func(t *testing.T) {
+		addr = Serve(t, func(c net.Conn) {
+			handled.Add(1)
+			_, _ = io.Copy(c, c)
+		})
+		for range 2 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clients = append(clients, c)
+			if _, err := c.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 4)
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+				t.Fatalf("echo %q, %v", buf, err)
+			}
+		}
+		// The clients stay connected: the cleanup must close the server's
+		// ends for the handlers to return (else the test hangs).
+	})
+	for _, c := range clients {
+		c.Close()
+	}
+	if n := handled.Load(); n != 2 {
+		t.Errorf("handled %d connections, want 2", n)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Error("the listener accepts connections after the test ended")
 	}
 }
