@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
 )
 
 // OEE is a device's oee: block: which state tag says whether the machine
