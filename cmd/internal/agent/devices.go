@@ -118,11 +118,14 @@ func normalizationRules(ct *collector.Tag, t configs.Tag, d configs.Device) {
 	ct.StaleAfter = t.StaleAfter.D()
 }
 
-// shiftPlan is the device's shift plan for the state times, nil without
-// shifts.
+// shiftPlan is the device's shift plan for the state times: its shifts, or
+// calendar days when it has none; nil without a state tag.
 func shiftPlan(d configs.Device) (*collector.ShiftPlan, error) {
 	if len(d.Shifts) == 0 {
-		return nil, nil
+		if !slices.ContainsFunc(d.Tags, configs.Tag.IsState) {
+			return nil, nil
+		}
+		return collector.DailyPlan(d.Location, d.StateTimesEvery.D()), nil
 	}
 	p, err := collector.NewShiftPlan(d.Shifts, d.Location, d.StateTimesEvery.D())
 	if err != nil {
