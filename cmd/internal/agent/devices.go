@@ -65,6 +65,7 @@ func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger) 
 			Driver:    drv,
 			Tags:      collectorTags(d),
 			Shifts:    shifts,
+			OEE:       oeePlan(d),
 			Subscribe: d.Subscribes(),
 		})
 	}
