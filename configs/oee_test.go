@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -136,5 +137,23 @@ func TestOEEErrors(t *testing.T) {
 				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestOEEDocExample: the example device of collector/OEE.md validates.
+func TestOEEDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../collector/OEE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(doc), "```yaml\n")
+	example, _, _ := strings.Cut(rest, "```")
+	text := "gateway: {id: gw1, site: s, area: a, line: l}\nbuffer: {path: /tmp/x.db}\nuplink: {brokers: [tcp://127.0.0.1:1884]}\ndevices:\n" + example
+	cfg, err := Parse("OEE.md", []byte(text), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.Devices[0].OEE; o.Categories["noorder"] != OEEPlannedStop || o.IdealCycleSeconds != 2.4 {
+		t.Errorf("example: categories %v, ideal %v s", o.Categories, o.IdealCycleSeconds)
 	}
 }
