@@ -68,6 +68,10 @@ func shiftLine(d configs.Device) string {
 			tags = append(tags, t.Name+"_time_<state>")
 		}
 	}
-	return fmt.Sprintf("  state times: %s per %s, class time, every %s and at each period end\n",
+	out := fmt.Sprintf("  state times: %s per %s, class time, every %s and at each period end\n",
 		strings.Join(tags, ", "), periods, d.StateTimesEvery)
+	if d.OEE != nil {
+		out += fmt.Sprintf("  oee: %s per %s, class time (%s)\n", strings.Join(configs.OEEReadings, ", "), periods, d.OEE)
+	}
+	return out
 }
