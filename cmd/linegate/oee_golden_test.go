@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/linegate/linegate/drivers/sim"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // oeeGoldenDevice: a press with the night shift of the spring DST change
@@ -157,20 +157,7 @@ func compareGolden(t *testing.T, file string, got []byte) {
 	if !json.Valid(got) {
 		t.Fatalf("golden text is not JSON:\n%s", got)
 	}
-	path := filepath.Join("..", "..", "testdata", "normalization", file)
-	if updating() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd/linegate -run OEEGolden -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("payloads differ from %s (go test -run OEEGolden -update rewrites it)\n got:\n%s\nwant:\n%s", path, got, want)
-	}
+	testkit.Golden(t, filepath.Join("..", "..", "testdata", "normalization", file), got)
 }
 
 // checkFinals finds the final OEE readings in the golden text and compares

@@ -16,7 +16,7 @@ import (
 	"github.com/linegate/linegate/collector"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers/sim"
-	"github.com/linegate/linegate/testdata/peers"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 const oeePageConfig = `gateway: {id: oee-gw, site: plant-a, area: assembly, line: line1}
@@ -63,7 +63,7 @@ func TestOEEPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	addr := fmt.Sprintf("127.0.0.1:%d", peers.FreePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	text := fmt.Sprintf(oeePageConfig, filepath.Join(t.TempDir(), "buffer.db"), broker.addr, addr, line.Addr())
 	cfg, err := configs.Parse("oee.yaml", []byte(text), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -84,7 +84,7 @@ func TestOEEPageInChromium(t *testing.T) {
 			t.Error("pipeline did not stop")
 		}
 	})
-	peers.WaitFor(t, 10*time.Second, "the agent's HTTP endpoint", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the agent's HTTP endpoint", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false
