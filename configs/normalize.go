@@ -221,6 +221,19 @@ func (d Device) StatePeriods() string {
 	return ""
 }
 
+// PeriodStarts are the wall-clock starts of the state-time periods: the
+// shifts, or midnight (one period per calendar day) for a device with a
+// state tag and no shifts; nil without a state tag.
+func (d Device) PeriodStarts() []string {
+	switch {
+	case len(d.Shifts) > 0:
+		return d.Shifts
+	case slices.ContainsFunc(d.Tags, Tag.IsState):
+		return []string{"00:00"}
+	}
+	return nil
+}
+
 func (d Device) zoneName() string {
 	if d.Timezone != "" {
 		return d.Timezone

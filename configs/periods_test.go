@@ -18,6 +18,9 @@ func TestStateTimesWithoutShifts(t *testing.T) {
 	if d.StateTimesEvery != DefaultStateTimesEvery || d.StatePeriods() != "calendar day in Europe/Berlin" {
 		t.Errorf("state_times_every %s, periods %q; want the default and calendar days", d.StateTimesEvery, d.StatePeriods())
 	}
+	if s := d.PeriodStarts(); len(s) != 1 || s[0] != "00:00" {
+		t.Errorf("period starts %v, want [00:00]", s)
+	}
 
 	noState := strings.Replace(text, "default_state: stopped,\n         state_bits: [{bit: 1, state: fault}, {bit: 0, state: running}]}", "scale: 2}", 1)
 	noState = strings.Replace(noState, "    timezone: Europe/Berlin\n", "    timezone: Europe/Berlin\n    state_times_every: 5m\n", 1)
