@@ -32,8 +32,8 @@ func (d *panicDriver) Read(ctx context.Context, out []drivers.Sample) error {
 	p := d.panics
 	d.pmu.Unlock()
 	if p {
-		var m map[string]int
-		m["boom"]++ // a real runtime panic: assignment to entry in nil map
+		var s []int
+		s[len(out)]++ // a real runtime panic: index out of range
 	}
 	return d.scriptDriver.Read(ctx, out)
 }
