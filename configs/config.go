@@ -155,6 +155,9 @@ type Device struct {
 	StateTimesEvery Duration `yaml:"state_times_every"`
 	// StaleAfter is the default of the tags' stale_after.
 	StaleAfter Duration `yaml:"stale_after"`
+	// OEE computes availability, performance and quality per shift from a
+	// state tag and part counters (oee.go).
+	OEE *OEE `yaml:"oee"`
 
 	Tags []Tag `yaml:"tags"`
 

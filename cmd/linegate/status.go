@@ -134,6 +134,7 @@ func printStatus(w io.Writer, doc agent.Status, now time.Time) {
 		}
 		tw.Flush()
 	}
+	printOEE(w, doc.OEE)
 	b := doc.Buffer
 	fmt.Fprintf(w, "\nbuffer  %s\n", b.Path)
 	fmt.Fprintf(w, "        %d message(s) waiting", b.Messages)

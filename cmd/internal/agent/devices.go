@@ -65,6 +65,7 @@ func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger) 
 			Driver:    drv,
 			Tags:      collectorTags(d),
 			Shifts:    shifts,
+			OEE:       oeePlan(d),
 			Subscribe: d.Subscribes(),
 		})
 	}
@@ -118,13 +119,14 @@ func normalizationRules(ct *collector.Tag, t configs.Tag, d configs.Device) {
 	ct.StaleAfter = t.StaleAfter.D()
 }
 
-// shiftPlan is the device's shift plan for the state times, nil without
-// shifts.
+// shiftPlan is the device's plan for the state times: its shifts, or
+// calendar days when it has none; nil without a state tag.
 func shiftPlan(d configs.Device) (*collector.ShiftPlan, error) {
-	if len(d.Shifts) == 0 {
+	starts := d.PeriodStarts()
+	if starts == nil {
 		return nil, nil
 	}
-	p, err := collector.NewShiftPlan(d.Shifts, d.Location, d.StateTimesEvery.D())
+	p, err := collector.NewShiftPlan(starts, d.Location, d.StateTimesEvery.D())
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", d.Name, err)
 	}
