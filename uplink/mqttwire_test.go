@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // mqttWire is a TCP proxy in front of a broker that records the MQTT 3.1.1
@@ -17,14 +19,13 @@ import (
 // retain flags and the will are what a subscriber cannot see. cut drops a
 // client's connection without a DISCONNECT, so the broker publishes its will.
 type mqttWire struct {
-	t      *testing.T
-	ln     net.Listener
+	addr   string
 	target string
 	name   string
 	rec    *wireLog
 
 	mu    sync.Mutex
-	conns []net.Conn // client sides, by connection index
+	conns []net.Conn // client sides
 }
 
 // wireLog is the packets of one or more proxies, in one order.
@@ -69,57 +70,32 @@ func newWireLog() *wireLog { return &wireLog{open: map[string]int{}} }
 
 func startWire(t *testing.T, name, target string, rec *wireLog) *mqttWire {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &mqttWire{t: t, ln: ln, target: target, name: name, rec: rec}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		w.accept(&wg)
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		w.mu.Lock()
-		for _, c := range w.conns {
-			c.Close()
-		}
-		w.mu.Unlock()
-		wg.Wait()
-	})
+	w := &mqttWire{target: target, name: name, rec: rec}
+	w.addr = testkit.Serve(t, w.handle)
 	return w
 }
 
-func (w *mqttWire) url() string { return "tcp://" + w.ln.Addr().String() }
+func (w *mqttWire) url() string { return "tcp://" + w.addr }
 
-func (w *mqttWire) accept(wg *sync.WaitGroup) {
-	for {
-		c, err := w.ln.Accept()
-		if err != nil {
-			return
-		}
-		b, err := net.Dial("tcp", w.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		w.mu.Lock()
-		w.conns = append(w.conns, c)
-		w.mu.Unlock()
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			_, _ = io.Copy(c, b)
-			c.Close()
-		}()
-		go func() {
-			defer wg.Done()
-			w.forward(c, b)
-			b.Close()
-		}()
+// handle proxies one client connection; it returns once both sides are
+// closed.
+func (w *mqttWire) handle(c net.Conn) {
+	b, err := net.Dial("tcp", w.target)
+	if err != nil {
+		return
 	}
+	w.mu.Lock()
+	w.conns = append(w.conns, c)
+	w.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(c, b)
+		c.Close()
+	}()
+	w.forward(c, b)
+	b.Close()
+	<-done
 }
 
 // cut closes every client connection without a DISCONNECT.

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/linegate/linegate/buffer"
+	"github.com/linegate/linegate/internal/testkit"
 	"github.com/linegate/linegate/testdata/peers"
 	pb "github.com/linegate/linegate/uplink/sparkplugb"
 )
@@ -958,7 +959,7 @@ func runSuite(t *testing.T, r *spRun, suite map[string][]spAssertion, order []st
 // device, if given).
 func spHostCount(t *testing.T, host *subscriber, what string, n int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d %s", n, what), long, func() bool {
+	testkit.WaitFor(t, long, fmt.Sprintf("%d %s", n, what), func() bool {
 		return strings.Count(" "+spTypes(spReceived(t, host))+" ", " "+what) >= n
 	})
 }
@@ -1180,14 +1181,14 @@ func TestSparkplugConformancePrimaryHost(t *testing.T) {
 
 	app.state(spState, stateJSON(false, 200))
 	run := startUplink(t, cfg, src)
-	waitFor(t, "waiting for the host", long, func() bool { return logLines(r.logs, "waiting for the primary host") == 1 })
+	testkit.WaitFor(t, long, "waiting for the host", func() bool { return logLines(r.logs, "waiting for the primary host") == 1 })
 	if v := testutil.ToFloat64(run.u.sp.hostUp); v != 0 {
 		t.Errorf("primary host online gauge %v while it is offline", v)
 	}
 	app.state(spState, stateJSON(true, 100))                  // older: ignored
 	app.state("spBv1.0/STATE/scada-02", stateJSON(true, 300)) // another host
 	app.state(spState, `{"online":true}`)                     // no timestamp: ignored
-	waitFor(t, "the older and the malformed STATE ignored", long, func() bool {
+	testkit.WaitFor(t, long, "the older and the malformed STATE ignored", func() bool {
 		return logLines(r.logs, "STATE older than the last one ignored") == 1 && logLines(r.logs, "STATE of the primary host ignored") == 1
 	})
 	src.add(buffer.Message{Created: time.Now().UTC(), Equipment: "press01", Class: "process",
@@ -1206,7 +1207,7 @@ func TestSparkplugConformancePrimaryHost(t *testing.T) {
 
 	r.mark("old_offline")
 	app.state(spState, stateJSON(false, 250)) // older than the online one: ignored
-	waitFor(t, "the older offline STATE ignored", long, func() bool {
+	testkit.WaitFor(t, long, "the older offline STATE ignored", func() bool {
 		return logLines(r.logs, "STATE older than the last one ignored") == 2
 	})
 	src.addN(1)
@@ -1215,9 +1216,9 @@ func TestSparkplugConformancePrimaryHost(t *testing.T) {
 	r.mark("offline")
 	app.state(spState, stateJSON(false, 300))
 	spHostCount(t, host, "NDEATH", 1)
-	waitFor(t, "waiting for the host again", long, func() bool { return logLines(r.logs, "waiting for the primary host") == 2 })
+	testkit.WaitFor(t, long, "waiting for the host again", func() bool { return logLines(r.logs, "waiting for the primary host") == 2 })
 	src.addN(3) // buffered: the host is away
-	waitFor(t, "the new connection's STATE subscription", long, func() bool {
+	testkit.WaitFor(t, long, "the new connection's STATE subscription", func() bool {
 		for _, p := range rec.packets() {
 			if p.conn == 1 && p.typ == 8 && len(p.subs) == 1 && p.subs[0].filter == spState {
 				return true
@@ -1340,7 +1341,7 @@ func TestSparkplugConformanceMultipleBrokers(t *testing.T) {
 	a2.state(spState, stateJSON(false, 100))
 	spHostCount(t, h2, "NDEATH", 1)
 	// Both offline: the edge node walks between them without a birth.
-	waitFor(t, "a walk over both brokers", long, func() bool {
+	testkit.WaitFor(t, long, "a walk over both brokers", func() bool {
 		return logLines(r.logs, "primary host offline on") >= 2
 	})
 	r.mark("m1_online")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/linegate/linegate/buffer"
+	"github.com/linegate/linegate/internal/testkit"
 	"github.com/linegate/linegate/testdata/peers"
 )
 
@@ -163,7 +164,7 @@ func TestSparkplugDCMDRefused(t *testing.T) {
 	if tok := host.c.Publish(spDCMDTop+"press01", 1, false, b); !tok.WaitTimeout(long) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	waitFor(t, "the refusal in the log", long, func() bool {
+	testkit.WaitFor(t, long, "the refusal in the log", func() bool {
 		return strings.Contains(logs.String(), "DCMD refused") && strings.Contains(logs.String(), "metrics=temperature")
 	})
 	src.add(buffer.Message{Created: time.Now(), Equipment: "press01", Class: "process",
