@@ -69,6 +69,9 @@ type Uplink struct {
 	// sparkplugb only); defaults: <site>_<line> and gateway.id (sparkplug.go).
 	GroupID  string `yaml:"group_id"`
 	EdgeNode string `yaml:"edge_node"`
+	// PrimaryHost is the Sparkplug host application whose STATE gates the
+	// births (format sparkplugb only; "" = none).
+	PrimaryHost string `yaml:"primary_host"`
 }
 
 // TLS configures certificates for ssl:// and wss:// brokers.
