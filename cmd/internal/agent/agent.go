@@ -109,9 +109,22 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		closeDevices()
 		return nil, err
 	}
+	u := cfg.Uplink
+	gw := uplink.Gateway{ID: cfg.Gateway.ID, Site: cfg.Gateway.Site, Area: cfg.Gateway.Area, Line: cfg.Gateway.Line}
+	split, err := uplink.NewSplitter(a.queue, uplink.SplitConfig{
+		MaxMessageSize: int(u.MaxMessageSize),
+		TopicPrefix:    u.TopicPrefix,
+		Gateway:        gw,
+		Logger:         log.With("component", "collector"),
+	})
+	if err != nil {
+		closeDevices()
+		a.queue.Close()
+		return nil, err
+	}
 	a.col, err = collector.New(collector.Options{
 		Devices:    devices,
-		Sink:       a.queue,
+		Sink:       split,
 		Logger:     log.With("component", "collector"),
 		Registerer: a.reg,
 	})
@@ -120,29 +133,29 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		a.queue.Close()
 		return nil, err
 	}
-	u := cfg.Uplink
 	a.up, err = uplink.New(uplink.Config{
-		Brokers:     u.Brokers,
-		ClientID:    u.ClientID,
-		Username:    u.Username,
-		Password:    u.Password.Reveal(),
-		TLS:         tlsCfg,
-		QoS:         u.QoSLevel(),
-		TopicPrefix: u.TopicPrefix,
-		GatewayID:   cfg.Gateway.ID,
-		Site:        cfg.Gateway.Site,
-		Area:        cfg.Gateway.Area,
-		Line:        cfg.Gateway.Line,
-		MaxInflight: u.MaxInflight,
-		ReplayRate:  u.ReplayRate,
-		AckTimeout:  u.AckTimeout.D(),
-		BackoffMax:  u.ReconnectMax.D(),
-		Format:      u.Format,
-		GroupID:     u.GroupID,
-		EdgeNode:    u.EdgeNode,
-		Version:     opts.Version,
-		Logger:      log.With("component", "uplink"),
-		Registerer:  a.reg,
+		Brokers:        u.Brokers,
+		ClientID:       u.ClientID,
+		Username:       u.Username,
+		Password:       u.Password.Reveal(),
+		TLS:            tlsCfg,
+		QoS:            u.QoSLevel(),
+		TopicPrefix:    u.TopicPrefix,
+		GatewayID:      cfg.Gateway.ID,
+		Site:           cfg.Gateway.Site,
+		Area:           cfg.Gateway.Area,
+		Line:           cfg.Gateway.Line,
+		MaxInflight:    u.MaxInflight,
+		ReplayRate:     u.ReplayRate,
+		AckTimeout:     u.AckTimeout.D(),
+		BackoffMax:     u.ReconnectMax.D(),
+		MaxMessageSize: int(u.MaxMessageSize),
+		Format:         u.Format,
+		GroupID:        u.GroupID,
+		EdgeNode:       u.EdgeNode,
+		Version:        opts.Version,
+		Logger:         log.With("component", "uplink"),
+		Registerer:     a.reg,
 	}, a.queue)
 	if err != nil {
 		closeDevices()
