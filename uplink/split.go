@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 
 	"github.com/linegate/linegate/buffer"
@@ -74,6 +75,7 @@ type Splitter struct {
 	log     *slog.Logger
 	scratch sync.Pool // *[]byte for encoding
 	warned  sync.Map  // device\x00tag → struct{}: warned once per run
+	topics  sync.Map  // topicKey → length of the data topic
 }
 
 // NewSplitter returns a Splitter that appends to next.
@@ -107,13 +109,12 @@ func (s *Splitter) Append(m buffer.Message) (uint64, error) {
 	}
 	defer s.scratch.Put(bp)
 
-	topic := Topic(s.prefix, s.gw.Site, s.gw.Area, s.gw.Line, m.Equipment, m.Class)
 	probe := m
 	probe.Seq = math.MaxUint64 // the longest id and seq
 	whole := m.Readings
 	probe.Readings = nil
 	*bp = AppendJSON((*bp)[:0], probe, s.gw, false) // "false" is longer than "true"
-	base := PacketSize(topic, len(*bp))
+	base := publishOverhead + s.topicLen(m.Equipment, m.Class) + len(*bp)
 	// Fast path: the whole message fits.
 	size := base
 	for i := range whole {
@@ -163,6 +164,18 @@ func (s *Splitter) Append(m buffer.Message) (uint64, error) {
 	}
 	flush(whole[first:])
 	return last, err
+}
+
+// topicLen is the length of the data topic, cached: building the topic
+// costs an allocation, and a device's topics are the same every cycle.
+func (s *Splitter) topicLen(equipment, class string) int {
+	k := topicKey{equipment, class}
+	if n, ok := s.topics.Load(k); ok {
+		return n.(int)
+	}
+	n := len(Topic(s.prefix, s.gw.Site, s.gw.Area, s.gw.Line, equipment, class))
+	s.topics.Store(topicKey{strings.Clone(equipment), strings.Clone(class)}, n)
+	return n
 }
 
 // AppendEvent passes e on.

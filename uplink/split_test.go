@@ -129,3 +129,24 @@ func TestSplitterRefusesTinyLimit(t *testing.T) {
 		}
 	}
 }
+
+type nopAppender struct{}
+
+func (nopAppender) Append(buffer.Message) (uint64, error) { return 1, nil }
+func (nopAppender) AppendEvent(buffer.Event) error        { return nil }
+
+// The split sits on the collector's path for every message: a message that
+// fits must cost no allocation.
+func TestSplitterFitsWithoutAllocating(t *testing.T) {
+	if raceOn {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	s, err := NewSplitter(nopAppender{}, SplitConfig{Gateway: Gateway{ID: "line1-pc", Site: "plant-a", Area: "assembly", Line: "line1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := buffer.Message{Created: time.Now(), Equipment: "press01", Class: "process", Readings: readings(33, 8, time.Now())}
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.Append(m) }); n > 0 {
+		t.Errorf("%v allocations per message that fits", n)
+	}
+}
