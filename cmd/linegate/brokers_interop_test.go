@@ -36,19 +36,23 @@ type brokerRig struct {
 // newBrokerRig writes a config for the binary against brokers (uplink
 // keys in uplinkExtra, e.g. a tls block) and starts the press line and the
 // MES on mesURL.
+//
+// One press at 100 ms: 30 messages/s, a load the brokers take with room to
+// spare on a busy 2-core machine under the race detector, so that a drain
+// ends.
 func newBrokerRig(t *testing.T, brokers []string, uplinkExtra, mesURL string, persistentMES bool, maxInflight int) *brokerRig {
 	t.Helper()
-	line := sim.NewPressLine(sim.Options{Addr: "127.0.0.1:0", Units: []byte{1, 2}})
+	line := sim.NewPressLine(sim.Options{Addr: "127.0.0.1:0", Units: []byte{1}})
 	if err := line.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { line.Stop() })
 	dir := t.TempDir()
-	r := &safRig{t: t, opts: rigOptions{devices: 2, maxInflight: maxInflight}, bin: linegateBinary(t),
+	r := &safRig{t: t, opts: rigOptions{devices: 1, maxInflight: maxInflight}, bin: linegateBinary(t),
 		cfgPath: filepath.Join(dir, "linegate.yaml"), bufPath: filepath.Join(dir, "buffer.db"),
 		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	var devs strings.Builder
-	for i := 1; i <= 2; i++ {
+	for i := 1; i <= 1; i++ {
 		fmt.Fprintf(&devs, `  - name: press%02d
     driver: modbus
     address: tcp://%s
@@ -243,7 +247,7 @@ func runSuite(t *testing.T, r *brokerRig, probeURL string) {
 		peers.WaitFor(t, 20*time.Second, "connected", func() bool { st, ok := r.status(); return ok && st.Uplink.Connected })
 		waitRetained(t, probeURL, "online")
 		t.Log("retained online status delivered to a new subscriber")
-		peers.WaitFor(t, 20*time.Second, "60 messages at the MES", func() bool { return len(r.mes.dataArrivals()) >= 60 })
+		peers.WaitFor(t, 20*time.Second, "30 messages at the MES", func() bool { return len(r.mes.dataArrivals()) >= 30 })
 		n := sharedProbe(t, probeURL, time.Second)
 		t.Logf("shared subscription $share/mes/...: consumer A got %d, consumer B got %d in 1s", n[0], n[1])
 		last := r.waitDrained(20 * time.Second)
@@ -301,7 +305,7 @@ func TestBrokersNATSCluster(t *testing.T) {
 		runSuite(t, r, n3.MQTTURL)
 	})
 	t.Run("failover mid-drain", func(t *testing.T) {
-		const inflight = 16
+		const inflight = 32
 		// A proxy in front of each node keeps them all unreachable until
 		// the backlog is there; then the first connection goes to n1.
 		// Killing n1 ends it, and its proxy refuses the next attempt, like
@@ -315,7 +319,7 @@ func TestBrokersNATSCluster(t *testing.T) {
 		}
 		r := newBrokerRig(t, urls, "  replay_rate: 40", n3.MQTTURL, true, inflight)
 		p := r.start()
-		peers.WaitFor(t, 20*time.Second, "a backlog of 150", func() bool { st, ok := r.status(); return ok && st.Buffer.Messages >= 150 })
+		peers.WaitFor(t, 20*time.Second, "a backlog of 120", func() bool { st, ok := r.status(); return ok && st.Buffer.Messages >= 120 })
 		for _, x := range px {
 			x.set(proxyUp)
 		}
@@ -327,19 +331,34 @@ func TestBrokersNATSCluster(t *testing.T) {
 					hist++
 				}
 			}
-			return ok && st.Uplink.Connected && st.Uplink.Broker == urls[0] && hist >= 30 && st.Buffer.Messages > 60
+			return ok && st.Uplink.Connected && st.Uplink.Broker == urls[0] && hist >= 20 && st.Buffer.Messages > 40
 		})
 		n1.Kill()
 		px[0].set(proxyDown)
-		peers.WaitFor(t, 30*time.Second, "failover to n2", func() bool {
+		// The next attempt tries n2 first; while JetStream elects new
+		// leaders (seconds) a node may refuse the MQTT CONNECT, and the
+		// attempt goes on to n3.
+		peers.WaitFor(t, 30*time.Second, "failover to n2 or n3", func() bool {
 			st, ok := r.status()
-			return ok && st.Uplink.Connected && st.Uplink.Broker == urls[1]
+			return ok && st.Uplink.Connected && (st.Uplink.Broker == urls[1] || st.Uplink.Broker == urls[2])
 		})
-		last := r.waitDrained(60 * time.Second)
+		st, _ := r.status()
+		to := map[string]string{urls[1]: "n2", urls[2]: "n3"}[st.Uplink.Broker]
+		var last uint64
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			st, ok := r.status()
+			if ok && st.Uplink.Connected && st.Buffer.Messages == 0 && r.mes.has(st.Buffer.NextSeq-1) {
+				last = st.Buffer.NextSeq - 1
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not drained after the failover: status %+v; MES %v", st.Uplink, count(r.mes.all(), st.Buffer.NextSeq-1))
+			}
+		}
 		p.term(t)
 		peers.WaitFor(t, 20*time.Second, "the MES has every seq", func() bool { return r.mes.has(last) })
 		tl := count(r.mes.all(), last)
-		t.Logf("NATS failover n1 → n2 mid-drain (max_inflight %d): %v", inflight, tl)
+		t.Logf("NATS failover n1 → %s mid-drain (max_inflight %d): %v", to, inflight, tl)
 		if tl.missing != 0 {
 			t.Errorf("%d seqs missing", tl.missing)
 		}

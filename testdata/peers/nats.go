@@ -1,6 +1,7 @@
 package peers
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -64,7 +65,11 @@ func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 		if n > 1 {
 			fmt.Fprintf(&conf, "cluster { name: linegate-test, listen: 127.0.0.1:%d, routes: [%s] }\n", ps[i].cluster, strings.Join(routes, ", "))
 		}
-		fmt.Fprintf(&conf, "mqtt { listen: 127.0.0.1:%d }\n", ps[i].mqtt)
+		// Explicit replicas: by default the MQTT streams get as many as the
+		// servers JetStream knows when the first client connects, which may
+		// be 2 of 3, and then losing one node stalls every MQTT connect
+		// ("stream has NO quorum").
+		fmt.Fprintf(&conf, "mqtt { listen: 127.0.0.1:%d, stream_replicas: %d }\n", ps[i].mqtt, min(n, 3))
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -86,26 +91,46 @@ func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 		c.Nodes = append(c.Nodes, node)
 	}
 	for _, node := range c.Nodes {
-		node.waitHealthy(natsStartTimeout)
+		node.waitHealthy(natsStartTimeout, n)
 	}
 	return c
 }
 
-// waitHealthy waits for the MQTT port and a healthy JetStream (/healthz
-// answers 200 once the node has a meta leader and is current).
-func (nd *NATSNode) waitHealthy(timeout time.Duration) {
+// waitHealthy waits for the MQTT port and a JetStream meta group that
+// knows all n servers: the leader lists the n-1 others as current.
+func (nd *NATSNode) waitHealthy(timeout time.Duration, n int) {
 	nd.p.t.Helper()
 	client := &http.Client{Timeout: time.Second}
-	nd.p.waitReady(timeout, "healthy JetStream and MQTT on "+nd.MQTTAddr, func() bool {
+	nd.p.waitReady(timeout, "MQTT on "+nd.MQTTAddr+" and a JetStream cluster of all nodes", func() bool {
 		if !dialable(nd.MQTTAddr) {
 			return false
 		}
-		resp, err := client.Get(nd.Monitor + "/healthz")
+		resp, err := client.Get(nd.Monitor + "/jsz")
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		defer resp.Body.Close()
+		var jsz struct {
+			Meta struct {
+				Leader   string `json:"leader"`
+				Replicas []struct {
+					Current bool `json:"current"`
+				} `json:"replicas"`
+			} `json:"meta_cluster"`
+		}
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&jsz) != nil || jsz.Meta.Leader == "" {
+			return false
+		}
+		if n == 1 || jsz.Meta.Leader != nd.Name {
+			return true // the leader's view is checked on the leader
+		}
+		current := 0
+		for _, r := range jsz.Meta.Replicas {
+			if r.Current {
+				current++
+			}
+		}
+		return current == n-1
 	})
 }
 
