@@ -11,10 +11,20 @@ import (
 	"time"
 )
 
-// RabbitMQServerPath is the Debian package's server script itself, not the
-// /usr/sbin wrapper (which switches to the rabbitmq user and cannot read the
-// test's directory).
-const RabbitMQServerPath = "/usr/lib/rabbitmq/lib/rabbitmq_server-3.10.8/sbin/rabbitmq-server"
+// rabbitMQServerGlob finds the Debian package's server script itself, not
+// the /usr/sbin wrapper (which switches to the rabbitmq user, who cannot
+// read the test's directory); the directory carries the version (3.10.8).
+const rabbitMQServerGlob = "/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server"
+
+// rabbitMQServerPath is the newest installed server script, or the glob
+// itself (which need then reports missing).
+func rabbitMQServerPath() string {
+	m, _ := filepath.Glob(rabbitMQServerGlob)
+	if len(m) == 0 {
+		return rabbitMQServerGlob
+	}
+	return m[len(m)-1]
+}
 
 // rabbitStartTimeout: a fresh node takes 10–20 s (Mnesia, feature flags, the
 // MQTT plugin's Raft wait) on this machine kind.
@@ -51,7 +61,8 @@ type RabbitMQ struct {
 // in as guest, allowed from loopback.
 func StartRabbitMQ(t testing.TB, opts RabbitMQOptions) *RabbitMQ {
 	t.Helper()
-	need(t, RabbitMQServerPath, "rabbitmq-server")
+	server := rabbitMQServerPath()
+	need(t, server, "rabbitmq-server")
 	dir := t.TempDir()
 	var id [4]byte
 	if _, err := rand.Read(id[:]); err != nil {
@@ -110,7 +121,7 @@ func StartRabbitMQ(t testing.TB, opts RabbitMQOptions) *RabbitMQ {
 			t.Fatal(err)
 		}
 	}
-	r.p = newProcess(t, "rabbitmq-server", r.LogPath, RabbitMQServerPath)
+	r.p = newProcess(t, "rabbitmq-server", r.LogPath, server)
 	r.p.env = []string{
 		"PATH=/usr/bin:/bin:/usr/sbin:/sbin",
 		"HOME=" + home,
