@@ -109,12 +109,12 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		closeDevices()
 		return nil, err
 	}
-	u := cfg.Uplink
-	gw := uplink.Gateway{ID: cfg.Gateway.ID, Site: cfg.Gateway.Site, Area: cfg.Gateway.Area, Line: cfg.Gateway.Line}
+	// Cycles are split to fit uplink.max_message_size before the buffer
+	// numbers them.
 	split, err := uplink.NewSplitter(a.queue, uplink.SplitConfig{
-		MaxMessageSize: int(u.MaxMessageSize),
-		TopicPrefix:    u.TopicPrefix,
-		Gateway:        gw,
+		MaxMessageSize: int(cfg.Uplink.MaxMessageSize),
+		TopicPrefix:    cfg.Uplink.TopicPrefix,
+		Gateway:        uplink.Gateway{ID: cfg.Gateway.ID, Site: cfg.Gateway.Site, Area: cfg.Gateway.Area, Line: cfg.Gateway.Line},
 		Logger:         log.With("component", "collector"),
 	})
 	if err != nil {
@@ -133,29 +133,29 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		a.queue.Close()
 		return nil, err
 	}
+	u := cfg.Uplink
 	a.up, err = uplink.New(uplink.Config{
-		Brokers:        u.Brokers,
-		ClientID:       u.ClientID,
-		Username:       u.Username,
-		Password:       u.Password.Reveal(),
-		TLS:            tlsCfg,
-		QoS:            u.QoSLevel(),
-		TopicPrefix:    u.TopicPrefix,
-		GatewayID:      cfg.Gateway.ID,
-		Site:           cfg.Gateway.Site,
-		Area:           cfg.Gateway.Area,
-		Line:           cfg.Gateway.Line,
-		MaxInflight:    u.MaxInflight,
-		ReplayRate:     u.ReplayRate,
-		AckTimeout:     u.AckTimeout.D(),
-		BackoffMax:     u.ReconnectMax.D(),
-		MaxMessageSize: int(u.MaxMessageSize),
-		Format:         u.Format,
-		GroupID:        u.GroupID,
-		EdgeNode:       u.EdgeNode,
-		Version:        opts.Version,
-		Logger:         log.With("component", "uplink"),
-		Registerer:     a.reg,
+		Brokers:     u.Brokers,
+		ClientID:    u.ClientID,
+		Username:    u.Username,
+		Password:    u.Password.Reveal(),
+		TLS:         tlsCfg,
+		QoS:         u.QoSLevel(),
+		TopicPrefix: u.TopicPrefix,
+		GatewayID:   cfg.Gateway.ID,
+		Site:        cfg.Gateway.Site,
+		Area:        cfg.Gateway.Area,
+		Line:        cfg.Gateway.Line,
+		MaxInflight: u.MaxInflight,
+		ReplayRate:  u.ReplayRate,
+		AckTimeout:  u.AckTimeout.D(),
+		BackoffMax:  u.ReconnectMax.D(), MaxMessageSize: int(u.MaxMessageSize),
+		Format:      u.Format,
+		GroupID:     u.GroupID,
+		EdgeNode:    u.EdgeNode,
+		Version:     opts.Version,
+		Logger:      log.With("component", "uplink"),
+		Registerer:  a.reg,
 	}, a.queue)
 	if err != nil {
 		closeDevices()
