@@ -37,7 +37,7 @@ func TestMaxMessageSizeMosquitto(t *testing.T) {
 				mes := subscribe(t, m.URL, "linegate/#")
 				cfg := testConfig(m.URL)
 				cfg.ClientID = "linegate-nosplit"
-				cfg.MaxMessageSize = MaxMessageSizeLimit // as before the key existed
+				cfg.MaxPacket = MaxMessageSizeLimit // as before the key existed
 				cfg.AckTimeout = 5 * time.Second
 				appendCycles(t, q, nil)
 				created := q.Stats().NextSeq - 1
@@ -69,7 +69,7 @@ func TestMaxMessageSizeMosquitto(t *testing.T) {
 				mes := subscribe(t, m.URL, "linegate/#")
 				cfg := testConfig(m.URL)
 				cfg.ClientID = "linegate-split"
-				cfg.MaxMessageSize = limit
+				cfg.MaxPacket = limit
 				s, err := NewSplitter(q, SplitConfig{MaxMessageSize: limit, Gateway: Gateway{ID: cfg.GatewayID, Site: cfg.Site, Area: cfg.Area, Line: cfg.Line}})
 				if err != nil {
 					t.Fatal(err)
@@ -101,7 +101,7 @@ func TestMaxMessageSizeMosquitto(t *testing.T) {
 				mes := subscribe(t, m.URL, "linegate/#")
 				cfg := testConfig(m.URL)
 				cfg.ClientID = "linegate-stored"
-				cfg.MaxMessageSize = limit
+				cfg.MaxPacket = limit
 				appendCycles(t, q, nil)
 				created := q.Stats().NextSeq - 1
 				r := startUplink(t, cfg, q)

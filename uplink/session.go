@@ -202,12 +202,12 @@ func (u *Uplink) publish(s *session, a *acker, m *buffer.Message, historical boo
 	payload := AppendJSON(u.payloads.get(320+160*len(m.Readings)), *m, u.gw, historical)
 	topic := u.dataTopic(m.Equipment, m.Class)
 	qos := u.cfg.QoS
-	if size := PacketSize(topic, len(payload)); size > u.cfg.MaxMessageSize {
+	if size := PacketSize(topic, len(payload)); size > u.cfg.MaxPacket {
 		// Buffered before the limit was lowered: the broker would refuse it
 		// for ever or drop it after its PUBACK. Its place in the window goes
 		// to the event that announces the gap, and the message leaves the
 		// buffer once that event is acknowledged.
-		u.log.Warn("uplink: message too large, dropped", "seq", m.Seq, "bytes", size, "max_message_size", u.cfg.MaxMessageSize)
+		u.log.Warn("uplink: message too large, dropped", "seq", m.Seq, "bytes", size, "max_message_size", u.cfg.MaxPacket)
 		u.met.tooLarge.Inc()
 		topic, qos = u.eventsTopic, 1
 		payload = AppendEventJSON(payload[:0], buffer.Event{Type: buffer.EventDropped, TS: u.now(), Attrs: []buffer.Attr{
