@@ -317,7 +317,7 @@ func TestBrokersNATSCluster(t *testing.T) {
 			px[i].set(proxyDown)
 			urls = append(urls, "tcp://"+px[i].addr())
 		}
-		r := newBrokerRig(t, urls, "  replay_rate: 40", n3.MQTTURL, true, inflight)
+		r := newBrokerRig(t, urls, "  replay_rate: 60", n3.MQTTURL, true, inflight)
 		p := r.start()
 		peers.WaitFor(t, 20*time.Second, "a backlog of 120", func() bool { st, ok := r.status(); return ok && st.Buffer.Messages >= 120 })
 		for _, x := range px {
