@@ -65,6 +65,10 @@ type Uplink struct {
 	// message; ReconnectMax caps the reconnect backoff.
 	AckTimeout   Duration `yaml:"ack_timeout"`
 	ReconnectMax Duration `yaml:"reconnect_max"`
+	// MaxMessageSize bounds every data PUBLISH packet (topic and header
+	// included): a cycle's readings are split across messages to stay under
+	// it, since a broker refuses or silently drops a bigger one.
+	MaxMessageSize ByteSize `yaml:"max_message_size"`
 	// GroupID and EdgeNode name the Sparkplug B edge node (format
 	// sparkplugb only); defaults: <site>_<line> and gateway.id (sparkplug.go).
 	GroupID  string `yaml:"group_id"`

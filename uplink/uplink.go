@@ -67,6 +67,12 @@ type Config struct {
 	// (default 30s): a broker that answers PINGREQ but withholds one PUBACK
 	// would otherwise stall delivery for ever while "connected".
 	AckTimeout time.Duration
+	// MaxPacket bounds every data PUBLISH packet, topic and header
+	// included: uplink.max_message_size (default DefaultMaxMessageSize).
+	// The Splitter keeps new messages under it; a buffered message over it
+	// (stored before the limit was lowered) is not sent but dropped with a
+	// buffer_dropped event.
+	MaxPacket  int
 	Logger     *slog.Logger // nil = discard
 	Registerer prometheus.Registerer
 	Clock      func() time.Time // default time.Now
@@ -185,6 +191,12 @@ func New(cfg Config, src Source) (*Uplink, error) {
 	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = DefaultAckTimeout
+	}
+	if cfg.MaxPacket == 0 {
+		cfg.MaxPacket = DefaultMaxMessageSize
+	}
+	if cfg.MaxPacket < minMaxMessageSize || cfg.MaxPacket > MaxMessageSizeLimit {
+		return nil, fmt.Errorf("uplink: max message size %d: want %d..%d bytes", cfg.MaxPacket, minMaxMessageSize, MaxMessageSizeLimit)
 	}
 	if cfg.BackoffMax < cfg.BackoffMin {
 		return nil, fmt.Errorf("uplink: backoff max %v is below min %v", cfg.BackoffMax, cfg.BackoffMin)

@@ -583,6 +583,14 @@ func TestLogs(t *testing.T) {
 	if n := strings.Count(out, `level=WARN msg="mqtt connect failed"`); n != 1 {
 		t.Errorf("%d warnings for one outage at startup, want 1:\n%s", n, out)
 	}
+	// The next try is announced once per outage; every later failed
+	// attempt goes to debug only (three were refused above).
+	if n := strings.Count(out, `level=INFO msg="mqtt retrying with backoff"`); n != 1 {
+		t.Errorf("%d infos of the next try for one outage, want 1:\n%s", n, out)
+	}
+	if n := strings.Count(out, `level=DEBUG msg="mqtt connect failed"`); n < 2 {
+		t.Errorf("%d failed attempts at debug, want the attempts after the first (at least 2):\n%s", n, out)
+	}
 	for _, want := range []string{
 		`level=INFO msg="mqtt connected" broker=` + b.url() + " outage=",
 		`level=WARN msg="mqtt connection lost" broker=` + b.url(),
