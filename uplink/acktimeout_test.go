@@ -130,7 +130,7 @@ func TestAckTimeoutResumesMosquitto(t *testing.T) {
 	peers.Interop(t)
 	m := peers.StartMosquitto(t, peers.MosquittoOptions{})
 	ackTimeoutResumes(t, m.Addr, m.URL)
-	waitFor(t, "the broker's log of the clean DISCONNECT", long, func() bool {
+	testkit.WaitFor(t, long, "the broker's log of the clean DISCONNECT", func() bool {
 		return strings.Contains(m.Log(), "Client "+testClientID+" disconnected.")
 	})
 	if log := m.Log(); strings.Contains(log, "Client "+testClientID+" closed its connection") {

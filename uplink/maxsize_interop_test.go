@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/buffer"
 	"github.com/linegate/linegate/testdata/peers"
 )
@@ -43,14 +45,14 @@ func TestMaxMessageSizeMosquitto(t *testing.T) {
 				created := q.Stats().NextSeq - 1
 				r := startUplink(t, cfg, q)
 				if br.loops {
-					waitFor(t, "three reconnects on the same seq", long, func() bool { return r.u.Status().Reconnects >= 3 })
+					testkit.WaitFor(t, long, "three reconnects on the same seq", func() bool { return r.u.Status().Reconnects >= 3 })
 					r.stop(t)
 					if st := q.Stats(); st.Messages == 0 {
 						t.Fatal("the buffer drained: the oversized message was not refused")
 					}
 				} else {
-					waitFor(t, "the buffer drained", long, func() bool { return q.Stats().Messages == 0 })
-					waitFor(t, "the small seq 1 at the MES", long, func() bool { s, _ := mesSeqs(t, mes, created, false); return s[1] })
+					testkit.WaitFor(t, long, "the buffer drained", func() bool { return q.Stats().Messages == 0 })
+					testkit.WaitFor(t, long, "the small seq 1 at the MES", func() bool { s, _ := mesSeqs(t, mes, created, false); return s[1] })
 				}
 				seen, _ := mesSeqs(t, mes, created, false)
 				missing := 0
@@ -105,9 +107,9 @@ func TestMaxMessageSizeMosquitto(t *testing.T) {
 				appendCycles(t, q, nil)
 				created := q.Stats().NextSeq - 1
 				r := startUplink(t, cfg, q)
-				waitFor(t, "the buffer drained", long, func() bool { return q.Stats().Messages == 0 })
+				testkit.WaitFor(t, long, "the buffer drained", func() bool { return q.Stats().Messages == 0 })
 				var dropped []uint64
-				waitFor(t, "the buffer_dropped event", long, func() bool {
+				testkit.WaitFor(t, long, "the buffer_dropped event", func() bool {
 					dropped = nil
 					for _, msg := range mes.received() {
 						if msg.topic == eventsTopic && strings.Contains(msg.payload, `"reason":"message_too_large"`) {

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/linegate/linegate/drivers/sim"
@@ -50,7 +52,7 @@ func newBrokerRig(t *testing.T, brokers []string, uplinkExtra, mesURL string, pe
 	dir := t.TempDir()
 	r := &safRig{t: t, opts: rigOptions{devices: 1, maxInflight: maxInflight}, bin: linegateBinary(t),
 		cfgPath: filepath.Join(dir, "linegate.yaml"), bufPath: filepath.Join(dir, "buffer.db"),
-		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		httpAddr: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))}
 	var devs strings.Builder
 	for i := 1; i <= 1; i++ {
 		fmt.Fprintf(&devs, `  - name: press%02d
@@ -154,7 +156,7 @@ func retainedState(t *testing.T, url string, wait time.Duration) string {
 // flagged retained.
 func waitRetained(t *testing.T, url, state string) {
 	t.Helper()
-	peers.WaitFor(t, 20*time.Second, "retained status "+state+" at "+url, func() bool {
+	testkit.WaitFor(t, 20*time.Second, "retained status "+state+" at "+url, func() bool {
 		return retainedState(t, url, 2*time.Second) == state
 	})
 }
@@ -244,10 +246,10 @@ func runSuite(t *testing.T, r *brokerRig, probeURL string) {
 	t.Run("qos1 and retained status", func(t *testing.T) {
 		r.t = t
 		p := r.start()
-		peers.WaitFor(t, 20*time.Second, "connected", func() bool { st, ok := r.status(); return ok && st.Uplink.Connected })
+		testkit.WaitFor(t, 20*time.Second, "connected", func() bool { st, ok := r.status(); return ok && st.Uplink.Connected })
 		waitRetained(t, probeURL, "online")
 		t.Log("retained online status delivered to a new subscriber")
-		peers.WaitFor(t, 20*time.Second, "30 messages at the MES", func() bool { return len(r.mes.dataArrivals()) >= 30 })
+		testkit.WaitFor(t, 20*time.Second, "30 messages at the MES", func() bool { return len(r.mes.dataArrivals()) >= 30 })
 		n := sharedProbe(t, probeURL, time.Second)
 		t.Logf("shared subscription $share/mes/...: consumer A got %d, consumer B got %d in 1s", n[0], n[1])
 		last := r.waitDrained(20 * time.Second)
@@ -319,11 +321,11 @@ func TestBrokersNATSCluster(t *testing.T) {
 		}
 		r := newBrokerRig(t, urls, "  replay_rate: 60", n3.MQTTURL, true, inflight)
 		p := r.start()
-		peers.WaitFor(t, 20*time.Second, "a backlog of 120", func() bool { st, ok := r.status(); return ok && st.Buffer.Messages >= 120 })
+		testkit.WaitFor(t, 20*time.Second, "a backlog of 120", func() bool { st, ok := r.status(); return ok && st.Buffer.Messages >= 120 })
 		for _, x := range px {
 			x.set(proxyUp)
 		}
-		peers.WaitFor(t, 20*time.Second, "mid-drain through n1", func() bool {
+		testkit.WaitFor(t, 20*time.Second, "mid-drain through n1", func() bool {
 			st, ok := r.status()
 			hist := 0
 			for _, a := range r.mes.dataArrivals() {
@@ -338,7 +340,7 @@ func TestBrokersNATSCluster(t *testing.T) {
 		// The next attempt tries n2 first; while JetStream elects new
 		// leaders (seconds) a node may refuse the MQTT CONNECT, and the
 		// attempt goes on to n3.
-		peers.WaitFor(t, 30*time.Second, "failover to n2 or n3", func() bool {
+		testkit.WaitFor(t, 30*time.Second, "failover to n2 or n3", func() bool {
 			st, ok := r.status()
 			return ok && st.Uplink.Connected && (st.Uplink.Broker == urls[1] || st.Uplink.Broker == urls[2])
 		})
@@ -356,7 +358,7 @@ func TestBrokersNATSCluster(t *testing.T) {
 			}
 		}
 		p.term(t)
-		peers.WaitFor(t, 20*time.Second, "the MES has every seq", func() bool { return r.mes.has(last) })
+		testkit.WaitFor(t, 20*time.Second, "the MES has every seq", func() bool { return r.mes.has(last) })
 		tl := count(r.mes.all(), last)
 		t.Logf("NATS failover n1 → %s mid-drain (max_inflight %d): %v", to, inflight, tl)
 		if tl.missing != 0 {

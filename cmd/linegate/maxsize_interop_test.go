@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers/sim"
 	"github.com/linegate/linegate/testdata/peers"
 )
@@ -42,7 +44,7 @@ func TestMaxMessageSizeBinary(t *testing.T) {
 			dir := t.TempDir()
 			r := &safRig{t: t, opts: rigOptions{devices: 1, maxInflight: 64}, bin: linegateBinary(t),
 				cfgPath: filepath.Join(dir, "linegate.yaml"), bufPath: filepath.Join(dir, "buffer.db"),
-				httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+				httpAddr: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))}
 			cfg := fmt.Sprintf(`gateway: {id: saf-gw, site: plant-a, area: assembly, line: line1}
 buffer: {path: %s, commit_interval: 50ms}
 uplink:
@@ -63,7 +65,7 @@ devices:
 			r.mes = startMES(t, m.URL, false)
 			p := r.start()
 			if !tc.split {
-				peers.WaitFor(t, 20*time.Second, "three reconnects", func() bool { st, ok := r.status(); return ok && st.Uplink.Reconnects >= 3 })
+				testkit.WaitFor(t, 20*time.Second, "three reconnects", func() bool { st, ok := r.status(); return ok && st.Uplink.Reconnects >= 3 })
 				st := r.mustStatus()
 				t.Logf("default limit: %d reconnects, %d messages waiting, %d delivered", st.Uplink.Reconnects, st.Buffer.Messages, len(r.mes.dataArrivals()))
 				if n := len(r.mes.dataArrivals()); n != 0 {
@@ -72,7 +74,7 @@ devices:
 				p.term(t)
 				return
 			}
-			peers.WaitFor(t, 20*time.Second, "40 messages at the MES", func() bool { return len(r.mes.dataArrivals()) >= 40 })
+			testkit.WaitFor(t, 20*time.Second, "40 messages at the MES", func() bool { return len(r.mes.dataArrivals()) >= 40 })
 			last := r.waitDrained(20 * time.Second)
 			st := r.mustStatus()
 			p.term(t)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // NATSServerPath is where Debian's nats-server package puts the server.
@@ -45,7 +47,7 @@ func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 	type ports struct{ client, cluster, mqtt, http int }
 	ps := make([]ports, n)
 	for i := range ps {
-		ps[i] = ports{FreePort(t), FreePort(t), FreePort(t), FreePort(t)}
+		ps[i] = ports{testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)}
 		if ps[i].client == 4222 || ps[i].mqtt == 4222 {
 			t.Fatal("nats: port 4222 belongs to the machine's server")
 		}

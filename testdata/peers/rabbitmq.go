@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // rabbitMQServerGlob finds the Debian package's server script itself, not
@@ -70,12 +72,12 @@ func StartRabbitMQ(t testing.TB, opts RabbitMQOptions) *RabbitMQ {
 	}
 	r := &RabbitMQ{
 		Node:     "lg" + hex.EncodeToString(id[:]) + "@localhost",
-		AMQPPort: FreePort(t),
+		AMQPPort: testkit.FreePort(t),
 		Dir:      dir,
 		LogPath:  filepath.Join(dir, "rabbitmq.log"),
 	}
-	mqttPort := FreePort(t)
-	distPort := FreePort(t)
+	mqttPort := testkit.FreePort(t)
+	distPort := testkit.FreePort(t)
 	r.MQTTAddr = hostPort(mqttPort)
 	r.MQTTURL = "tcp://" + r.MQTTAddr
 	for _, p := range []int{r.AMQPPort, mqttPort, distPort} {
@@ -103,7 +105,7 @@ func StartRabbitMQ(t testing.TB, opts RabbitMQOptions) *RabbitMQ {
 	fmt.Fprintf(&conf, "mqtt.listeners.tcp.default = 127.0.0.1:%d\n", mqttPort)
 	conf.WriteString("mqtt.allow_anonymous = true\nloopback_users = none\nlog.console = true\nlog.console.level = info\nlog.file = false\n")
 	if opts.TLSCert != "" {
-		r.TLSPort = FreePort(t)
+		r.TLSPort = testkit.FreePort(t)
 		r.TLSURL = "ssl://" + hostPort(r.TLSPort)
 		fmt.Fprintf(&conf, "mqtt.listeners.ssl.default = 127.0.0.1:%d\nssl_options.cacertfile = %s\nssl_options.certfile = %s\nssl_options.keyfile = %s\nssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n",
 			r.TLSPort, opts.TLSCA, opts.TLSCert, opts.TLSKey)
