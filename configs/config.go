@@ -67,10 +67,17 @@ type Uplink struct {
 	// message; ReconnectMax caps the reconnect backoff.
 	AckTimeout   Duration `yaml:"ack_timeout"`
 	ReconnectMax Duration `yaml:"reconnect_max"`
+	// MaxMessageSize bounds every data PUBLISH packet (topic and header
+	// included): a cycle's readings are split across messages to stay under
+	// it, since a broker refuses or silently drops a bigger one.
+	MaxMessageSize ByteSize `yaml:"max_message_size"`
 	// GroupID and EdgeNode name the Sparkplug B edge node (format
 	// sparkplugb only); defaults: <site>_<line> and gateway.id (sparkplug.go).
 	GroupID  string `yaml:"group_id"`
 	EdgeNode string `yaml:"edge_node"`
+	// PrimaryHost is the Sparkplug host application whose STATE gates the
+	// births (format sparkplugb only; "" = none).
+	PrimaryHost string `yaml:"primary_host"`
 }
 
 // TLS configures certificates for ssl:// and wss:// brokers.
@@ -155,6 +162,9 @@ type Device struct {
 	StateTimesEvery Duration `yaml:"state_times_every"`
 	// StaleAfter is the default of the tags' stale_after.
 	StaleAfter Duration `yaml:"stale_after"`
+	// OEE computes availability, performance and quality per shift from a
+	// state tag and part counters (oee.go).
+	OEE *OEE `yaml:"oee"`
 
 	Tags []Tag `yaml:"tags"`
 

@@ -25,6 +25,11 @@ const (
 	DefaultMaxInflight    = 64
 	DefaultAckTimeout     = Duration(30 * time.Second)
 	DefaultReconnectMax   = Duration(30 * time.Second)
+	// DefaultMaxMessageSize is uplink.DefaultMaxMessageSize (configs does
+	// not import uplink); MinMaxMessageSize and MaxMaxMessageSize bound it.
+	DefaultMaxMessageSize = ByteSize(256 << 10)
+	MinMaxMessageSize     = ByteSize(1 << 10)
+	MaxMaxMessageSize     = ByteSize(268435455 + 5)
 	MaxReplayRate         = 1000000 // uplink.replay_rate, messages/s
 	DefaultPollInterval   = Duration(time.Second)
 	DefaultTimeout        = Duration(time.Second)
@@ -269,6 +274,12 @@ func (v *validator) uplink() {
 	case u.ReconnectMax < Duration(time.Second) || u.ReconnectMax > Duration(time.Hour):
 		v.addf(keyLine(n, "reconnect_max"), "uplink", "reconnect_max %s must be between 1s and 1h", u.ReconnectMax)
 	}
+	switch {
+	case u.MaxMessageSize == 0:
+		u.MaxMessageSize = DefaultMaxMessageSize
+	case u.MaxMessageSize < MinMaxMessageSize || u.MaxMessageSize > MaxMaxMessageSize:
+		v.addf(keyLine(n, "max_message_size"), "uplink", "max_message_size %d must be between 1KiB and 256MiB (MQTT's largest packet)", int64(u.MaxMessageSize))
+	}
 }
 
 // resolve makes a relative path relative to the config file's folder, which
@@ -336,6 +347,7 @@ func (v *validator) device(i int, where string) {
 		v.normalization(t, tn, tw, d.Driver)
 		v.tagNormalization(t, tn, tw, d.Driver, d)
 	}
+	v.oee(i, where)
 	v.deviceNormalization(i, where)
 }
 

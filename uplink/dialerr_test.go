@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // paho wraps a dial error as "network Error : dial tcp ...".
@@ -66,7 +68,7 @@ func TestConnectErrorWording(t *testing.T) {
 		t.Run(tt.broker, func(t *testing.T) {
 			r := startUplink(t, Config{Brokers: []string{tt.broker}, GatewayID: "gw", TLS: &tls.Config{InsecureSkipVerify: true}}, newMemSource())
 			var last string
-			waitFor(t, "a failed connect", long, func() bool { last = r.u.Status().LastError; return last != "" })
+			testkit.WaitFor(t, long, "a failed connect", func() bool { last = r.u.Status().LastError; return last != "" })
 			if !strings.HasPrefix(last, tt.want) || strings.Contains(last, "network Error") {
 				t.Errorf("error %q, want it to begin %q", last, tt.want)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/linegate/linegate/drivers/sim"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // walkthroughCommands are the commands of the README's "From a tag list to
@@ -92,7 +93,7 @@ func TestWalkthrough(t *testing.T) {
 	if ran < 5 {
 		t.Fatalf("ran %d commands", ran)
 	}
-	waitFor(t, "press01's imported tags at the MES", 20*time.Second, func() bool {
+	testkit.WaitFor(t, 20*time.Second, "press01's imported tags at the MES", func() bool {
 		for _, m := range mes.all() {
 			if !strings.HasSuffix(m.topic, "/press01/process") {
 				continue

@@ -113,9 +113,22 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		closeDevices()
 		return nil, err
 	}
+	// Cycles are split to fit uplink.max_message_size before the buffer
+	// numbers them.
+	split, err := uplink.NewSplitter(a.queue, uplink.SplitConfig{
+		MaxMessageSize: int(cfg.Uplink.MaxMessageSize),
+		TopicPrefix:    cfg.Uplink.TopicPrefix,
+		Gateway:        uplink.Gateway{ID: cfg.Gateway.ID, Site: cfg.Gateway.Site, Area: cfg.Gateway.Area, Line: cfg.Gateway.Line},
+		Logger:         log.With("component", "collector"),
+	})
+	if err != nil {
+		closeDevices()
+		a.queue.Close()
+		return nil, err
+	}
 	a.col, err = collector.New(collector.Options{
 		Devices:    devices,
-		Sink:       a.queue,
+		Sink:       split,
 		Logger:     log.With("component", "collector"),
 		Registerer: a.reg,
 	})
@@ -141,9 +154,13 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		ReplayRate:  u.ReplayRate,
 		AckTimeout:  u.AckTimeout.D(),
 		BackoffMax:  u.ReconnectMax.D(),
+		MaxPacket:   int(u.MaxMessageSize),
 		Format:      u.Format,
 		GroupID:     u.GroupID,
 		EdgeNode:    u.EdgeNode,
+		PrimaryHost: u.PrimaryHost,
+		BdSeqFile:   BdSeqPath(cfg.Buffer.Path),
+		Devices:     sparkplugDevices(cfg),
 		Version:     opts.Version,
 		Logger:      log.With("component", "uplink"),
 		Registerer:  a.reg,
