@@ -24,6 +24,7 @@ type importCmd struct {
 	unit       int
 	endpoint   string
 	nodePrefix string
+	byteOrder  string
 	config     string
 }
 
@@ -63,6 +64,7 @@ file.`,
 	f.IntVar(&c.unit, "unit", 1, "Modbus unit id")
 	f.StringVar(&c.endpoint, "endpoint", "", "OPC UA endpoint, opc.tcp://host:port")
 	f.StringVar(&c.nodePrefix, "node-prefix", "", `OPC UA node id before each tag name (TIA default ns=3;s=, Studio 5000 ns=2;s=)`)
+	f.StringVar(&c.byteOrder, "byte-order", "", "Modbus: ABCD | CDAB | BADC | DCBA for 32/64-bit values (default: Kepware CDAB, else the config's ABCD)")
 	f.StringVarP(&c.config, "config", "c", "", "add the device to this config instead of printing it")
 	return cmd
 }
@@ -70,6 +72,9 @@ file.`,
 func (c *importCmd) run(_ *cobra.Command, args []string) error {
 	if c.format != "" && !slices.Contains(tagimport.Formats, c.format) {
 		return usageError(fmt.Errorf("--format %q: want %s", c.format, strings.Join(tagimport.Formats, ", ")))
+	}
+	if c.byteOrder != "" && !slices.Contains(configs.ByteOrders, c.byteOrder) {
+		return usageError(fmt.Errorf("--byte-order %q: want %s", c.byteOrder, strings.Join(configs.ByteOrders, ", ")))
 	}
 	if c.name == "" {
 		return usageError(errors.New("--name DEVICE is required (the equipment id in topics, e.g. press01)"))
@@ -83,7 +88,7 @@ func (c *importCmd) run(_ *cobra.Command, args []string) error {
 	if err != nil {
 		return usageError(fmt.Errorf("%s: %w", args[0], err))
 	}
-	dev := tagimport.Device{Name: c.name, Address: c.address, UnitID: c.unit, Endpoint: c.endpoint}
+	dev := tagimport.Device{Name: c.name, Address: c.address, UnitID: c.unit, Endpoint: c.endpoint, ByteOrder: c.byteOrder}
 	switch {
 	case res.Driver == "modbus" && c.address == "":
 		return usageError(fmt.Errorf("%s is a Modbus tag list: --address tcp://host:port is required", args[0]))

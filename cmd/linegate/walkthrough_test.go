@@ -51,7 +51,8 @@ func walkthroughCommands(t *testing.T) [][]string {
 // TestWalkthrough runs the README's walk-through: init → import → check →
 // check --connect → run, against the simulated press line and an embedded
 // broker standing in for mes-broker, and waits for the imported tags to
-// reach the MES with good quality.
+// reach the MES with good quality and the right value (a wrong word order
+// would be a wrong value marked good).
 func TestWalkthrough(t *testing.T) {
 	cmds := walkthroughCommands(t)
 	line := sim.NewPressLine(sim.Options{Addr: "127.0.0.1:0", Units: []byte{1}})
@@ -59,6 +60,8 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { line.Stop() })
+	line.Freeze(true)
+	line.Set(1, "holding", 0, 0x41BC, 0x0000) // 23.5 as float32 ABCD
 	broker, err := startBroker("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -99,9 +102,15 @@ func TestWalkthrough(t *testing.T) {
 				continue
 			}
 			var p struct {
-				Readings []struct{ Tag, Quality string }
+				Readings []struct {
+					Tag, Quality string
+					Value        float64
+				}
 			}
 			if json.Unmarshal(m.payload, &p) == nil && len(p.Readings) > 0 && p.Readings[0].Tag == "temperature" && p.Readings[0].Quality == "good" {
+				if p.Readings[0].Value != 23.5 {
+					t.Fatalf("temperature %v, want 23.5: %s", p.Readings[0].Value, m.payload)
+				}
 				return true
 			}
 		}

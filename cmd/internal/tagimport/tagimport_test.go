@@ -21,7 +21,7 @@ func TestParseSamples(t *testing.T) {
 			`{name: good_parts, class: process, register: holding, address: 12, type: uint32}`,
 			`{name: door_open, class: equipment, register: discrete, address: 3, type: bool}`,
 			`{name: cycle_time, class: time, register: holding, address: 14, type: uint16, unit: ms}`,
-			`byte_order: ABCD`,
+			`byte_order: CDAB`,
 		}, []string{`8: data type "String" is not mapped`, `9: data type "BCD" is not mapped`}},
 		{"generic.csv", Generic, "modbus", []string{
 			`{name: temperature, class: process, register: holding, address: 0, type: float32, unit: degC}`,

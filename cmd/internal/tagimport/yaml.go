@@ -12,6 +12,9 @@ type Device struct {
 	Address  string // Modbus: tcp://host:port, rtu://...
 	UnitID   int
 	Endpoint string // OPC UA: opc.tcp://host:port
+	// ByteOrder of 32/64-bit values (ABCD, CDAB, ...); "" = the format's:
+	// Kepware's driver default (first word low, CDAB), else the config's.
+	ByteOrder string
 }
 
 // YAML writes the device as an item of a config's devices: list, indented
@@ -28,8 +31,13 @@ func (r *Result) YAML(d Device) []byte {
 	if r.Driver == "modbus" {
 		fmt.Fprintf(&b, "    address: %s\n", quote(d.Address))
 		fmt.Fprintf(&b, "    unit_id: %d\n", d.UnitID)
-		if r.Format == Kepware && r.wide() {
-			b.WriteString("    byte_order: ABCD                # Kepware's \"First word low\" device setting means CDAB: check it\n")
+		switch {
+		case d.ByteOrder != "":
+			fmt.Fprintf(&b, "    byte_order: %s\n", quote(d.ByteOrder))
+		case r.Format == Kepware && r.wide():
+			// Kepware reads a 32-bit value's first register as the low word
+			// unless the device's "First word low" setting is off.
+			b.WriteString("    byte_order: CDAB                # Kepware's default (First word low); ABCD if that device setting is off\n")
 		}
 	} else {
 		fmt.Fprintf(&b, "    endpoint: %s\n", quote(d.Endpoint))
