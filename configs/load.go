@@ -253,7 +253,15 @@ func (d *decodeErrors) add(n *yaml.Node, err error) error {
 func allProblems(keys, values, checks []Problem) []Problem {
 	bad := map[int]bool{}
 	out := make([]Problem, 0, len(keys)+len(values)+len(checks))
+	once := map[string]bool{} // a template's unknown key, copied into each device using it
 	for _, p := range append(keys, values...) {
+		if i := strings.Index(p.Msg, "unknown key "); i >= 0 {
+			k := strconv.Itoa(p.Line) + p.Msg[i:]
+			if once[k] {
+				continue
+			}
+			once[k] = true
+		}
 		bad[p.Line] = true
 		out = append(out, p)
 	}
@@ -410,7 +418,11 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string, schema schemaCache, p
 		fields := schema.fields(t)
 		switch t {
 		case reflect.TypeOf(Device{}):
-			where = "device " + scalarOf(n, "name", "#?")
+			if where == "templates" {
+				where = "template " + scalarOf(n, "name", "#?")
+			} else {
+				where = "device " + scalarOf(n, "name", "#?")
+			}
 		case reflect.TypeOf(Tag{}):
 			where += ", tag " + scalarOf(n, "name", "#?")
 		}
@@ -423,6 +435,10 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string, schema schemaCache, p
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				*problems = append(*problems, Problem{k.Line, prefix(where) + msg})
+				continue
+			}
+			if t == reflect.TypeOf(Config{}) && k.Value == "templates" {
+				checkKeys(v, f, "templates", schema, problems) // named as templates, not devices
 				continue
 			}
 			checkKeys(v, f, where, schema, problems)

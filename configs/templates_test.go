@@ -61,7 +61,7 @@ func TestTemplateProblems(t *testing.T) {
 		want    string
 	}{
 		{"unknown template", [2]string{"{name: press01, template: press,", "{name: press01, template: presss,"}, `linegate.yaml:13: device press01: template "presss" is not defined (templates: press)`},
-		{"bad key in template", [2]string{"    poll_interval: 2s", "    pol_interval: 2s"}, `unknown key "pol_interval"`},
+		{"bad key in template", [2]string{"    poll_interval: 2s", "    pol_interval: 2s"}, `linegate.yaml:7: template press: unknown key "pol_interval" (did you mean "poll_interval"?)`},
 		{"template tag problem names the device", [2]string{"type: uint16}", "type: uint61}"}, `linegate.yaml:11: device press01, tag state: unknown type "uint61"`},
 		{"duplicate template", [2]string{"devices:\n", "  - {name: press, driver: modbus}\ndevices:\n"}, `template press: duplicate template name (first at line 5)`},
 	}
@@ -74,6 +74,9 @@ func TestTemplateProblems(t *testing.T) {
 			_, err := Parse("linegate.yaml", []byte(text), env(nil))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v\nwant %s", err, tt.want)
+			}
+			if strings.Contains(tt.want, "unknown key") && strings.Count(err.Error(), "unknown key") != 1 {
+				t.Errorf("a template's unknown key is reported once, not per device:\n%v", err)
 			}
 		})
 	}
