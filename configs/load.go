@@ -253,10 +253,12 @@ func (d *decodeErrors) add(n *yaml.Node, err error) error {
 func allProblems(keys, values, checks []Problem) []Problem {
 	bad := map[int]bool{}
 	out := make([]Problem, 0, len(keys)+len(values)+len(checks))
-	once := map[string]bool{} // a template's unknown key, copied into each device using it
+	// A template's bad key or value is copied into each device using it:
+	// reported once, named by whoever comes first (the template).
+	once := map[string]bool{}
 	for _, p := range append(keys, values...) {
-		if i := strings.Index(p.Msg, "unknown key "); i >= 0 {
-			k := strconv.Itoa(p.Line) + p.Msg[i:]
+		if _, tail, ok := strings.Cut(p.Msg, ": "); ok && p.Line > 0 {
+			k := strconv.Itoa(p.Line) + "\x00" + tail
 			if once[k] {
 				continue
 			}
@@ -266,9 +268,17 @@ func allProblems(keys, values, checks []Problem) []Problem {
 		out = append(out, p)
 	}
 	for _, p := range checks {
-		if p.Line == 0 || !bad[p.Line] {
-			out = append(out, p)
+		if p.Line > 0 && bad[p.Line] {
+			continue
 		}
+		if _, tail, ok := strings.Cut(p.Msg, ": "); ok && p.Line > 0 {
+			k := strconv.Itoa(p.Line) + "\x00" + tail
+			if once[k] {
+				continue
+			}
+			once[k] = true
+		}
+		out = append(out, p)
 	}
 	sortProblems(out)
 	return out

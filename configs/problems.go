@@ -73,6 +73,8 @@ func locate(n *yaml.Node, line int, msg string) (where, key string) {
 				switch ctx {
 				case "devices":
 					w = "device " + scalarOf(c, "name", "#?")
+				case "templates":
+					w = "template " + scalarOf(c, "name", "#?")
 				case "tags":
 					w = at + ", tag " + scalarOf(c, "name", "#?")
 				}
@@ -89,7 +91,7 @@ func locate(n *yaml.Node, line int, msg string) (where, key string) {
 					}
 				}
 				sub := at
-				if depth == 0 && at == "" && k.Value != "devices" {
+				if depth == 0 && at == "" && k.Value != "devices" && k.Value != "templates" {
 					sub = k.Value // a section: "uplink: max_inflight ..."
 				}
 				walk(v, sub, k.Value, depth+1)
