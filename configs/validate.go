@@ -332,6 +332,7 @@ func (v *validator) device(i int, where string) {
 		v.tagNormalization(t, tn, tw, d.Driver, d)
 	}
 	v.deviceNormalization(i, where)
+	v.commands(i, where)
 }
 
 func (v *validator) modbusDevice(i int, where string) {
