@@ -254,5 +254,6 @@ func newDevice(d Device) *device {
 		out:    make([]drivers.Sample, len(d.Tags)),
 		last:   lastReadings{slots: make([]lastReading, len(d.Tags))},
 		state:  DeviceStatus{Name: d.Name},
+		cmds:   make(chan command, commandQueue),
 	}
 }

@@ -38,8 +38,10 @@ type Executor interface {
 	// Submit queues a write of value (raw) to the device's tag at index,
 	// after the commands already queued for it. done is called once, from
 	// the device's goroutine, with the read-back or the error; a command
-	// still queued at expires is not executed (done gets ErrExpired). An
-	// error means it was not queued (unknown device, queue full).
+	// still queued at expires is not executed (done gets ErrExpired, or an
+	// error with an Expired() bool method that says true). An error means
+	// it was not queued (unknown device, queue full); a RefusedError then
+	// too means the driver cannot write.
 	Submit(device string, index int, value any, expires time.Time, done func(readback any, err error)) error
 }
 
@@ -209,8 +211,9 @@ func (s *Service) Handle(topic, equipment string, payload []byte, retained bool,
 	t := *tag
 	err = s.exec.Submit(d.Name, t.Index, raw, req.Expires, func(back any, err error) {
 		var refused *drivers.RefusedError
+		var expired interface{ Expired() bool }
 		switch {
-		case errors.Is(err, ErrExpired), errors.As(err, &refused):
+		case errors.Is(err, ErrExpired), errors.As(err, &refused), errors.As(err, &expired) && expired.Expired():
 			s.finish(res, Rejected, err.Error(), true, reply)
 		case err != nil:
 			s.finish(res, Failed, err.Error(), true, reply)
