@@ -78,6 +78,9 @@ type Config struct {
 	// (sparkplug.go). GroupID (default DefaultGroupID(Site, Line)) and
 	// EdgeNode (default GatewayID) name the Sparkplug edge node.
 	Format, GroupID, EdgeNode string
+	// Commands, when set, gets the commands the MES publishes on
+	// <prefix>/<site>/<area>/<line>/<equipment>/cmd (commands.go).
+	Commands CommandHandler
 }
 
 // Status is a snapshot for /status and diagnostics.

@@ -317,6 +317,7 @@
         renderBuffer(doc, now);
         renderTags(doc, now);
         renderChart(doc, now);
+        window.dispatchEvent(new CustomEvent("linegate:status", { detail: doc })); // commands.js
         lastOK = new Date();
         banner("");
       }
