@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -117,7 +116,8 @@ func (c *Collector) dropCommands(d *device) {
 	for {
 		select {
 		case cmd := <-d.cmds:
-			cmd.done(nil, errors.New("device stopped before the command ran"))
+			// Never sent: a refusal, not a failure.
+			cmd.done(nil, drivers.Refused("device stopped (reload or shutdown) before the command ran"))
 		default:
 			return
 		}

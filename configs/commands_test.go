@@ -67,6 +67,7 @@ func TestCommandKeyErrors(t *testing.T) {
 		{"rate negative", "max_commands_per_s: 2", "max_commands_per_s: -1", `max_commands_per_s -1 must be 0`},
 		{"rate too high", "max_commands_per_s: 2", "max_commands_per_s: 1000", `up to 100`},
 		{"unknown key", "writable: true, write_range", "writeable: true, write_range", `unknown key "writeable"`},
+		{"sparkplug", "commands: true}", "commands: true, format: sparkplugb}", `commands are for format json`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
