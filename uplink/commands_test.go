@@ -7,9 +7,8 @@ import (
 )
 
 type cmdRecorder struct {
-	mu   sync.Mutex
-	got  []string // equipment + " " + payload, retained marked
-	echo string   // the reply payload
+	mu  sync.Mutex
+	got []string // equipment + " " + payload, retained marked
 }
 
 func (h *cmdRecorder) Handle(topic, equipment string, payload []byte, retained bool, reply func([]byte)) {
