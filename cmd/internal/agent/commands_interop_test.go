@@ -79,6 +79,7 @@ type mesClient struct {
 	c       paho.Client
 	mu      sync.Mutex
 	results []map[string]any
+	events  []map[string]any // command events
 }
 
 func newMES(t *testing.T, addr, user string) *mesClient {
@@ -91,12 +92,18 @@ func newMES(t *testing.T, addr, user string) *mesClient {
 		t.Fatalf("%s connect: %v", user, tok.Error())
 	}
 	t.Cleanup(func() { m.c.Disconnect(100) })
-	tok := m.c.Subscribe("linegate/plant-a/assembly/line1/_gateway/line1-pc/cmd_result", 1, func(_ paho.Client, msg paho.Message) {
+	tok := m.c.Subscribe("linegate/plant-a/assembly/line1/_gateway/line1-pc/+", 1, func(_ paho.Client, msg paho.Message) {
 		var r map[string]any
-		if json.Unmarshal(msg.Payload(), &r) == nil {
-			m.mu.Lock()
+		if json.Unmarshal(msg.Payload(), &r) != nil {
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		switch {
+		case strings.HasSuffix(msg.Topic(), "/cmd_result"):
 			m.results = append(m.results, r)
-			m.mu.Unlock()
+		case strings.HasSuffix(msg.Topic(), "/events") && r["event"] == "command":
+			m.events = append(m.events, r)
 		}
 	})
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -311,6 +318,46 @@ func TestInteropCommands(t *testing.T) {
 	}
 	if len(press01.Commands) == 0 || press01.Commands[0].ID != "c6" || press01.Commands[0].Result != "ok" {
 		t.Errorf("status commands of press01: %+v", press01.Commands)
+	}
+
+	// The audit: a command event per command, from the buffer; the
+	// metrics by result.
+	peers.WaitFor(t, 10*time.Second, "the command events", func() bool {
+		mes.mu.Lock()
+		defer mes.mu.Unlock()
+		return len(mes.events) >= len(mes.results)
+	})
+	mes.mu.Lock()
+	var ev map[string]any
+	for _, e := range mes.events {
+		if e["id"] == "c1" {
+			ev = e // the first; the duplicate's comes later
+			break
+		}
+	}
+	mes.mu.Unlock()
+	if ev == nil || ev["topic"] != "linegate/plant-a/assembly/line1/press01/cmd" || ev["result"] != "ok" || ev["value"] != 52.5 || ev["readback"] != 52.5 {
+		t.Errorf("command event of c1: %v", ev)
+	}
+	counts := map[string]float64{}
+	mfs, err := a.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "linegate_commands_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" {
+					counts[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if counts["ok"] != 5 || counts["failed"] != 2 || counts["rejected"] != 6 {
+		t.Errorf("linegate_commands_total by result %v, want ok 5, failed 2, rejected 6", counts)
 	}
 
 	// Restart (a new process and connection): a replay of an id already
