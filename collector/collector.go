@@ -91,8 +91,10 @@ type device struct {
 	// quality: a label lookup per reading costs more than the reading.
 	readings [3]prometheus.Counter
 	// cmds are the writes from the MES waiting for the device, in arrival
-	// order (commands.go).
-	cmds chan command
+	// order (commands.go); cmdsClosed (under mu) once the device stopped
+	// taking them.
+	cmds       chan command
+	cmdsClosed bool
 }
 
 // New checks the devices and prepares their state.

@@ -47,6 +47,13 @@ func (c *Collector) Submit(device string, index int, value any, expires time.Tim
 	if index < 0 || index >= len(d.Tags) {
 		return drivers.Refused(fmt.Sprintf("no tag #%d", index))
 	}
+	// Under mu with dropCommands: a command is either queued before the
+	// device stops, and answered by the drain, or refused here.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmdsClosed {
+		return drivers.Refused(fmt.Sprintf("device %s stopped (reload or shutdown)", device))
+	}
 	select {
 	case d.cmds <- command{index: index, value: value, expires: expires, done: done}:
 		return nil
@@ -94,8 +101,14 @@ func (c *Collector) serveCommands(ctx context.Context, d *device) {
 	}
 }
 
-// runCommand writes one command unless it expired while it waited.
+// runCommand writes one command unless it expired while it waited or the
+// device is stopping.
 func (c *Collector) runCommand(ctx context.Context, d *device, cmd command) {
+	if ctx.Err() != nil {
+		// Stopping: select may pick a queued command over ctx.Done.
+		cmd.done(nil, drivers.Refused("device stopped (reload or shutdown) before the command ran"))
+		return
+	}
 	if !c.now().Before(cmd.expires) {
 		cmd.done(nil, expiredError{cmd.expires})
 		return
@@ -113,6 +126,9 @@ func (c *Collector) runCommand(ctx context.Context, d *device, cmd command) {
 
 // dropCommands answers the commands still queued when the device stops.
 func (c *Collector) dropCommands(d *device) {
+	d.mu.Lock()
+	d.cmdsClosed = true
+	d.mu.Unlock()
 	for {
 		select {
 		case cmd := <-d.cmds:

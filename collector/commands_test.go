@@ -129,3 +129,56 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// stuckDriver never finishes a read until ctx ends.
+type stuckDriver struct {
+	writeDriver
+	reading chan struct{} // closed when the first read began
+	once    sync.Once
+}
+
+func (s *stuckDriver) Read(ctx context.Context, _ []drivers.Sample) error {
+	s.once.Do(func() { close(s.reading) })
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestCommandsAnsweredWhenDeviceStops: every queued command gets its
+// answer when the device stops, and later ones are refused, so none is
+// left without a result.
+func TestCommandsAnsweredWhenDeviceStops(t *testing.T) {
+	drv := &stuckDriver{reading: make(chan struct{})}
+	col, err := New(Options{Sink: &memSink{}, Devices: []Device{{Name: "press01", Interval: 10 * time.Millisecond, Driver: drv,
+		Tags: []Tag{{Name: "setpoint", Class: "process"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = col.Run(ctx) }()
+	<-drv.reading // the device goroutine is busy: the commands queue
+	answers := make(chan error, 3)
+	for range 3 {
+		if err := col.Submit("press01", 0, int64(1), time.Now().Add(time.Minute), func(_ any, err error) { answers <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	<-done
+	for range 3 {
+		var r *drivers.RefusedError
+		if err := <-answers; !errors.As(err, &r) {
+			t.Errorf("queued command answered %v, want refused", err)
+		}
+	}
+	err = col.Submit("press01", 0, int64(1), time.Now().Add(time.Minute), func(any, error) { t.Error("ran after stop") })
+	var r *drivers.RefusedError
+	if !errors.As(err, &r) {
+		t.Errorf("submit after stop: %v", err)
+	}
+	drv.mu.Lock()
+	defer drv.mu.Unlock()
+	if len(drv.log) != 0 {
+		t.Errorf("driver calls %v", drv.log)
+	}
+}
