@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/gopcua/opcua/ua"
 
@@ -135,6 +136,7 @@ func (d *Driver) dataType(ctx context.Context, s *session, id *ua.NodeID) (ua.Ty
 // variantOf converts a raw value to the variant of type t, refusing what
 // does not fit exactly (a fraction for an integer, a number out of range).
 func variantOf(t ua.TypeID, v any) (*ua.Variant, error) {
+	name := strings.TrimPrefix(t.String(), "TypeID") // "Int32"
 	var out any
 	switch t {
 	case ua.TypeIDBoolean:
@@ -152,7 +154,7 @@ func variantOf(t ua.TypeID, v any) (*ua.Variant, error) {
 	case ua.TypeIDFloat, ua.TypeIDDouble:
 		f, ok := floatOf(v)
 		if !ok {
-			return nil, fmt.Errorf("%s takes a number, not %v", t, v)
+			return nil, fmt.Errorf("a %s node takes a number, not %v", name, v)
 		}
 		if t == ua.TypeIDDouble {
 			out = f
@@ -166,7 +168,7 @@ func variantOf(t ua.TypeID, v any) (*ua.Variant, error) {
 		bits := map[ua.TypeID]uint{ua.TypeIDSByte: 8, ua.TypeIDInt16: 16, ua.TypeIDInt32: 32, ua.TypeIDInt64: 64}[t]
 		n, ok := intOf(v)
 		if !ok || bits < 64 && (n < -1<<(bits-1) || n > 1<<(bits-1)-1) {
-			return nil, fmt.Errorf("%v does not fit %s", v, t)
+			return nil, fmt.Errorf("%v does not fit %s", v, name)
 		}
 		out = map[ua.TypeID]func(int64) any{
 			ua.TypeIDSByte: func(n int64) any { return int8(n) }, ua.TypeIDInt16: func(n int64) any { return int16(n) },
@@ -176,14 +178,14 @@ func variantOf(t ua.TypeID, v any) (*ua.Variant, error) {
 		bits := map[ua.TypeID]uint{ua.TypeIDByte: 8, ua.TypeIDUint16: 16, ua.TypeIDUint32: 32, ua.TypeIDUint64: 64}[t]
 		n, ok := uintOf(v)
 		if !ok || bits < 64 && n >= 1<<bits {
-			return nil, fmt.Errorf("%v does not fit %s", v, t)
+			return nil, fmt.Errorf("%v does not fit %s", v, name)
 		}
 		out = map[ua.TypeID]func(uint64) any{
 			ua.TypeIDByte: func(n uint64) any { return uint8(n) }, ua.TypeIDUint16: func(n uint64) any { return uint16(n) },
 			ua.TypeIDUint32: func(n uint64) any { return uint32(n) }, ua.TypeIDUint64: func(n uint64) any { return n },
 		}[t](n)
 	default:
-		return nil, fmt.Errorf("data type %s is not one linegate writes", t)
+		return nil, fmt.Errorf("data type %s is not one linegate writes", name)
 	}
 	return ua.NewVariant(out)
 }
