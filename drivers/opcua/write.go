@@ -30,7 +30,8 @@ func (d *Driver) Write(ctx context.Context, index int, value any) (any, error) {
 	s := d.sess
 	d.mu.Unlock()
 	if s == nil {
-		return nil, d.errf(fmt.Errorf("write: not connected"))
+		// Nothing sent: the device is down (or not read yet).
+		return nil, drivers.Refused(d.errf(fmt.Errorf("write: not connected")).Error())
 	}
 	id, err := d.writeNode(ctx, s, index)
 	if err != nil {

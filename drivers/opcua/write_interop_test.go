@@ -27,8 +27,9 @@ func TestInteropWrite(t *testing.T) {
 	}
 	d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: tags})
 	ctx := context.Background()
-	if _, err := d.Write(ctx, 0, 1.0); err == nil || !strings.Contains(err.Error(), "not connected") {
-		t.Errorf("write before any session: %v", err)
+	var refused *drivers.RefusedError
+	if _, err := d.Write(ctx, 0, 1.0); !errors.As(err, &refused) || !strings.Contains(err.Error(), "not connected") {
+		t.Errorf("write before any session: %v, want refused", err)
 	}
 	if err := d.Read(ctx, make([]drivers.Sample, len(tags))); err != nil {
 		t.Fatal(err)
