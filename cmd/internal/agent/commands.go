@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,18 @@ func openCommands(cfg *configs.Config, exec commands.Executor, events commands.E
 	l, err := commands.OpenLedger(filepath.Join(filepath.Dir(cfg.Buffer.Path), commands.LedgerFile), 0)
 	if err != nil {
 		return nil, nil, err
+	}
+	// Once at start: who reads the log should know the MES can write.
+	for _, d := range cfg.Devices {
+		var tags []string
+		for _, t := range d.Tags {
+			if t.Writable {
+				tags = append(tags, t.Name)
+			}
+		}
+		if d.Commands && len(tags) > 0 {
+			log.Info("commands from the MES can write", "device", d.Name, "tags", strings.Join(tags, ","), "max_commands_per_s", d.MaxCommandsPerSValue())
+		}
 	}
 	svc, err := commands.New(commands.Options{
 		Devices:    commandDevices(cfg.Devices, true),
