@@ -1,9 +1,14 @@
 package opcua
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/gopcua/opcua/ua"
+
+	"github.com/linegate/linegate/drivers"
 )
 
 func TestVariantOf(t *testing.T) {
@@ -43,5 +48,18 @@ func TestVariantOf(t *testing.T) {
 		case tt.want != nil && v.Value() != tt.want:
 			t.Errorf("%s %#v = %#v (%T), want %#v (%T)", tt.typ, tt.in, v.Value(), v.Value(), tt.want, tt.want)
 		}
+	}
+}
+
+// A write before any session sends nothing: refused, not failed.
+func TestWriteWithoutSession(t *testing.T) {
+	d := newDriver(t, Config{Endpoint: "opc.tcp://127.0.0.1:1", Tags: []Tag{{Name: "sp", Node: "ns=1;s=Quiet.Setpoint"}}})
+	_, err := d.Write(context.Background(), 0, 1.0)
+	var r *drivers.RefusedError
+	if !errors.As(err, &r) || !strings.Contains(err.Error(), "not connected") {
+		t.Errorf("write without a session: %v, want refused", err)
+	}
+	if _, err := d.Write(context.Background(), 5, 1.0); !errors.As(err, &r) {
+		t.Errorf("write of no tag: %v, want refused", err)
 	}
 }

@@ -59,11 +59,15 @@ devices:
     mode: poll
     poll_interval: 200ms
     commands: true
+    max_commands_per_s: 50
     pki_dir: %[1]s/pki
     tags:
       - {name: setpoint, class: process, node: "ns=1;s=Quiet.Setpoint", writable: true, write_range: [0, 300]}
       - {name: recipe, class: process, node: "ns=1;s=Oven.Recipe", writable: true}
       - {name: locked, class: process, node: "ns=1;s=Quiet.Locked", writable: true}
+      - {name: mode, class: process, browse_path: Objects/1:Line1/1:Quiet/1:Mode, writable: true}
+      - {name: batch, class: process, node: "ns=1;s=Quiet.Batch", writable: true}
+      - {name: plant_a, class: process, node: "nsu=urn:linegate:plant;s=Plant.A", writable: true}
   - name: press02
     driver: modbus
     address: tcp://%[5]s
@@ -285,6 +289,13 @@ func TestInteropCommands(t *testing.T) {
 	if r["readback"] != 200.25 {
 		t.Errorf("OPC UA read back %v", r["readback"])
 	}
+	// The node's data type decides: an Int32 found by browse path takes a
+	// whole number, a String a string, a Double by namespace URI an integer.
+	wantResult(t, "opcua Int32", mes.send(t, "oven02", "c8", "mode", "8", soon(), 1), "ok", "")
+	wantResult(t, "opcua String", mes.send(t, "oven02", "c9", "batch", `"B-0816"`, soon(), 1), "ok", "")
+	wantResult(t, "opcua nsu", mes.send(t, "oven02", "c10", "plant_a", "4", soon(), 1), "ok", "")
+	wantResult(t, "opcua fraction for Int32", mes.send(t, "oven02", "x6", "mode", "3.5", soon(), 1), "rejected", "3.5 does not fit Int32")
+	wantResult(t, "opcua number for String", mes.send(t, "oven02", "x7", "batch", "1", soon(), 1), "rejected", "a String node takes a string")
 	// The server refuses: its StatusCode is the reason.
 	wantResult(t, "opcua read-only node", mes.send(t, "oven02", "c5", "locked", "6", soon(), 1), "failed", "BadNotWritable")
 	// The server answers Good but keeps its value (a variable with a
@@ -356,8 +367,8 @@ func TestInteropCommands(t *testing.T) {
 			}
 		}
 	}
-	if counts["ok"] != 5 || counts["failed"] != 2 || counts["rejected"] != 6 {
-		t.Errorf("linegate_commands_total by result %v, want ok 5, failed 2, rejected 6", counts)
+	if counts["ok"] != 8 || counts["failed"] != 2 || counts["rejected"] != 8 {
+		t.Errorf("linegate_commands_total by result %v, want ok 8, failed 2, rejected 8", counts)
 	}
 
 	// Restart (a new process and connection): a replay of an id already
@@ -378,9 +389,15 @@ func TestInteropCommands(t *testing.T) {
 	// The OPC UA side, by node-opcua's own client (one run: each costs
 	// seconds): the accepted write holds, the refused and ignored ones
 	// changed nothing, nor did the out-of-range one.
-	got := peers.OPCUARead(t, ua.Endpoint, "ns=1;s=Quiet.Setpoint", "ns=1;s=Oven.Recipe", "ns=1;s=Quiet.Locked")
+	got := peers.OPCUARead(t, ua.Endpoint, "ns=1;s=Quiet.Setpoint", "ns=1;s=Oven.Recipe", "ns=1;s=Quiet.Locked", "ns=1;s=Quiet.Mode", "ns=1;s=Quiet.Batch")
 	if v := got["ns=1;s=Quiet.Setpoint"]; v.Value != 200.25 || v.Type != "Double" {
 		t.Errorf("OPC UA setpoint %+v, want Double 200.25", v)
+	}
+	if v := got["ns=1;s=Quiet.Mode"]; v.Value != 8.0 || v.Type != "Int32" {
+		t.Errorf("OPC UA mode %+v, want Int32 8 (the 3.5 refused)", v)
+	}
+	if v := got["ns=1;s=Quiet.Batch"]; v.Value != "B-0816" {
+		t.Errorf("OPC UA batch %+v, want B-0816", v)
 	}
 	if got["ns=1;s=Oven.Recipe"].Value != "PCB-4711" || got["ns=1;s=Quiet.Locked"].Value != 5.0 {
 		t.Errorf("OPC UA recipe and locked %+v, want unchanged", got)
