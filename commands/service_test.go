@@ -340,3 +340,22 @@ func TestSameRaw(t *testing.T) {
 		}
 	}
 }
+
+// TestSetDevices: a reload's device list applies to the next command.
+func TestSetDevices(t *testing.T) {
+	r := newRig(t)
+	in := clock.Add(10 * time.Second)
+	if m := r.send(t, "press01", cmd("s1", "setpoint", "10", in), false); m["result"] != OK {
+		t.Fatal(m)
+	}
+	devs := testDevices()
+	devs[0].Tags[0].Writable = false
+	r.svc.SetDevices(devs)
+	if m := r.send(t, "press01", cmd("s2", "setpoint", "10", in), false); m["result"] != Rejected || str(m["error"]) != "tag setpoint is not writable" {
+		t.Fatal(m)
+	}
+	r.svc.SetDevices(devs[1:])
+	if m := r.send(t, "press01", cmd("s3", "setpoint", "10", in), false); m["result"] != Rejected || !strings.Contains(str(m["error"]), "unknown equipment") {
+		t.Fatal(m)
+	}
+}
