@@ -26,6 +26,9 @@ type Device struct {
 	// Shifts, when set, makes every state tag of the device publish the
 	// seconds spent in each state per shift, in class time.
 	Shifts *ShiftPlan
+	// OEE, when set, publishes availability, performance, quality and OEE
+	// per period of Shifts (calendar days in UTC without), in class time.
+	OEE *OEE
 }
 
 // Sink is where messages go: the buffer. Append must not keep the
@@ -95,6 +98,7 @@ type device struct {
 	// taking them.
 	cmds       chan command
 	cmdsClosed bool
+	oee        *oeeCalc // nil without Device.OEE
 }
 
 // New checks the devices and prepares their state.
@@ -258,11 +262,17 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 			}
 			byClass[2] = append(byClass[2], x.times.observe(d.Shifts, stateOf(&r), r.TS)...)
 		}
+		if d.oee != nil {
+			d.oee.observe(ti, &r)
+		}
 		if !ok {
 			continue
 		}
 		ci := classIndex(t.Class)
 		byClass[ci] = append(byClass[ci], r)
+	}
+	if d.oee != nil {
+		byClass[2] = d.oee.flush(byClass[2])
 	}
 	if good {
 		d.mu.Lock()

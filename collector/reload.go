@@ -242,13 +242,18 @@ func checkDevices(devices []Device) error {
 		if _, ok := d.Driver.(drivers.Subscriber); d.Subscribe && !ok {
 			return fmt.Errorf("collector: device %s: driver cannot subscribe", d.Name)
 		}
+		if d.OEE != nil {
+			if _, err := newOEECalc(&d); err != nil {
+				return fmt.Errorf("collector: device %s: %w", d.Name, err)
+			}
+		}
 		seen[d.Name] = true
 	}
 	return nil
 }
 
 func newDevice(d Device) *device {
-	return &device{
+	dev := &device{
 		Device: d,
 		tags:   make([]tagState, len(d.Tags)),
 		out:    make([]drivers.Sample, len(d.Tags)),
@@ -256,4 +261,8 @@ func newDevice(d Device) *device {
 		state:  DeviceStatus{Name: d.Name},
 		cmds:   make(chan command, commandQueue),
 	}
+	if d.OEE != nil {
+		dev.oee, _ = newOEECalc(&d) // checkDevices has vetted it
+	}
+	return dev
 }

@@ -72,6 +72,9 @@ type Uplink struct {
 	// Commands turns on writes from the MES (commands/README.md); each
 	// device and tag must opt in as well.
 	Commands bool `yaml:"commands"`
+	// PrimaryHost is the Sparkplug host application whose STATE gates the
+	// births (format sparkplugb only; "" = none).
+	PrimaryHost string `yaml:"primary_host"`
 }
 
 // TLS configures certificates for ssl:// and wss:// brokers.
@@ -155,6 +158,9 @@ type Device struct {
 	StateTimesEvery Duration `yaml:"state_times_every"`
 	// StaleAfter is the default of the tags' stale_after.
 	StaleAfter Duration `yaml:"stale_after"`
+	// OEE computes availability, performance and quality per shift from a
+	// state tag and part counters (oee.go).
+	OEE *OEE `yaml:"oee"`
 
 	// Commands lets the MES write this device's writable tags (with
 	// uplink.commands); MaxCommandsPerS caps them (default 5).

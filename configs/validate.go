@@ -331,6 +331,7 @@ func (v *validator) device(i int, where string) {
 		v.normalization(t, tn, tw, d.Driver)
 		v.tagNormalization(t, tn, tw, d.Driver, d)
 	}
+	v.oee(i, where)
 	v.deviceNormalization(i, where)
 	v.commands(i, where)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -123,7 +125,7 @@ func TestAckTimeoutResumes(t *testing.T) {
 	cfg.AckTimeout = 500 * time.Millisecond
 	r := startUplink(t, cfg, src)
 	src.addN(20)
-	waitFor(t, "every message acknowledged", long, func() bool {
+	testkit.WaitFor(t, long, "every message acknowledged", func() bool {
 		m, _ := src.pending()
 		return m == 0
 	})

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 type cmdRecorder struct {
@@ -41,7 +43,7 @@ func TestCommandsSubscribedAndAnswered(t *testing.T) {
 	r := startUplink(t, cfg, src)
 	r.waitConnected(t)
 	mes := subscribe(t, b.url(), "linegate/plant-a/assembly/line1/_gateway/line1-pc/cmd_result")
-	waitFor(t, "command subscription", long, func() bool {
+	testkit.WaitFor(t, long, "command subscription", func() bool {
 		tok := mes.c.Publish("linegate/plant-a/assembly/line1/press01/cmd", 1, false, `{"id":"x"}`)
 		tok.WaitTimeout(time.Second)
 		return len(h.calls()) > 0
@@ -49,7 +51,7 @@ func TestCommandsSubscribedAndAnswered(t *testing.T) {
 	if got := h.calls()[0]; got != `press01 {"id":"x"}` {
 		t.Errorf("handler got %q", got)
 	}
-	waitFor(t, "cmd_result", long, func() bool { return len(mes.received()) > 0 })
+	testkit.WaitFor(t, long, "cmd_result", func() bool { return len(mes.received()) > 0 })
 	if m := mes.received()[0]; m.payload != `{"result":"ok"}` || m.retained {
 		t.Errorf("result %+v", m)
 	}
@@ -57,7 +59,7 @@ func TestCommandsSubscribedAndAnswered(t *testing.T) {
 	tok := mes.c.Publish("linegate/plant-a/assembly/line1/oven02/cmd", 1, true, `{"id":"r"}`)
 	tok.WaitTimeout(time.Second)
 	b.kick(testClientID)
-	waitFor(t, "retained command after reconnect", long, func() bool {
+	testkit.WaitFor(t, long, "retained command after reconnect", func() bool {
 		for _, c := range h.calls() {
 			if c == `oven02 {"id":"r"} retained` {
 				return true

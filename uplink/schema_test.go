@@ -165,6 +165,7 @@ func TestSchemaRejectsDrift(t *testing.T) {
 		{"a status without version", strings.Replace(status, `,"version":"0.1.0"`, ``, 1)},
 		{"an unknown event", strings.Replace(event, `buffer_overflow`, `buffer_full`, 1)},
 		{"an overflow without its range", strings.Replace(event, `"dropped_seq_from":100,`, ``, 1)},
+		{"OEE inputs only in part", strings.Replace(data, `"unit":"degC"`, `"unit":"degC","run_s":20,"total_count":3`, 1)},
 		{"an event with a field of another type", strings.Replace(event, `"dropped_seq_to":180`, `"dropped_seq_to":180,"device":"press01"`, 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,8 +52,8 @@ type Config struct {
 	Username, Password string
 	TLS                *tls.Config // nil = system defaults for ssl:// wss://
 	// QoS of data messages, 0 or 1, taken as given (the config file defaults
-	// to 1). With QoS 0 a message is deleted once written to the connection.
-	// Status and events always use QoS 1.
+	// to 1, to 0 for Sparkplug). With QoS 0 a message is deleted once written
+	// to the connection. JSON status and events always use QoS 1.
 	QoS                    byte
 	TopicPrefix            string // default "linegate"
 	GatewayID              string // required
@@ -81,6 +81,11 @@ type Config struct {
 	// Commands, when set, gets the commands the MES publishes on
 	// <prefix>/<site>/<area>/<line>/<equipment>/cmd (commands.go).
 	Commands CommandHandler
+	// Sparkplug only (sparkplug.go): the primary host, where bdSeq is kept,
+	// and the configured devices and tags, born before their first read.
+	PrimaryHost string
+	BdSeqFile   string
+	Devices     []SparkplugDevice
 }
 
 // Status is a snapshot for /status and diagnostics.
@@ -407,7 +412,7 @@ func (u *Uplink) connect(ctx context.Context) (*session, error) {
 	d := &dialer{ctx: ctx, u: u}
 
 	opts := mqtt.NewClientOptions()
-	for _, b := range u.brokers {
+	for _, b := range u.brokerOrder() {
 		opts.AddBroker(b.String())
 	}
 	opts.SetClientID(u.cfg.ClientID)

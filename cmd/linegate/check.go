@@ -168,7 +168,7 @@ func normalization(t configs.Tag) string {
 	if t.Counter {
 		parts = append(parts, "counter (+delta)")
 	}
-	if f, ok := configs.DurationUnits[t.Unit]; ok && t.Class == "time" {
+	if f := t.SecondsFactor(); f != 0 {
 		parts = append(parts, fmt.Sprintf("%s → s (×%s)", t.Unit, strconv.FormatFloat(f, 'g', -1, 64)))
 	}
 	parts = append(parts, rules(t)...)

@@ -43,6 +43,12 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func usageError(err error) error { return &exitError{exitUsage, err} }
 
+// needSubcommand is the RunE of a command that only groups subcommands
+// (buffer, sim, ...): run bare, it says which to name and exits 2.
+func needSubcommand(hint string) func(*cobra.Command, []string) error {
+	return func(*cobra.Command, []string) error { return usageError(errors.New(hint)) }
+}
+
 // globals are the flags every command shares.
 type globals struct {
 	logLevel  string

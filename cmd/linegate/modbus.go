@@ -31,9 +31,7 @@ host:port (port 502 if omitted). Addresses are 0-based protocol addresses, as
 in the config (mbpoll's -r is one more). Values are decoded by the same code
 as the gateway's, so what "modbus read" shows is what "run" publishes.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError(errors.New("modbus: name a subcommand: read, watch, scan or write"))
-		},
+		RunE: needSubcommand("modbus: name a subcommand: read, watch, scan or write"),
 	}
 	cmd.AddCommand(newModbusReadCmd(g), newModbusWatchCmd(g), newModbusScanCmd(g), newModbusWriteCmd(g))
 	return cmd

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -13,29 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers/sim"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name (rewritten with -update).
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
-	}
-}
 
 // frozenLine is a simulated press line with known register values.
 func frozenLine(t *testing.T, units ...byte) *sim.PressLine {
@@ -57,7 +36,7 @@ func frozenLine(t *testing.T, units ...byte) *sim.PressLine {
 func TestModbusCommands(t *testing.T) {
 	line := frozenLine(t, 1, 2)
 	addr := line.Addr()
-	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	dead := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 
 	tests := []struct {
 		name   string
@@ -108,7 +87,7 @@ func TestModbusCommands(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			out, _ := runCLI(t, tt.args, tt.code, tt.stdout, tt.stderr)
 			if tt.golden != "" {
-				golden(t, tt.golden, strings.ReplaceAll(out, addr, "ADDR"))
+				testkit.Golden(t, filepath.Join("testdata", tt.golden), []byte(strings.ReplaceAll(out, addr, "ADDR")))
 			}
 		})
 	}
@@ -181,7 +160,7 @@ func (s *syncBuffer) String() string {
 func TestSimModbus(t *testing.T) {
 	out, stop := startCmd(t, "sim", "modbus", "--listen", "127.0.0.1:0", "--units", "1-3")
 	addrRE := regexp.MustCompile(`modbus tcp://(127\.0\.0\.1:\d+), unit\(s\) 1-3`)
-	waitFor(t, "the simulator's address", 10*time.Second, func() bool { return addrRE.MatchString(out.String()) })
+	testkit.WaitFor(t, 10*time.Second, "the simulator's address", func() bool { return addrRE.MatchString(out.String()) })
 	addr := addrRE.FindStringSubmatch(out.String())[1]
 	code, got, errOut := run(t, "modbus", "read", addr, "-u", "3", "-a", "50", "-t", "string", "--length", "4")
 	if code != exitOK || !strings.Contains(got, `"PRESS-03"`) {

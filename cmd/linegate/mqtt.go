@@ -31,9 +31,7 @@ func newMQTTCmd(g *globals) *cobra.Command {
 		Use:   "mqtt",
 		Short: "Check a broker (connect, round trip, TLS) and watch what linegate publishes",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return usageError(errors.New("mqtt: name a subcommand: check or tail"))
-		},
+		RunE:  needSubcommand("mqtt: name a subcommand: check or tail"),
 	}
 	cmd.AddCommand(newMQTTCheckCmd(g), newMQTTTailCmd(g))
 	return cmd

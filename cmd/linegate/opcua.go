@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -43,9 +42,7 @@ server certificates linegate trusts, rejected/ the ones it refused.
 
 Exit codes: 0 ok, 1 failed (unreachable, refused, a bad value), 2 usage.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return usageError(errors.New("opcua: name a subcommand: endpoints, browse, read, subscribe, cert or trust"))
-		},
+		RunE: needSubcommand("opcua: name a subcommand: endpoints, browse, read, subscribe, cert or trust"),
 	}
 	cmd.AddCommand(newOPCUAEndpointsCmd(g), newOPCUABrowseCmd(g), newOPCUAReadCmd(g), newOPCUASubscribeCmd(g),
 		newOPCUACertCmd(g), newOPCUATrustCmd(g))

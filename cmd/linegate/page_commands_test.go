@@ -15,7 +15,7 @@ import (
 	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers/sim"
-	"github.com/linegate/linegate/testdata/peers"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 const pageCmdConfig = `gateway: {id: page-gw, site: plant-a, area: assembly, line: line1}
@@ -52,7 +52,7 @@ func TestPageShowsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", peers.FreePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	cfg.HTTP.Listen = &addr
 	a, err := agent.New(cfg, discard, agent.Options{Version: version})
 	if err != nil {
@@ -62,7 +62,7 @@ func TestPageShowsCommands(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
-	peers.WaitFor(t, 15*time.Second, "agent connected, press01 up", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "agent connected, press01 up", func() bool {
 		st := a.Status()
 		return st.Uplink.Connected && len(st.Devices) == 1 && st.Devices[0].Up
 	})
@@ -81,7 +81,7 @@ func TestPageShowsCommands(t *testing.T) {
 			t.Fatalf("publish: %v", tok.Error())
 		}
 		// One after the other: the order of the rows is that of the results.
-		peers.WaitFor(t, 15*time.Second, fmt.Sprintf("%d command(s) in /status", i+1), func() bool {
+		testkit.WaitFor(t, 15*time.Second, fmt.Sprintf("%d command(s) in /status", i+1), func() bool {
 			return len(a.Status().Devices[0].Commands) == i+1
 		})
 	}

@@ -13,8 +13,14 @@ import (
 	"github.com/linegate/linegate/cmd/internal/agent"
 )
 
+// runOptions are the flags of `linegate run`.
+type runOptions struct {
+	g    *globals
+	path string
+}
+
 func newRunCmd(g *globals) *cobra.Command {
-	var path string
+	o := &runOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "run -c FILE",
 		Short: "Run the gateway: poll the devices, buffer, publish to MQTT",
@@ -26,10 +32,14 @@ config (see linegate reload).`,
 		Example: `  linegate run -c /etc/linegate/linegate.yaml
   MQTT_PASSWORD=secret linegate run -c linegate.yaml --log-format json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runAgent(cmd.Context(), g, cmd, path) },
+		RunE: o.run,
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
+	cmd.Flags().StringVarP(&o.path, "config", "c", "", "config file (YAML)")
 	return cmd
+}
+
+func (o *runOptions) run(cmd *cobra.Command, _ []string) error {
+	return runAgent(cmd.Context(), o.g, cmd, o.path)
 }
 
 // agentGCPercent is the garbage collector's target while the agent runs

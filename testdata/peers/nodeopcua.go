@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // NodePath is the Node.js the OPC UA peer runs on (node-opcua 2.182 wants
@@ -260,7 +262,7 @@ func (s *NodeOPCUA) control(sig os.Signal, ack string) {
 	if err := s.p.notify(sig); err != nil {
 		t.Fatalf("node-opcua: %v", err)
 	}
-	WaitFor(t, 10*time.Second, "node-opcua: "+ack, seen)
+	testkit.WaitFor(t, 10*time.Second, "node-opcua: "+ack, seen)
 }
 
 // Stop ends the server (SIGTERM, then SIGKILL after 5s) and waits for it.

@@ -177,7 +177,7 @@ func (p *process) waitReady(timeout time.Duration, what string, ready func() boo
 			p.stop()
 			p.t.Fatalf("%s: no %s within %v; log:\n%s", p.name, what, timeout, p.log())
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(20 * time.Millisecond) // as testkit.WaitFor
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/linegate/linegate/configs"
+	"github.com/linegate/linegate/internal/testkit"
 	"github.com/linegate/linegate/testdata/peers"
 )
 
@@ -130,7 +131,7 @@ func (m *mesClient) send(t *testing.T, equipment, id, tag, value string, expires
 	t.Helper()
 	m.publish(t, equipment, fmt.Sprintf(`{"schema":"linegate/v1","id":%q,"tag":%q,"value":%s,"expires":%q}`, id, tag, value, expires.UTC().Format(time.RFC3339Nano)))
 	var got map[string]any
-	peers.WaitFor(t, 20*time.Second, "result of "+id, func() bool {
+	testkit.WaitFor(t, 20*time.Second, "result of "+id, func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		k := 0
@@ -185,7 +186,7 @@ func runAgent(t *testing.T, cfgText string) (*Agent, func()) {
 		}
 	}
 	t.Cleanup(stop)
-	peers.WaitFor(t, 30*time.Second, "agent connected, press01 and oven02 up", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "agent connected, press01 and oven02 up", func() bool {
 		st := a.Status()
 		up := 0
 		for _, d := range st.Devices {
@@ -246,13 +247,13 @@ func TestInteropCommands(t *testing.T) {
 	if err := os.WriteFile(acl, []byte(cmdACL), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := peers.FreePort(t)
+	port := testkit.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	broker := peers.StartMosquitto(t, peers.MosquittoOptions{
 		GlobalConfig: "per_listener_settings true",
 		ExtraConfig:  fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\nacl_file %s\n", port, pw, acl),
 	})
-	peers.WaitFor(t, 10*time.Second, "ACL listener", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "ACL listener", func() bool {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
@@ -261,7 +262,7 @@ func TestInteropCommands(t *testing.T) {
 	})
 	mb := peers.StartPymodbus(t, peers.PymodbusSpec{Units: map[byte]peers.UnitSpec{1: {Holding: map[uint16]uint16{4: 7}, Size: 32}}})
 	ua := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
-	dead := peers.FreePort(t) // nothing listens: press02 is down
+	dead := testkit.FreePort(t) // nothing listens: press02 is down
 	cfgText := fmt.Sprintf(cmdConfig, dir, addr, mb.Addr, ua.Endpoint, fmt.Sprintf("127.0.0.1:%d", dead))
 	a, stop := runAgent(t, cfgText)
 	mes := newMES(t, addr, "mes")
@@ -333,7 +334,7 @@ func TestInteropCommands(t *testing.T) {
 
 	// The audit: a command event per command, from the buffer; the
 	// metrics by result.
-	peers.WaitFor(t, 10*time.Second, "the command events", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the command events", func() bool {
 		mes.mu.Lock()
 		defer mes.mu.Unlock()
 		return len(mes.events) >= len(mes.results)

@@ -317,7 +317,8 @@
         renderBuffer(doc, now);
         renderTags(doc, now);
         renderChart(doc, now);
-        window.dispatchEvent(new CustomEvent("linegate:status", { detail: doc })); // commands.js
+        // Other parts of the page (oee.js) draw from the same answer.
+        document.dispatchEvent(new CustomEvent("linegate:live", { detail: doc }));
         lastOK = new Date();
         banner("");
       }

@@ -1,6 +1,6 @@
 // The last commands from the MES per device (writes to the PLCs), from the
-// status document app.js polls: it hands each one over in a
-// "linegate:status" event. The card stays hidden until a command came.
+// answer app.js polls: it hands each one over in a "linegate:live" event.
+// The card stays hidden until a command came.
 (function () {
   "use strict";
   function cell(tr, text, cls) {
@@ -9,7 +9,7 @@
     if (cls) td.className = cls;
     tr.append(td);
   }
-  window.addEventListener("linegate:status", (ev) => {
+  document.addEventListener("linegate:live", (ev) => {
     const doc = ev.detail;
     const card = document.getElementById("commands-card");
     const body = document.getElementById("commands").tBodies[0];
