@@ -225,8 +225,8 @@ func plc(t *testing.T, addr string, args ...string) string {
 // lets only it publish commands, to pymodbus and node-opcua; the PLC side
 // is read back by mbpoll and a node-opcua client. Each refused command
 // (expired, duplicate id, replayed after a restart, out of range, not
-// writable, device down, from a user the ACL refuses) leaves the PLC as it
-// was.
+// writable, device down (never configured right, or a PLC that stopped
+// answering), from a user the ACL refuses) leaves the PLC as it was.
 func TestInteropCommands(t *testing.T) {
 	peers.Interop(t)
 	dir := t.TempDir()
@@ -371,6 +371,20 @@ func TestInteropCommands(t *testing.T) {
 	if counts["ok"] != 8 || counts["failed"] != 2 || counts["rejected"] != 8 {
 		t.Errorf("linegate_commands_total by result %v, want ok 8, failed 2, rejected 8", counts)
 	}
+
+	// The PLC stops answering: a command is refused at once, not queued
+	// for when it is back (the final mbpoll read shows it never came).
+	mb.Mute(1)
+	testkit.WaitFor(t, 20*time.Second, "press01 down", func() bool {
+		for _, d := range a.Status().Devices {
+			if d.Name == "press01" {
+				return !d.Up
+			}
+		}
+		return false
+	})
+	wantResult(t, "PLC down", mes.send(t, "press01", "x8", "setpoint", "60", soon(), 1), "rejected", "device down")
+	mb.Unmute(1)
 
 	// Restart (a new process and connection): a replay of an id already
 	// handled is refused, the ledger outlived both.
