@@ -93,7 +93,12 @@ type device struct {
 	// readings caches the device's linegate_readings_total children by
 	// quality: a label lookup per reading costs more than the reading.
 	readings [3]prometheus.Counter
-	oee      *oeeCalc // nil without Device.OEE
+	// cmds are the writes from the MES waiting for the device, in arrival
+	// order (commands.go); cmdsClosed (under mu) once the device stopped
+	// taking them.
+	cmds       chan command
+	cmdsClosed bool
+	oee        *oeeCalc // nil without Device.OEE
 }
 
 // New checks the devices and prepares their state.
@@ -150,6 +155,7 @@ func (c *Collector) runDevice(ctx context.Context, d *device) {
 			}
 		})
 	}()
+	defer c.dropCommands(d)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
@@ -162,6 +168,11 @@ func (c *Collector) runDevice(ctx context.Context, d *device) {
 		select {
 		case <-ctx.Done():
 			return
+		case cmd := <-d.cmds:
+			// Between polls, on the device's goroutine: a write never
+			// overlaps a read of the same device.
+			c.runCommand(ctx, d, cmd)
+			continue
 		case <-timer.C:
 		}
 		ok := c.poll(ctx, d)
@@ -299,6 +310,12 @@ func (c *Collector) runSubscribed(ctx context.Context, d *device) {
 		})
 	}()
 	sub := d.Driver.(drivers.Subscriber)
+	// The subscription pushes values from its own loop: commands run on
+	// a goroutine of their own, one at a time in arrival order.
+	cmdCtx, stopCmds := context.WithCancel(ctx)
+	cmdsDone := make(chan struct{})
+	go func() { defer close(cmdsDone); c.serveCommands(cmdCtx, d) }()
+	defer func() { stopCmds(); <-cmdsDone }()
 	// The heartbeat (report_every) and deliver take turns with the tags'
 	// state under mu; without report_every there is no heartbeat.
 	hb := newHeartbeat(c, d)

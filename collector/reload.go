@@ -259,6 +259,7 @@ func newDevice(d Device) *device {
 		out:    make([]drivers.Sample, len(d.Tags)),
 		last:   lastReadings{slots: make([]lastReading, len(d.Tags))},
 		state:  DeviceStatus{Name: d.Name},
+		cmds:   make(chan command, commandQueue),
 	}
 	if d.OEE != nil {
 		dev.oee, _ = newOEECalc(&d) // checkDevices has vetted it

@@ -57,7 +57,8 @@ func TestSubscribedDevice(t *testing.T) {
 		t.Fatalf("second message %+v", msgs[1])
 	}
 	drv.states <- errors.New("session closed")
-	testkit.WaitFor(t, waitTimeout, "device down", func() bool { return !c.Status()[0].Up })
+	// Up is cleared before the event is appended: wait for both.
+	testkit.WaitFor(t, waitTimeout, "device down", func() bool { _, ev := sink.snapshot(); return !c.Status()[0].Up && len(ev) > 0 })
 	_, events := sink.snapshot()
 	if len(events) != 1 || events[0].Type != "device_down" {
 		t.Fatalf("events %+v", events)

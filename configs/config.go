@@ -75,6 +75,9 @@ type Uplink struct {
 	// sparkplugb only); defaults: <site>_<line> and gateway.id (sparkplug.go).
 	GroupID  string `yaml:"group_id"`
 	EdgeNode string `yaml:"edge_node"`
+	// Commands turns on writes from the MES (commands/README.md); each
+	// device and tag must opt in as well.
+	Commands bool `yaml:"commands"`
 	// PrimaryHost is the Sparkplug host application whose STATE gates the
 	// births (format sparkplugb only; "" = none).
 	PrimaryHost string `yaml:"primary_host"`
@@ -166,6 +169,11 @@ type Device struct {
 	// state tag and part counters (oee.go).
 	OEE *OEE `yaml:"oee"`
 
+	// Commands lets the MES write this device's writable tags (with
+	// uplink.commands); MaxCommandsPerS caps them (default 5).
+	Commands        bool    `yaml:"commands"`
+	MaxCommandsPerS float64 `yaml:"max_commands_per_s"`
+
 	Tags []Tag `yaml:"tags"`
 
 	// Location is Timezone, loaded by validation.
@@ -229,6 +237,14 @@ type Tag struct {
 	// Timestamp decodes a point in time: unix_s | unix_ms | s7_dt | opcua.
 	Timestamp  string   `yaml:"timestamp"`
 	StaleAfter Duration `yaml:"stale_after"`
+
+	// Writable lets a command from the MES write the tag; WriteRange
+	// [lo, hi] bounds the value (in published units). ReadModifyWrite lets
+	// a bit of a holding register be written by reading the register and
+	// writing it back: only safe when linegate is its only writer.
+	Writable        bool      `yaml:"writable"`
+	WriteRange      []float64 `yaml:"write_range"`
+	ReadModifyWrite bool      `yaml:"read_modify_write"`
 
 	// Line is the line of the tag in the file, for messages.
 	Line int `yaml:"-"`

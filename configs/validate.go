@@ -349,6 +349,7 @@ func (v *validator) device(i int, where string) {
 	}
 	v.oee(i, where)
 	v.deviceNormalization(i, where)
+	v.commands(i, where)
 }
 
 func (v *validator) modbusDevice(i int, where string) {

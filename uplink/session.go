@@ -30,6 +30,9 @@ func (u *Uplink) serve(ctx context.Context, s *session) error {
 	if err := u.announce(ctx, s, online); err != nil {
 		return u.endSession(ctx, s, err)
 	}
+	if err := u.subscribeCommands(ctx, s); err != nil {
+		return u.endSession(ctx, s, err)
+	}
 
 	a := newAcker(u, s)
 	go a.run()

@@ -84,6 +84,9 @@ type Config struct {
 	// (sparkplug.go). GroupID (default DefaultGroupID(Site, Line)) and
 	// EdgeNode (default GatewayID) name the Sparkplug edge node.
 	Format, GroupID, EdgeNode string
+	// Commands, when set, gets the commands the MES publishes on
+	// <prefix>/<site>/<area>/<line>/<equipment>/cmd (commands.go).
+	Commands CommandHandler
 	// Sparkplug only (sparkplug.go): the primary host, where bdSeq is kept,
 	// and the configured devices and tags, born before their first read.
 	PrimaryHost string

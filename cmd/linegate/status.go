@@ -123,6 +123,7 @@ func printStatus(w io.Writer, doc agent.Status, now time.Time) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", d.Name, state, ago(d.LastGoodRead, now), d.Polls, d.Overruns, dash(d.LastError))
 	}
 	tw.Flush()
+	printCommands(w, doc, now)
 	if len(doc.ModbusLinks) > 0 {
 		fmt.Fprintln(w, "\nModbus links (last minute):")
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

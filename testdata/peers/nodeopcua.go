@@ -57,7 +57,8 @@ type NodeOPCUAOptions struct {
 // Oven.Heater (Boolean), Oven.Sensor4 (BadSensorFailure), Oven.Level (0..1 in
 // steps of 0.02 every 100 ms), browsable as
 // Objects/Line1/Oven/<name>; ns=1;s=Quiet.Setpoint (Double 180.5),
-// Quiet.Mode (Int32 3), Quiet.Batch (String "B-0815"), which never change;
+// Quiet.Mode (Int32 3), Quiet.Batch (String "B-0815"), which never change,
+// Quiet.Locked (Double 5, read-only: a Write gets BadNotWritable);
 // Objects/Plant/A, B, C (Double 1.5, 2.5, 3.5) in namespace
 // urn:linegate:plant, with numeric ids and as s=Plant.A etc. See
 // opcua_server.js.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/linegate/linegate/buffer"
 	"github.com/linegate/linegate/collector"
+	"github.com/linegate/linegate/commands"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers/modbus"
 	"github.com/linegate/linegate/uplink"
@@ -55,6 +56,10 @@ type Agent struct {
 	col   *collector.Collector
 	up    *uplink.Uplink
 	devs  *deviceSet // the running devices' digests and drivers, for reload
+	// cmds takes the MES's commands (nil unless uplink.commands); its
+	// ledger is closed with the buffer.
+	cmds   *commands.Service
+	ledger *commands.Ledger
 }
 
 // shutdownGrace bounds how long a stopping agent keeps publishing what is
@@ -137,6 +142,16 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		a.queue.Close()
 		return nil, err
 	}
+	a.cmds, a.ledger, err = openCommands(cfg, a.col, a.queue, a.reg, log.With("component", "commands"))
+	if err != nil {
+		closeDevices()
+		a.queue.Close()
+		return nil, err
+	}
+	var cmdHandler uplink.CommandHandler
+	if a.cmds != nil {
+		cmdHandler = a.cmds
+	}
 	u := cfg.Uplink
 	a.up, err = uplink.New(uplink.Config{
 		Brokers:     u.Brokers,
@@ -164,10 +179,12 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		Version:     opts.Version,
 		Logger:      log.With("component", "uplink"),
 		Registerer:  a.reg,
+		Commands:    cmdHandler,
 	}, a.queue)
 	if err != nil {
 		closeDevices()
 		a.queue.Close()
+		a.closeLedger()
 		return nil, err
 	}
 	return a, nil
@@ -219,7 +236,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	stopUplink()
 	wg.Wait()
 	closeErr := a.queue.Close()
+	a.closeLedger()
 	return errors.Join(upErr, flushErr, closeErr, httpErr)
+}
+
+func (a *Agent) closeLedger() {
+	if a.ledger != nil {
+		if err := a.ledger.Close(); err != nil {
+			a.log.Warn("commands: close ledger", "err", err)
+		}
+	}
 }
 
 // watchSignals writes the pid file (so that `linegate reload` finds this

@@ -45,6 +45,8 @@ func newModbusIn(pool *modbus.Pool, d configs.Device, log *slog.Logger) (*modbus
 			Length:    t.Length,
 			Bit:       t.BitValue(),
 			ByteOrder: t.ByteOrder,
+			// Only a writable tag's bit is ever rewritten.
+			ReadModifyWrite: t.ReadModifyWrite && t.Writable,
 		})
 	}
 	drv, err := modbus.New(mc)

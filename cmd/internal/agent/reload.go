@@ -122,6 +122,9 @@ func (a *Agent) applyReload(next *configs.Config) (collector.ReplaceResult, erro
 		return res, err
 	}
 	s.set(next.Devices, list)
+	if a.cmds != nil {
+		a.cmds.SetDevices(commandDevices(next.Devices, true))
+	}
 	if a.opts.LogLevel != nil {
 		var l slog.Level
 		if l.UnmarshalText([]byte(next.Log.Level)) == nil {

@@ -48,6 +48,8 @@ type DeviceStatus struct {
 	LastPoll     *time.Time `json:"last_poll,omitempty"`
 	Polls        uint64     `json:"polls"`
 	Overruns     uint64     `json:"overruns"`
+	// Commands are the device's last commands from the MES, newest first.
+	Commands []CommandStatus `json:"commands,omitempty"`
 }
 
 type BufferStatus struct {
@@ -85,10 +87,11 @@ func optTime(t time.Time) *time.Time {
 // Status returns the agent's state now; safe to call while it runs.
 func (a *Agent) Status() Status {
 	doc := Status{Gateway: a.cfg.Gateway.ID, Version: a.opts.Version}
+	recent := a.recentCommands()
 	for _, d := range a.col.Status() {
 		doc.Devices = append(doc.Devices, DeviceStatus{
 			Name: d.Name, Up: d.Up, LastError: d.LastError, LastGoodRead: optTime(d.LastGoodRead), LastPoll: optTime(d.LastPoll),
-			Polls: d.Polls, Overruns: d.Overruns,
+			Polls: d.Polls, Overruns: d.Overruns, Commands: recent[d.Name],
 		})
 	}
 	doc.OEE = a.col.OEE()
