@@ -16,6 +16,8 @@ type Config struct {
 	HTTP    HTTP     `yaml:"http"`
 	Log     Log      `yaml:"log"`
 	Devices []Device `yaml:"devices"`
+	// Templates are devices' common settings and tags (templates.go).
+	Templates []Device `yaml:"templates"`
 
 	// File is the path the config was loaded from ("" for in-memory).
 	File string `yaml:"-"`
@@ -103,6 +105,7 @@ type HTTP struct {
 // Device is one PLC or machine.
 type Device struct {
 	Name         string   `yaml:"name"`
+	Template     string   `yaml:"template"` // the template it was expanded from
 	Driver       string   `yaml:"driver"`
 	PollInterval Duration `yaml:"poll_interval"`
 	Timeout      Duration `yaml:"timeout"`

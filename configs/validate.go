@@ -129,6 +129,9 @@ func (v *validator) deviceAt(i int, seen map[string]int) {
 	}
 	seen[d.Name] = n.Line
 	v.device(i, where)
+	if d.Driver == "modbus" {
+		v.overlaps(i, where)
+	}
 }
 
 // crossDevice runs the checks that compare devices, after each was checked.
@@ -199,7 +202,9 @@ func (v *validator) uplink() {
 	if len(u.Brokers) == 0 {
 		v.addf(keyLine(n, "brokers"), "uplink", "brokers: at least one broker URL is required (tcp://host:1883)")
 	}
-	for _, b := range u.Brokers {
+	for i, b := range u.Brokers {
+		b = NormalizeBroker(b)
+		u.Brokers[i] = b
 		pu, err := url.Parse(b)
 		shown := RedactURL(b) // messages never show a password in the URL
 		switch {

@@ -457,7 +457,11 @@ func (u *Uplink) connect(ctx context.Context) (*session, error) {
 	<-tok.Done()
 	broker := d.release()
 	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("connect: %w", u.connectError(err, broker))
+		target := u.brokerList()
+		if broker != nil {
+			target = broker.Redacted()
+		}
+		return nil, fmt.Errorf("connect to %s: %w", target, u.connectError(DialError(err), broker))
 	}
 	if ctx.Err() != nil {
 		c.Disconnect(0)

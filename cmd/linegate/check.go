@@ -61,6 +61,10 @@ a device or broker failed, 2 when the config is not valid.`,
 }
 
 func printCheck(w io.Writer, cfg *configs.Config) error {
+	// run would fail at once on a buffer folder it cannot write.
+	if err := configs.CheckBufferPath(cfg.Buffer.Path); err != nil {
+		return usageError(fmt.Errorf("%s: %w", cfg.File, err))
+	}
 	g := cfg.Gateway
 	fmt.Fprintf(w, "config %s: valid\n", cfg.File)
 	for _, warning := range cfg.Warnings {
@@ -82,7 +86,7 @@ func printCheck(w io.Writer, cfg *configs.Config) error {
 	var totalTags, totalReads int
 	var readsPerSec float64
 	for _, d := range cfg.Devices {
-		fmt.Fprintf(w, "\ndevice %s: %s %s, every %s, timeout %s\n", d.Name, d.Driver, deviceTarget(d), d.PollInterval, d.Timeout)
+		fmt.Fprintf(w, "\ndevice %s: %s %s, every %s, timeout %s%s\n", d.Name, d.Driver, deviceTarget(d), d.PollInterval, d.Timeout, fromTemplate(d))
 		fmt.Fprint(w, shiftLine(d))
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  TAG\tCLASS\tSOURCE\tTYPE\tUNIT\tNORMALIZATION")
@@ -244,4 +248,12 @@ func printSharedLinks(w io.Writer, cfg *configs.Config) {
 		}
 		fmt.Fprintf(w, "  %s: %s\n", k, strings.Join(users[k], ", "))
 	}
+}
+
+// fromTemplate says which template a device was expanded from.
+func fromTemplate(d configs.Device) string {
+	if d.Template == "" {
+		return ""
+	}
+	return ", template " + d.Template
 }

@@ -136,11 +136,17 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool, htt
 
 // demoPrinter turns payloads into one readable line each.
 type demoPrinter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	raw bool
-	n   int
+	mu        sync.Mutex
+	w         io.Writer
+	raw       bool
+	n         int
+	explained bool // the note on state_time_unknown was printed
 }
+
+// unknownNote explains the first state_time_unknown a newcomer sees: hours
+// of "unknown" in the first message look like a fault, and are the part of
+// the shift before the gateway started.
+const unknownNote = "              (state_time_unknown: the part of the current shift before linegate started, when no state was read)"
 
 func (p *demoPrinter) count() int {
 	p.mu.Lock()
@@ -156,5 +162,10 @@ func (p *demoPrinter) print(topic string, payload []byte) {
 		fmt.Fprintf(p.w, "%s %s\n", topic, payload)
 		return
 	}
-	fmt.Fprintln(p.w, describe(topic, payload))
+	line := describe(topic, payload)
+	fmt.Fprintln(p.w, line)
+	if !p.explained && strings.Contains(line, "state_time_unknown=") {
+		p.explained = true
+		fmt.Fprintln(p.w, unknownNote)
+	}
 }

@@ -104,6 +104,23 @@ func (s *readSpec) tags() ([]modbus.Tag, error) {
 			s.typ = "bool"
 		}
 	}
+	// The flags are checked here, by name: the driver would name its
+	// ad-hoc tag instead ("modbus/0: type ...").
+	if !slices.Contains(configs.Registers, s.register) {
+		return nil, fmt.Errorf("--register %q: want %s", s.register, strings.Join(configs.Registers, ", "))
+	}
+	if !slices.Contains(configs.Types, s.typ) {
+		return nil, fmt.Errorf("--type %q: want %s", s.typ, strings.Join(configs.Types, ", "))
+	}
+	if s.bits() && s.typ != "bool" {
+		return nil, fmt.Errorf("--type %s: a %s is one bit, want bool", s.typ, s.register)
+	}
+	if !slices.Contains(configs.ByteOrders, strings.ToUpper(s.byteOrder)) {
+		return nil, fmt.Errorf("--byte-order %q: want %s", s.byteOrder, strings.Join(configs.ByteOrders, ", "))
+	}
+	if s.typ == "string" && (s.length < 1 || s.length > 125) {
+		return nil, fmt.Errorf("--type string needs --length 1..125 (registers)")
+	}
 	if s.address < 0 || s.address > 0xFFFF {
 		return nil, fmt.Errorf("--address %d: want 0..65535", s.address)
 	}

@@ -190,3 +190,27 @@ func TestCompletion(t *testing.T) {
 		})
 	}
 }
+
+// A bad flag is named as the user typed it, not as the driver's ad-hoc
+// tag ("modbus/0: type ...").
+func TestModbusFlagErrorsNameTheFlag(t *testing.T) {
+	dead := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"modbus", "read", dead, "-t", "flot"}, `--type "flot": want bool, int16`},
+		{[]string{"modbus", "read", dead, "-b", "XX", "-t", "float32"}, `--byte-order "XX": want ABCD`},
+		{[]string{"modbus", "read", dead, "-r", "holdin"}, `--register "holdin": want holding`},
+		{[]string{"modbus", "read", dead, "-r", "coil", "-t", "uint16"}, `--type uint16: a coil is one bit`},
+		{[]string{"modbus", "watch", dead, "-t", "string"}, `--type string needs --length`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[3:], " "), func(t *testing.T) {
+			_, errOut := runCLI(t, tt.args, exitUsage, nil, []string{tt.want})
+			if strings.Contains(errOut, "modbus/") {
+				t.Errorf("names an internal device: %s", errOut)
+			}
+		})
+	}
+}

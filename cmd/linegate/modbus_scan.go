@@ -25,6 +25,8 @@ func newModbusScanCmd(g *globals) *cobra.Command {
 		maxRequests int
 		unitsOnly   bool
 		asJSON      bool
+		asYAML      bool
+		name        string
 	)
 	cmd := &cobra.Command{
 		Use:   "scan ADDRESS",
@@ -38,7 +40,9 @@ lower --step to look closer. At most --max-requests reads per table.
 
 A unit id that does not answer costs one --timeout, so scanning 1-247 against
 a gateway with nothing behind it takes 247 timeouts. Exit 0 when at least one
-unit answered, 1 when none did or the device is unreachable, 2 on a bad flag.`,
+unit answered, 1 when none did or the device is unreachable, 2 on a bad flag.
+With --yaml it prints a device block per unit that answered, one raw tag per
+readable register and bit (at most 250), to rename, type and scale.`,
 		Example: `  linegate modbus scan 10.0.0.21
   linegate modbus scan 10.0.0.21 --units 1-10 --timeout 100ms --units-only
   linegate modbus scan 10.0.0.21 --units 1 --addresses 0-65535 --step 500 --json`,
@@ -68,14 +72,18 @@ unit answered, 1 when none did or the device is unreachable, 2 on a bad flag.`,
 			}
 			sc := &scanner{conn: conn, addr: args[0], lo: ar[0][0], hi: ar[0][1], step: step, budget: maxRequests, tables: tbls, ranges: !unitsOnly}
 			var progress io.Writer = io.Discard
-			if isTerminal(g.stderr) && !asJSON {
+			if isTerminal(g.stderr) && !asJSON && !asYAML {
 				progress = g.stderr
 			}
 			doc, err := sc.run(cmd.Context(), ur, progress)
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			if asYAML {
+				if err := printScanYAML(g.stdout, doc, name); err != nil {
+					return err
+				}
+			} else if asJSON {
 				if err := writeJSON(g.stdout, doc); err != nil {
 					return err
 				}
@@ -96,6 +104,8 @@ unit answered, 1 when none did or the device is unreachable, 2 on a bad flag.`,
 	cmd.Flags().IntVar(&maxRequests, "max-requests", 1000, "reads per table at most")
 	cmd.Flags().BoolVar(&unitsOnly, "units-only", false, "only find the unit ids, not their ranges")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asYAML, "yaml", false, "print a device block per unit, with a raw tag per readable address")
+	cmd.Flags().StringVar(&name, "name", "plc", "with --yaml: the device name (with _u<unit> when several units answer)")
 	return cmd
 }
 

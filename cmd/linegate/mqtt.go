@@ -24,6 +24,7 @@ import (
 
 	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/configs"
+	"github.com/linegate/linegate/uplink"
 )
 
 func newMQTTCmd(g *globals) *cobra.Command {
@@ -178,7 +179,11 @@ func connectMQTT(ctx context.Context, broker string, d mqttDial, lost func(error
 		return c, fmt.Errorf("connect %s: no CONNACK within %v", u.Redacted(), d.timeout)
 	}
 	if err := tok.Error(); err != nil {
-		return c, fmt.Errorf("connect %s: %w", u.Redacted(), err)
+		err = uplink.DialError(err)
+		if (u.Scheme == "ssl" || u.Scheme == "wss") && uplink.ClosedInHandshake(err) {
+			err = fmt.Errorf("%s: %w", uplink.NotTLSHint, err)
+		}
+		return c, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
 	}
 	c.connect = time.Since(start)
 	mu.Lock()

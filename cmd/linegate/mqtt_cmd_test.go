@@ -42,7 +42,8 @@ func TestMQTTCheckEmbedded(t *testing.T) {
 		{"round trip", []string{"mqtt", "check", "tcp://" + broker.addr}, exitOK, []string{"connect     ok", "tls         none (plain tcp)", "round trip  ok", "(qos 1 on linegate/_check/linegate-diag-"}, nil},
 		{"host:port and password", []string{"mqtt", "check", broker.addr, "--username", "u", "--password-file", pw}, exitOK, []string{"broker      tcp://" + broker.addr}, nil},
 		{"json", []string{"mqtt", "check", "tcp://" + broker.addr, "--json"}, exitOK, []string{`"ok": true`, `"round_trip_ms": `}, nil},
-		{"unreachable", []string{"mqtt", "check", "tcp://" + dead, "--timeout", "1s"}, exitFailed, []string{"connect     FAIL", "connection refused"}, []string{"connect failed"}},
+		{"unreachable", []string{"mqtt", "check", "tcp://" + dead, "--timeout", "1s"}, exitFailed, []string{"connect     FAIL  connect to tcp://" + dead + ": connection refused\n"}, []string{"connect failed"}},
+		{"ssl to a plain port", []string{"mqtt", "check", "ssl://" + broker.addr, "--timeout", "2s"}, exitFailed, []string{"connect to ssl://" + broker.addr + ": is TLS on?"}, []string{"connect failed"}},
 		{"bad scheme", []string{"mqtt", "check", "http://" + broker.addr}, exitUsage, nil, []string{"scheme must be tcp, ssl, ws or wss"}},
 		{"missing password file", []string{"mqtt", "check", broker.addr, "--password-file", filepath.Join(t.TempDir(), "nope")}, exitUsage, nil, []string{"--password-file"}},
 		{"no broker", []string{"mqtt", "check"}, exitUsage, nil, []string{"want BROKER"}},
@@ -54,6 +55,9 @@ func TestMQTTCheckEmbedded(t *testing.T) {
 			out, errOut := runCLI(t, tt.args, tt.code, tt.stdout, tt.stderr)
 			if strings.Contains(out+errOut, "Sup3r-s3cret") {
 				t.Fatal("the password was printed")
+			}
+			if strings.Contains(out+errOut, "network Error") {
+				t.Errorf("paho's wording leaks:\n%s%s", out, errOut)
 			}
 		})
 	}

@@ -148,20 +148,28 @@ func newOPCUABrowseCmd(g *globals) *cobra.Command {
 		conn   opcuaConn
 		depth  int
 		asJSON bool
+		asYAML bool
+		by     browseYAML
 	)
 	cmd := &cobra.Command{
-		Use:   "browse URL [NODE]",
+		Use:   "browse URL [NODE] [--yaml [--filter GLOB] [--name DEVICE]]",
 		Short: "Browse the address space from the Objects folder or a node",
 		Long: `Browse lists the nodes below NODE (a node id like ns=2;s=Line1 or a browse
 path like Objects/Line1/Press01; default the Objects folder), depth levels
-deep, with the node id and browse path to put in a config.`,
+deep, with the node id and browse path to put in a config. With --yaml it
+prints the variables found (those whose browse path or name match --filter)
+as a device block, ready to paste under devices:.`,
 		Example: `  linegate opcua browse opc.tcp://10.0.0.5:4840
   linegate opcua browse opc.tcp://10.0.0.5:4840 "ns=3;s=\"DB_Oven\"" --depth 3
-  linegate opcua browse opc.tcp://10.0.0.5:4840 Objects/Line1 --security-policy auto --username op`,
+  linegate opcua browse opc.tcp://10.0.0.5:4840 Objects/Line1 --security-policy auto --username op
+  linegate opcua browse opc.tcp://10.0.0.5:4840 Objects/Oven02 --depth 3 --yaml --filter "*Temp*"`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if depth < 1 || depth > 20 {
 				return usageError(fmt.Errorf("--depth %d: want 1..20", depth))
+			}
+			if err := checkFilter(by.filter); err != nil {
+				return err
 			}
 			log, err := g.logger()
 			if err != nil {
@@ -181,7 +189,12 @@ deep, with the node id and browse path to put in a config.`,
 			if !asJSON {
 				fmt.Fprintln(tw, "PATH\tCLASS\tNODE ID")
 			}
+			by.endpoint, by.conn, by.start = args[0], &conn, node
 			err = d.Browse(cmd.Context(), node, depth, func(r opcua.Ref) {
+				if asYAML {
+					by.add(r)
+					return
+				}
 				if asJSON {
 					refs = append(refs, r)
 					return
@@ -190,6 +203,9 @@ deep, with the node id and browse path to put in a config.`,
 			})
 			if err != nil {
 				return err
+			}
+			if asYAML {
+				return by.write(g.stdout)
 			}
 			if asJSON {
 				if refs == nil {
@@ -203,6 +219,9 @@ deep, with the node id and browse path to put in a config.`,
 	conn.addFlags(cmd.Flags())
 	cmd.Flags().IntVar(&depth, "depth", 1, "levels to browse (1 = the children only)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asYAML, "yaml", false, "print the variables found as a device block of linegate YAML")
+	cmd.Flags().StringVar(&by.filter, "filter", "", `with --yaml: only variables whose browse path or name match this glob ("*Temp*", "Zone?/*")`)
+	cmd.Flags().StringVar(&by.name, "name", "", "with --yaml: the device name (default: from NODE)")
 	return cmd
 }
 

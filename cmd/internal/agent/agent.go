@@ -102,6 +102,10 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}
+	if err := configs.CheckBufferPath(cfg.Buffer.Path); err != nil {
+		closeDevices()
+		return nil, err
+	}
 	a.queue, err = buffer.Open(buffer.Options{
 		Path:           cfg.Buffer.Path,
 		MaxSize:        int64(cfg.Buffer.MaxSize),
