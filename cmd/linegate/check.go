@@ -17,11 +17,15 @@ import (
 	"github.com/linegate/linegate/uplink"
 )
 
+// checkOptions are the flags of `linegate check`.
+type checkOptions struct {
+	g       *globals
+	path    string
+	connect bool
+}
+
 func newCheckCmd(g *globals) *cobra.Command {
-	var (
-		path    string
-		connect bool
-	)
+	o := &checkOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "check -c FILE [--connect]",
 		Short: "Validate a config and print its devices, tags and Modbus request plan",
@@ -36,28 +40,30 @@ a device or broker failed, 2 when the config is not valid.`,
 		Example: `  linegate check -c /etc/linegate/linegate.yaml
   linegate check -c /etc/linegate/linegate.yaml --connect`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(path)
-			if err != nil {
-				return err
-			}
-			if err := printCheck(g.stdout, cfg); err != nil || !connect {
-				return err
-			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			ok, err := checkConnect(cmd.Context(), g.stdout, cfg, log)
-			if err == nil && !ok {
-				err = &exitError{exitFailed, errors.New("check --connect: something failed (see above)")}
-			}
-			return err
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
-	cmd.Flags().BoolVar(&connect, "connect", false, "also read every device once and connect to every broker")
+	cmd.Flags().StringVarP(&o.path, "config", "c", "", "config file (YAML)")
+	cmd.Flags().BoolVar(&o.connect, "connect", false, "also read every device once and connect to every broker")
 	return cmd
+}
+
+func (o *checkOptions) run(cmd *cobra.Command, _ []string) error {
+	cfg, err := loadConfig(o.path)
+	if err != nil {
+		return err
+	}
+	if err := printCheck(o.g.stdout, cfg); err != nil || !o.connect {
+		return err
+	}
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	ok, err := checkConnect(cmd.Context(), o.g.stdout, cfg, log)
+	if err == nil && !ok {
+		err = &exitError{exitFailed, errors.New("check --connect: something failed (see above)")}
+	}
+	return err
 }
 
 func printCheck(w io.Writer, cfg *configs.Config) error {

@@ -22,12 +22,16 @@ import (
 	"github.com/linegate/linegate/drivers/sim"
 )
 
+// demoOptions are the flags of `linegate demo`.
+type demoOptions struct {
+	g        *globals
+	duration time.Duration
+	raw      bool
+	httpAddr string
+}
+
 func newDemoCmd(g *globals) *cobra.Command {
-	var (
-		duration time.Duration
-		raw      bool
-		httpAddr string
-	)
+	o := &demoOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole pipeline on simulated presses and an embedded MQTT broker",
@@ -42,28 +46,30 @@ behind (the buffer lives in a temporary folder).`,
   linegate demo --duration 10s   # stop by itself
   linegate demo --http 127.0.0.1:9870   # and open http://127.0.0.1:9870/`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if duration > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, duration)
-				defer cancel()
-			}
-			if httpAddr != "" && !configs.IsLoopback(httpAddr) {
-				return usageError(fmt.Errorf("--http %s: the demo serves its status page on loopback only (127.0.0.1:PORT)", httpAddr))
-			}
-			return runDemo(ctx, g.stdout, log, raw, httpAddr)
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0 = until Ctrl-C)")
-	cmd.Flags().BoolVar(&raw, "raw", false, "print the raw JSON payloads")
-	cmd.Flags().StringVar(&httpAddr, "http", "", "serve the status page and /status on this loopback address (e.g. 127.0.0.1:9870)")
+	cmd.Flags().DurationVar(&o.duration, "duration", 0, "stop after this long (0 = until Ctrl-C)")
+	cmd.Flags().BoolVar(&o.raw, "raw", false, "print the raw JSON payloads")
+	cmd.Flags().StringVar(&o.httpAddr, "http", "", "serve the status page and /status on this loopback address (e.g. 127.0.0.1:9870)")
 	return cmd
+}
+
+func (o *demoOptions) run(cmd *cobra.Command, _ []string) error {
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	if o.httpAddr != "" && !configs.IsLoopback(o.httpAddr) {
+		return usageError(fmt.Errorf("--http %s: the demo serves its status page on loopback only (127.0.0.1:PORT)", o.httpAddr))
+	}
+	return runDemo(ctx, o.g.stdout, log, o.raw, o.httpAddr)
 }
 
 func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool, httpAddr string) error {
