@@ -209,7 +209,6 @@ func TestSparkplugDCMDCommandsOff(t *testing.T) {
 	spHostCount(t, host, "DDATA/press01", 1)
 }
 
-
 func nan() float64 {
 	var z float64
 	return z / z
