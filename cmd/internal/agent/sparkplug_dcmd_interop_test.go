@@ -84,7 +84,8 @@ func (h *spHostRec) commandEvent(id, result string) map[string]any {
 // package, through a real Mosquitto, write to pymodbus through the command
 // path: the PLC holds the value (mbpoll), a DDATA confirms it (decoded by
 // sparkplug-payload), a replayed DCMD is refused as a duplicate and not
-// written again, a tag that is not writable is refused and says so.
+// written again, a tag that is not writable is refused and says so, and a
+// DCMD a minute old (held back by an outage) is refused as expired.
 func TestInteropSparkplugDCMD(t *testing.T) {
 	peers.Interop(t)
 	broker := peers.StartMosquitto(t, peers.MosquittoOptions{})
@@ -171,6 +172,8 @@ func TestInteropSparkplugDCMD(t *testing.T) {
 		fmt.Sprintf(`{"timestamp":%d,"seq":1,"metrics":[{"alias":%d,"type":"Float","value":52.5,"timestamp":%d}]}`, ts, alias, ts),
 		fmt.Sprintf(`{"timestamp":%d,"seq":2,"metrics":[{"name":"setpoint","type":"Float","value":60,"timestamp":%d}]}`, ts+1, ts+1),
 		fmt.Sprintf(`{"timestamp":%d,"seq":3,"metrics":[{"name":"temperature","type":"Int16","value":9,"timestamp":%d}]}`, ts+2, ts+2),
+		// Held back by an outage: a minute old when it arrives.
+		fmt.Sprintf(`{"timestamp":%d,"seq":4,"metrics":[{"name":"setpoint","type":"Float","value":70,"timestamp":%d}]}`, ts-60000, ts-60000),
 	})
 
 	publish(dcmds[0])
@@ -223,5 +226,15 @@ func TestInteropSparkplugDCMD(t *testing.T) {
 	}
 	if v, err := peers.Mbpoll(t, mb.Addr, "-a", "1", "-r", "5", "-c", "1", "-t", "4"); err != nil || v[5] != "7" {
 		t.Errorf("PLC temperature %v (%v), want 7", v, err)
+	}
+
+	// Stale: rejected as expired, never executed late.
+	publish(dcmds[3])
+	ev = waitEvent(fmt.Sprintf("dcmd:press01/setpoint@%d#4", ts-60000), "rejected")
+	if e, _ := ev["error"].(string); !strings.Contains(e, "expired at") {
+		t.Errorf("stale DCMD: event %v", ev)
+	}
+	if v := setpoint(); v != "60" {
+		t.Errorf("PLC setpoint %s after a stale DCMD, want 60", v)
 	}
 }
