@@ -156,9 +156,42 @@ func (s *Service) SetDevices(devs []Device) {
 // and reply (the cmd_result publish) is called once with the result's
 // payload, now or when the write is done.
 func (s *Service) Handle(topic, equipment string, payload []byte, retained bool, reply func([]byte)) {
+	req, err := ParseCommand(payload)
+	var done func(Result)
+	if reply != nil {
+		done = func(r Result) { reply(r.JSON()) }
+	}
+	s.run(topic, equipment, req, err, retained, done)
+}
+
+// HandleRequest takes a command that another door decoded (a Sparkplug
+// DCMD metric): req and the error of decoding it, as ParseCommand returns
+// them. The same checks follow, from the ledger on; done gets the result
+// once, now or when the write is done.
+func (s *Service) HandleRequest(topic, equipment string, req Request, malformed error, retained bool, done func(Result)) {
+	if malformed == nil {
+		switch {
+		case !validID(req.ID):
+			req.ID, malformed = "", fmt.Errorf("malformed command: id must be 1..%d printable characters", MaxIDLength)
+		case req.Tag == "":
+			malformed = errors.New("malformed command: tag is required")
+		case req.Expires.IsZero():
+			malformed = errors.New("malformed command: expires is required")
+		}
+		switch req.Value.(type) {
+		case json.Number, bool, string:
+		default:
+			if malformed == nil {
+				malformed = errors.New("malformed command: value must be a number, true/false or a string")
+			}
+		}
+	}
+	s.run(topic, equipment, req, malformed, retained, done)
+}
+
+func (s *Service) run(topic, equipment string, req Request, err error, retained bool, reply func(Result)) {
 	now := s.now()
 	res := Result{Equipment: equipment, Topic: topic, TS: now}
-	req, err := ParseCommand(payload)
 	res.ID, res.Tag = req.ID, req.Tag
 	if req.Value != nil {
 		res.Value = req.Value
@@ -271,7 +304,7 @@ func (s *Service) allow(d *Device, now time.Time) bool {
 }
 
 // finish records and answers one result. claimed: the id is in the ledger.
-func (s *Service) finish(res Result, result, reason string, claimed bool, reply func([]byte)) {
+func (s *Service) finish(res Result, result, reason string, claimed bool, reply func(Result)) {
 	res.Result, res.Error = result, reason
 	res.TS = s.now()
 	if claimed {
@@ -300,7 +333,7 @@ func (s *Service) finish(res Result, result, reason string, claimed bool, reply 
 		s.log.Error("commands: event lost", "id", res.ID, "err", err)
 	}
 	if reply != nil {
-		reply(res.JSON())
+		reply(res)
 	}
 }
 

@@ -359,3 +359,48 @@ func TestSetDevices(t *testing.T) {
 		t.Fatal(m)
 	}
 }
+
+// TestHandleRequest: a request decoded by another door (a Sparkplug DCMD
+// metric) gets the same checks: the ledger, writable, range, expiry; a
+// decoding error is a rejection with its reason and an event.
+func TestHandleRequest(t *testing.T) {
+	r := newRig(t)
+	exp := clock.Add(10 * time.Second)
+	run := func(req Request, malformed error) Result {
+		t.Helper()
+		var got Result
+		n := 0
+		r.svc.HandleRequest("spBv1.0/g/DCMD/n/press01", "press01", req, malformed, false, func(res Result) { got = res; n++ })
+		if n != 1 {
+			t.Fatalf("done called %d times", n)
+		}
+		return got
+	}
+	tests := []struct {
+		name           string
+		req            Request
+		malformed      error
+		result, reason string
+	}{
+		{"ok", Request{ID: "dcmd:press01/setpoint@1", Tag: "setpoint", Value: json.Number("52.5"), Expires: exp}, nil, OK, ""},
+		{"replayed", Request{ID: "dcmd:press01/setpoint@1", Tag: "setpoint", Value: json.Number("52.5"), Expires: exp}, nil, Rejected, "duplicate id"},
+		{"not writable", Request{ID: "dcmd:press01/temperature@2", Tag: "temperature", Value: json.Number("1"), Expires: exp}, nil, Rejected, "tag temperature is not writable"},
+		{"out of range", Request{ID: "dcmd:press01/setpoint@3", Tag: "setpoint", Value: json.Number("150"), Expires: exp}, nil, Rejected, "outside write_range"},
+		{"stale", Request{ID: "dcmd:press01/setpoint@4", Tag: "setpoint", Value: json.Number("5"), Expires: clock.Add(-time.Second)}, nil, Rejected, "expired at"},
+		{"malformed", Request{Tag: "alias 9"}, errors.New("malformed command: alias 9 is not a metric"), Rejected, "alias 9 is not a metric"},
+		{"no expiry", Request{ID: "dcmd:x", Tag: "setpoint", Value: json.Number("5")}, nil, Rejected, "expires is required"},
+		{"bad value type", Request{ID: "dcmd:y", Tag: "setpoint", Value: 5.0, Expires: exp}, nil, Rejected, "value must be a number"},
+	}
+	for _, tt := range tests {
+		res := run(tt.req, tt.malformed)
+		if res.Result != tt.result || !strings.Contains(res.Error, tt.reason) || res.Topic != "spBv1.0/g/DCMD/n/press01" {
+			t.Errorf("%s: %s %q (topic %s), want %s %q", tt.name, res.Result, res.Error, res.Topic, tt.result, tt.reason)
+		}
+	}
+	if r.exec.writes != 1 {
+		t.Errorf("%d writes, want 1", r.exec.writes)
+	}
+	if len(r.ev.ev) != len(tests) {
+		t.Errorf("%d command events, want %d", len(r.ev.ev), len(tests))
+	}
+}

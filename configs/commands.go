@@ -26,9 +26,6 @@ func (d Device) MaxCommandsPerSValue() float64 {
 func (v *validator) commands(i int, where string) {
 	d := &v.cfg.Devices[i]
 	n := v.nodes.device(i)
-	if i == 0 && v.cfg.Uplink.Commands && v.cfg.Uplink.Format == "sparkplugb" {
-		v.addf(keyLine(v.nodes.section("uplink"), "commands"), "uplink", "commands are for format json (the cmd topics); Sparkplug B writes are not supported yet")
-	}
 	if r := d.MaxCommandsPerS; r < 0 || r > MaxMaxCommandsPerS || math.IsNaN(r) {
 		v.addf(keyLine(n, "max_commands_per_s"), where, "max_commands_per_s %g must be 0 (default %d) up to %d", r, DefaultMaxCommandsPerS, MaxMaxCommandsPerS)
 	}

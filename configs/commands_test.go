@@ -67,7 +67,6 @@ func TestCommandKeyErrors(t *testing.T) {
 		{"rate negative", "max_commands_per_s: 2", "max_commands_per_s: -1", `max_commands_per_s -1 must be 0`},
 		{"rate too high", "max_commands_per_s: 2", "max_commands_per_s: 1000", `up to 100`},
 		{"unknown key", "writable: true, write_range", "writeable: true, write_range", `unknown key "writeable"`},
-		{"sparkplug", "commands: true}", "commands: true, format: sparkplugb}", `commands are for format json`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,6 +79,17 @@ func TestCommandKeyErrors(t *testing.T) {
 				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestCommandsSparkplug: Sparkplug B takes commands too (DCMD metric writes).
+func TestCommandsSparkplug(t *testing.T) {
+	cfg, err := Parse("linegate.yaml", []byte(strings.Replace(cmdBase, "commands: true}", "commands: true, format: sparkplugb}", 1)), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Uplink.Commands || cfg.Uplink.Format != "sparkplugb" {
+		t.Fatalf("uplink commands %v format %q", cfg.Uplink.Commands, cfg.Uplink.Format)
 	}
 }
 

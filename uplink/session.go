@@ -114,6 +114,10 @@ func (u *Uplink) serve(ctx context.Context, s *session) error {
 			if err := u.rebirth(s); err != nil {
 				return u.endSession(ctx, s, err)
 			}
+		case c := <-s.spConfirm():
+			if err := u.confirmDCMD(s, c); err != nil {
+				return u.endSession(ctx, s, err)
+			}
 		case <-s.spHostChanged():
 			if err := u.hostChanged(s); err != nil {
 				return u.endSession(ctx, s, err)

@@ -59,8 +59,9 @@ import (
 //     and NDATA use Config.QoS (0 by default for Sparkplug in the config
 //     file; 1 is the "lossless" deviation: a message leaves the buffer only
 //     after its PUBACK). NDEATH and the will use QoS 1. Nothing is retained.
-//   - DCMD of every device is subscribed before its DBIRTH; writes are not
-//     taken yet: a DCMD is refused with a log line (onDCMD).
+//   - DCMD of every device is subscribed before its DBIRTH; each metric is
+//     a write through the command path, confirmed by a DDATA
+//     (sparkplug_dcmd.go).
 //   - Primary host: sparkplug_host.go.
 //   - No JSON status or events topics: the will of a connection is its NDEATH.
 
@@ -149,7 +150,8 @@ type sparkplug struct {
 
 	nextAlias uint64
 	devices   map[string]*spDevice
-	order     []*spDevice // first seen first: births in a stable order
+	cmd       map[string]*spCmdDevice // by topic level, fixed after newSparkplug (DCMD handlers read it)
+	order     []*spDevice             // first seen first: births in a stable order
 
 	suppressed prometheus.Counter
 	births     prometheus.Counter
@@ -185,6 +187,7 @@ type spSession struct {
 	born    map[*spDevice]bool
 	dcmd    map[*spDevice]bool // DCMD subscribed
 	rebirth chan struct{}      // the NCMD handler asks serve for a rebirth
+	confirm chan spConfirm     // ok DCMD writes, for serve to confirm with a DDATA
 
 	hostOnline  atomic.Bool   // the primary host's last STATE (sparkplug_host.go)
 	hostChanged chan struct{} // a STATE was accepted; nil without a primary host
@@ -279,6 +282,7 @@ func newSparkplug(cfg *Config) (*sparkplug, error) {
 		sp.bdSeq = next
 	}
 	sp.declare(cfg.Devices)
+	sp.cmdDevices(cfg.Devices)
 	if cfg.Registerer != nil {
 		cs := []prometheus.Collector{sp.suppressed, sp.births}
 		if sp.host != "" {
@@ -340,7 +344,7 @@ func (sp *sparkplug) device(name string) *spDevice {
 // connection's last will.
 func (sp *sparkplug) setWill(opts *mqtt.ClientOptions, s *session) {
 	s.sp = &spSession{bdSeq: sp.bdSeq, born: map[*spDevice]bool{}, dcmd: map[*spDevice]bool{},
-		rebirth: make(chan struct{}, 1)}
+		rebirth: make(chan struct{}, 1), confirm: make(chan spConfirm, 64)}
 	if sp.host != "" {
 		s.sp.hostChanged = make(chan struct{}, 1)
 		sp.hostUp.Set(0) // unknown until this connection's STATE

@@ -5,11 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/linegate/linegate/buffer"
-	"github.com/linegate/linegate/internal/testkit"
-	"github.com/linegate/linegate/testdata/peers"
 )
 
 func TestSparkplugParseState(t *testing.T) {
@@ -143,33 +138,6 @@ func TestSparkplugBrokerOrder(t *testing.T) {
 			t.Errorf("after walking from %q: %s, want %s", tt.from, got, tt.want)
 		}
 	}
-}
-
-// TestSparkplugDCMDRefused: a DCMD is refused with a log line naming the
-// device and metrics; the data goes on.
-func TestSparkplugDCMDRefused(t *testing.T) {
-	peers.Interop(t)
-	m := peers.StartMosquitto(t, peers.MosquittoOptions{})
-	host := subscribe(t, m.URL, spFilter)
-	logs := &syncBuffer{}
-	cfg := spConfig(m.URL)
-	cfg.Devices = spTestDevices
-	cfg.Logger = newTextLogger(logs)
-	src := newMemSource()
-	startUplink(t, cfg, src)
-	spHostCount(t, host, "DBIRTH/press01", 1)
-	cmd := rebirthCmd(true, 0, true)
-	cmd.Metrics[0].Name = ptr("temperature")
-	b := marshal(cmd)
-	if tok := host.c.Publish(spDCMDTop+"press01", 1, false, b); !tok.WaitTimeout(long) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	testkit.WaitFor(t, long, "the refusal in the log", func() bool {
-		return strings.Contains(logs.String(), "DCMD refused") && strings.Contains(logs.String(), "metrics=temperature")
-	})
-	src.add(buffer.Message{Created: time.Now(), Equipment: "press01", Class: "process",
-		Readings: []buffer.Reading{{Tag: "temperature", Value: 1.5, TS: time.Now()}}})
-	spHostCount(t, host, "DDATA/press01", 1)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -86,7 +86,11 @@ type Config struct {
 	Format, GroupID, EdgeNode string
 	// Commands, when set, gets the commands the MES publishes on
 	// <prefix>/<site>/<area>/<line>/<equipment>/cmd (commands.go).
-	Commands CommandHandler
+	// With FormatSparkplugB, DCMD metric writes go to it too when it is a
+	// WriteHandler (sparkplug_dcmd.go); DCMDMaxAge (default
+	// DefaultDCMDMaxAge) bounds a DCMD's age when its write runs.
+	Commands   CommandHandler
+	DCMDMaxAge time.Duration
 	// Sparkplug only (sparkplug.go): the primary host, where bdSeq is kept,
 	// and the configured devices and tags, born before their first read.
 	PrimaryHost string

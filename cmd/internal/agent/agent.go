@@ -150,7 +150,7 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 	}
 	var cmdHandler uplink.CommandHandler
 	if a.cmds != nil {
-		cmdHandler = a.cmds
+		cmdHandler = dcmdWriter{a.cmds}
 	}
 	u := cfg.Uplink
 	a.up, err = uplink.New(uplink.Config{

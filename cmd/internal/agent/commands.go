@@ -11,6 +11,7 @@ import (
 
 	"github.com/linegate/linegate/commands"
 	"github.com/linegate/linegate/configs"
+	"github.com/linegate/linegate/uplink"
 )
 
 // openCommands builds the command service when uplink.commands is on: its
@@ -117,4 +118,15 @@ func (a *Agent) recentCommands() map[string][]CommandStatus {
 		}
 	}
 	return out
+}
+
+// dcmdWriter is the command service as the uplink's handler of both doors:
+// the JSON cmd topics and the Sparkplug DCMD metric writes.
+type dcmdWriter struct{ *commands.Service }
+
+func (d dcmdWriter) HandleWrite(topic, equipment string, w uplink.MetricWrite, malformed error, retained bool, done func(bool, any)) {
+	req := commands.Request{ID: w.ID, Tag: w.Tag, Value: w.Value, Expires: w.Expires}
+	d.HandleRequest(topic, equipment, req, malformed, retained, func(r commands.Result) {
+		done(r.Result == commands.OK, r.Readback)
+	})
 }
