@@ -29,6 +29,9 @@ type Device struct {
 	// OEE, when set, publishes availability, performance, quality and OEE
 	// per period of Shifts (calendar days in UTC without), in class time.
 	OEE *OEE
+
+	// descs are Tags as the collector keeps them, once Compact has run.
+	descs []tagDesc
 }
 
 // Sink is where messages go: the buffer. Append must not keep the
@@ -62,6 +65,10 @@ type Collector struct {
 	// readings in, so each message gets one exactly sized slice instead of
 	// one that grew by doubling.
 	scratch sync.Pool
+	// samples lends poll a *[]drivers.Sample for the driver to fill: a
+	// device holding its own between polls would keep 64 bytes per tag
+	// alive for the few that are being read at any moment.
+	samples sync.Pool
 
 	// devMu guards devices and running: Replace (a live reload) swaps them
 	// while Run and the status readers use them.
@@ -84,8 +91,10 @@ type DeviceStatus struct {
 
 type device struct {
 	Device
+	// Tags shadows Device.Tags, which newDevice clears: the descriptions
+	// are kept once, compact.
+	Tags  []tagDesc
 	tags  []tagState
-	out   []drivers.Sample
 	last  lastReadings // for the status page
 	mu    sync.Mutex   // guards status
 	state DeviceStatus
@@ -188,11 +197,20 @@ func (c *Collector) runDevice(ctx context.Context, d *device) {
 // is then down and waits out a backoff.
 func (c *Collector) poll(ctx context.Context, d *device) bool {
 	start := c.now()
-	for i := range d.out {
-		d.out[i] = drivers.Sample{}
+	buf, _ := c.samples.Get().(*[]drivers.Sample)
+	if buf == nil {
+		buf = new([]drivers.Sample)
 	}
+	if cap(*buf) < len(d.Tags) {
+		*buf = make([]drivers.Sample, len(d.Tags))
+	}
+	out := (*buf)[:len(d.Tags)]
+	defer func() {
+		clear(out) // the pool keeps no values or errors alive
+		c.samples.Put(buf)
+	}()
 	var err error
-	if perr := c.guard(d, "driver read", func() { err = d.Driver.Read(ctx, d.out) }); perr != nil {
+	if perr := c.guard(d, "driver read", func() { err = d.Driver.Read(ctx, out) }); perr != nil {
 		c.fail(d, perr, true)
 		return false
 	}
@@ -205,7 +223,7 @@ func (c *Collector) poll(ctx context.Context, d *device) bool {
 	// Readings are stamped with the time the read began: the closest the
 	// gateway knows to when the PLC sampled them.
 	if perr := c.guard(d, "normalize", func() {
-		c.emit(d, start, done, len(d.Tags), func(i int) (int, drivers.Sample) { return i, d.out[i] })
+		c.emit(d, start, done, len(d.Tags), func(i int) (int, drivers.Sample) { return i, out[i] })
 	}); perr != nil {
 		c.fail(d, perr, true)
 		return false
@@ -247,7 +265,7 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 			// Even a reading the deadband holds back moves the clock.
 			x := st.ext()
 			if x.times == nil {
-				x.times = newStateTimes(t)
+				x.times = newStateTimes(t.full)
 			}
 			byClass[2] = append(byClass[2], x.times.observe(d.Shifts, stateOf(&r), r.TS)...)
 		}

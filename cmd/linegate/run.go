@@ -68,6 +68,11 @@ func runAgent(parent context.Context, g *globals, cmd *cobra.Command, path strin
 	if err != nil {
 		return err
 	}
+	// The agent's target from here: building the devices at the default
+	// (100) would let the heap grow to twice the config and devices.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(agentGCPercent)
+	}
 	a, err := agent.New(cfg, log, agent.Options{Version: version, ConfigPath: abs, Load: loadLean, LogLevel: level})
 	if err != nil {
 		return err
@@ -77,9 +82,6 @@ func runAgent(parent context.Context, g *globals, cmd *cobra.Command, path strin
 	// the memory the load took goes back to the system now rather than
 	// over the next minutes.
 	cfg = a.Config()
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(agentGCPercent)
-	}
 	debug.FreeOSMemory()
 	log.Info("linegate running", "version", version, "gateway", cfg.Gateway.ID, "devices", devices, "buffer", cfg.Buffer.Path)
 	go func() {
