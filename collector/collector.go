@@ -65,10 +65,6 @@ type Collector struct {
 	// readings in, so each message gets one exactly sized slice instead of
 	// one that grew by doubling.
 	scratch sync.Pool
-	// samples lends poll a *[]drivers.Sample for the driver to fill: a
-	// device holding its own between polls would keep 64 bytes per tag
-	// alive for the few that are being read at any moment.
-	samples sync.Pool
 
 	// devMu guards devices and running: Replace (a live reload) swaps them
 	// while Run and the status readers use them.
@@ -95,6 +91,7 @@ type device struct {
 	// are kept once, compact.
 	Tags  []tagDesc
 	tags  []tagState
+	out   []drivers.Sample
 	last  lastReadings // for the status page
 	mu    sync.Mutex   // guards status
 	state DeviceStatus
@@ -197,20 +194,11 @@ func (c *Collector) runDevice(ctx context.Context, d *device) {
 // is then down and waits out a backoff.
 func (c *Collector) poll(ctx context.Context, d *device) bool {
 	start := c.now()
-	buf, _ := c.samples.Get().(*[]drivers.Sample)
-	if buf == nil {
-		buf = new([]drivers.Sample)
+	for i := range d.out {
+		d.out[i] = drivers.Sample{}
 	}
-	if cap(*buf) < len(d.Tags) {
-		*buf = make([]drivers.Sample, len(d.Tags))
-	}
-	out := (*buf)[:len(d.Tags)]
-	defer func() {
-		clear(out) // the pool keeps no values or errors alive
-		c.samples.Put(buf)
-	}()
 	var err error
-	if perr := c.guard(d, "driver read", func() { err = d.Driver.Read(ctx, out) }); perr != nil {
+	if perr := c.guard(d, "driver read", func() { err = d.Driver.Read(ctx, d.out) }); perr != nil {
 		c.fail(d, perr, true)
 		return false
 	}
@@ -223,7 +211,7 @@ func (c *Collector) poll(ctx context.Context, d *device) bool {
 	// Readings are stamped with the time the read began: the closest the
 	// gateway knows to when the PLC sampled them.
 	if perr := c.guard(d, "normalize", func() {
-		c.emit(d, start, done, len(d.Tags), func(i int) (int, drivers.Sample) { return i, out[i] })
+		c.emit(d, start, done, len(d.Tags), func(i int) (int, drivers.Sample) { return i, d.out[i] })
 	}); perr != nil {
 		c.fail(d, perr, true)
 		return false

@@ -260,6 +260,7 @@ func newDevice(d Device) *device {
 		Device: d,
 		Tags:   tags,
 		tags:   make([]tagState, len(tags)),
+		out:    make([]drivers.Sample, len(tags)),
 		last:   lastReadings{slots: make([]lastReading, len(tags))},
 		state:  DeviceStatus{Name: d.Name},
 	}

@@ -68,10 +68,13 @@ func runAgent(parent context.Context, g *globals, cmd *cobra.Command, path strin
 	if err != nil {
 		return err
 	}
-	// The agent's target from here: building the devices at the default
-	// (100) would let the heap grow to twice the config and devices.
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(agentGCPercent)
+	// The devices are built at the load's tight target: the config is
+	// still live beside them, and the default (100) let the heap grow to
+	// twice both, the start-up's peak RSS (at 100,000 tags 136 MiB, 106 at
+	// 50, 97 at 25).
+	_, gogcSet := os.LookupEnv("GOGC")
+	if !gogcSet {
+		debug.SetGCPercent(loadGCPercent)
 	}
 	a, err := agent.New(cfg, log, agent.Options{Version: version, ConfigPath: abs, Load: loadLean, LogLevel: level})
 	if err != nil {
@@ -82,6 +85,9 @@ func runAgent(parent context.Context, g *globals, cmd *cobra.Command, path strin
 	// the memory the load took goes back to the system now rather than
 	// over the next minutes.
 	cfg = a.Config()
+	if !gogcSet {
+		debug.SetGCPercent(agentGCPercent)
+	}
 	debug.FreeOSMemory()
 	log.Info("linegate running", "version", version, "gateway", cfg.Gateway.ID, "devices", devices, "buffer", cfg.Buffer.Path)
 	go func() {
