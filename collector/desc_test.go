@@ -86,3 +86,26 @@ func TestDescribedNormalizesAsTag(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactedDeviceKeepsOEE checks that a device compacted before New
+// (as the agent builds them) still finds its OEE tags: they are looked up in
+// the descriptions, not in Tags, which Compact clears.
+func TestCompactedDeviceKeepsOEE(t *testing.T) {
+	for _, compact := range []bool{false, true} {
+		d := Device{Name: "press01", Interval: time.Second, Driver: &scriptDriver{},
+			OEE: &OEE{StateTag: "state", TotalCounter: "total", GoodCounter: "good", IdealCycle: 5,
+				Categories: map[string]Category{"running": OEERun}},
+			Tags: []Tag{{Name: "state", Class: "equipment", States: map[int64]string{1: "running"}},
+				{Name: "total", Class: "equipment", Counter: true}, {Name: "good", Class: "equipment", Counter: true}}}
+		if compact {
+			d.Compact()
+		}
+		c, err := New(Options{Devices: []Device{d}, Sink: &memSink{}})
+		if err != nil {
+			t.Fatalf("compact %v: %v", compact, err)
+		}
+		if c.devices[0].oee == nil || len(c.devices[0].Tags) != 3 {
+			t.Fatalf("compact %v: oee %v, %d tags", compact, c.devices[0].oee, len(c.devices[0].Tags))
+		}
+	}
+}
