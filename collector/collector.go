@@ -29,6 +29,9 @@ type Device struct {
 	// OEE, when set, publishes availability, performance, quality and OEE
 	// per period of Shifts (calendar days in UTC without), in class time.
 	OEE *OEE
+
+	// descs are Tags as the collector keeps them, once Compact has run.
+	descs []tagDesc
 }
 
 // Sink is where messages go: the buffer. Append must not keep the
@@ -84,6 +87,9 @@ type DeviceStatus struct {
 
 type device struct {
 	Device
+	// Tags shadows Device.Tags, which newDevice clears: the descriptions
+	// are kept once, compact.
+	Tags  []tagDesc
 	tags  []tagState
 	out   []drivers.Sample
 	last  lastReadings // for the status page
@@ -258,7 +264,7 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 			// Even a reading the deadband holds back moves the clock.
 			x := st.ext()
 			if x.times == nil {
-				x.times = newStateTimes(t)
+				x.times = newStateTimes(t.full)
 			}
 			byClass[2] = append(byClass[2], x.times.observe(d.Shifts, stateOf(&r), r.TS)...)
 		}

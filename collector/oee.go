@@ -110,13 +110,13 @@ type oeeCalc struct {
 	snap OEEStatus
 }
 
-func newOEECalc(d *Device) (*oeeCalc, error) {
+func newOEECalc(d *Device, tags []tagDesc) (*oeeCalc, error) {
 	o := d.OEE
 	k := &oeeCalc{cfg: *o, plan: d.Shifts, state: -1, total: -1, good: -1, reject: -1}
 	if k.plan == nil {
 		k.plan = DailyPlan(time.UTC, time.Minute)
 	}
-	for i, t := range d.Tags {
+	for i, t := range tags {
 		switch t.Name {
 		case o.StateTag:
 			k.state = i
@@ -129,9 +129,9 @@ func newOEECalc(d *Device) (*oeeCalc, error) {
 		}
 	}
 	switch {
-	case k.state < 0 || !d.Tags[k.state].isState():
+	case k.state < 0 || !tags[k.state].isState():
 		return nil, fmt.Errorf("oee: no state tag %q", o.StateTag)
-	case k.total < 0 || !d.Tags[k.total].Counter:
+	case k.total < 0 || !tags[k.total].Counter:
 		return nil, fmt.Errorf("oee: no counter tag %q", o.TotalCounter)
 	case (k.good < 0) == (k.reject < 0):
 		return nil, fmt.Errorf("oee: one counter tag of good (%q) or rejected (%q) parts is needed", o.GoodCounter, o.RejectsCounter)

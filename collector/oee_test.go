@@ -22,7 +22,7 @@ func oeeDevice(t *testing.T, rejects bool) *oeeCalc {
 	d := &Device{Name: "press01", Shifts: plan, OEE: o, Tags: []Tag{
 		{Name: "state", States: map[int64]string{0: "fault", 1: "running", 2: "break"}},
 		{Name: "total", Counter: true}, {Name: "good", Counter: true}}}
-	k, err := newOEECalc(d)
+	k, err := newOEECalc(d, d.descriptions())
 	if err != nil {
 		t.Fatal(err)
 	}

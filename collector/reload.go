@@ -243,7 +243,7 @@ func checkDevices(devices []Device) error {
 			return fmt.Errorf("collector: device %s: driver cannot subscribe", d.Name)
 		}
 		if d.OEE != nil {
-			if _, err := newOEECalc(&d); err != nil {
+			if _, err := newOEECalc(&d, d.descriptions()); err != nil {
 				return fmt.Errorf("collector: device %s: %w", d.Name, err)
 			}
 		}
@@ -253,16 +253,20 @@ func checkDevices(devices []Device) error {
 }
 
 func newDevice(d Device) *device {
+	d.Compact()
+	tags := d.descs
+	d.descs = nil
 	dev := &device{
 		Device: d,
-		tags:   make([]tagState, len(d.Tags)),
-		out:    make([]drivers.Sample, len(d.Tags)),
-		last:   lastReadings{slots: make([]lastReading, len(d.Tags))},
+		Tags:   tags,
+		tags:   make([]tagState, len(tags)),
+		out:    make([]drivers.Sample, len(tags)),
+		last:   lastReadings{slots: make([]lastReading, len(tags))},
 		state:  DeviceStatus{Name: d.Name},
 		cmds:   make(chan command, commandQueue),
 	}
 	if d.OEE != nil {
-		dev.oee, _ = newOEECalc(&d) // checkDevices has vetted it
+		dev.oee, _ = newOEECalc(&d, tags) // checkDevices has vetted it
 	}
 	return dev
 }

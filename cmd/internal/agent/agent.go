@@ -81,7 +81,7 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	pool := modbus.NewPool()
-	devices, err := buildDevicesIn(pool, cfg.Devices, log)
+	devices, err := buildDevicesIn(pool, cfg.Devices, log, true)
 	if err != nil {
 		return nil, err
 	}

@@ -20,14 +20,16 @@ import (
 // when the last of its drivers closes (the collector closes them all when
 // it stops).
 func BuildDevices(cfg *configs.Config, log *slog.Logger) ([]collector.Device, error) {
-	return buildDevicesIn(modbus.NewPool(), cfg.Devices, log)
+	return buildDevicesIn(modbus.NewPool(), cfg.Devices, log, false)
 }
 
 // buildDevicesIn builds devs with their Modbus links in pool (a reload
 // reuses the running agent's, so that a restarted device shares its port
 // with the devices that keep running). On an error the drivers already made
-// are closed.
-func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger) (_ []collector.Device, err error) {
+// are closed. compact compacts each device's tags as it is built
+// (collector.Device.Compact), for the collector: the full tags of all
+// devices are then never live at once.
+func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger, compact bool) (_ []collector.Device, err error) {
 	var out []collector.Device
 	defer func() {
 		if err != nil {
@@ -59,7 +61,7 @@ func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger) 
 			drv.Close()
 			return nil, err
 		}
-		out = append(out, collector.Device{
+		cd := collector.Device{
 			Name:      d.Name,
 			Interval:  d.PollInterval.D(),
 			Driver:    drv,
@@ -67,7 +69,11 @@ func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger) 
 			Shifts:    shifts,
 			OEE:       oeePlan(d),
 			Subscribe: d.Subscribes(),
-		})
+		}
+		if compact {
+			cd.Compact()
+		}
+		out = append(out, cd)
 	}
 	return out, nil
 }
