@@ -26,18 +26,9 @@ func parseGeneric(rows []row, res *Result) error {
 		if blank(r) || strings.HasPrefix(r.fields[0], "#") {
 			continue
 		}
-		t := Tag{Line: r.line, Bit: -1}
-		name := h.get(r, "name", "tag", "tag name")
-		t.Name = TagName(name)
-		if t.Name == "" {
-			res.skip(r.line, "no tag name")
+		t, ok := res.named(r, h.get(r, "name", "tag", "tag name"), h.get(r, "description", "comment"))
+		if !ok {
 			continue
-		}
-		if t.Name != name {
-			t.Comment = name
-		}
-		if d := h.get(r, "description", "comment"); d != "" {
-			t.Comment = d
 		}
 		t.Unit = h.get(r, "unit", "eng units", "units")
 		t.Class = strings.ToLower(h.get(r, "class"))

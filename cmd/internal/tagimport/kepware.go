@@ -26,17 +26,9 @@ func parseKepware(rows []row, res *Result) error {
 		if blank(r) {
 			continue
 		}
-		name := h.get(r, "tag name")
-		t := Tag{Line: r.line, Bit: -1, Name: TagName(name)}
-		if t.Name == "" {
-			res.skip(r.line, "no tag name")
+		t, ok := res.named(r, h.get(r, "tag name"), h.get(r, "description"))
+		if !ok {
 			continue
-		}
-		if t.Name != name {
-			t.Comment = name
-		}
-		if d := h.get(r, "description"); d != "" {
-			t.Comment = d
 		}
 		kt := strings.ToLower(h.get(r, "data type"))
 		lt, ok := kepwareTypes[kt]

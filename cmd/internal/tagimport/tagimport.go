@@ -64,6 +64,25 @@ func (r *Result) skip(line int, format string, args ...any) {
 	r.Skipped = append(r.Skipped, Skipped{line, fmt.Sprintf(format, args...)})
 }
 
+// named starts the tag of row rw from the PLC's tag name: linegate's
+// name for it (TagName), the PLC's own kept as the comment when it had to
+// change, the row's description over both. ok false: no name, the row is
+// skipped.
+func (r *Result) named(rw row, name, description string) (t Tag, ok bool) {
+	t = Tag{Line: rw.line, Bit: -1, Name: TagName(name)}
+	if t.Name == "" {
+		r.skip(rw.line, "no tag name")
+		return t, false
+	}
+	if t.Name != name {
+		t.Comment = name
+	}
+	if description != "" {
+		t.Comment = description
+	}
+	return t, true
+}
+
 // Options tune the formats that name no protocol address.
 type Options struct {
 	// NodePrefix goes before a TIA or Studio 5000 tag name to make its OPC

@@ -30,16 +30,9 @@ func parseTIA(rows []row, res *Result, opts Options) error {
 			continue
 		}
 		name := h.get(r, "name")
-		t := Tag{Line: r.line, Bit: -1, Name: TagName(name)}
-		if t.Name == "" {
-			res.skip(r.line, "no tag name")
+		t, ok := res.named(r, name, h.get(r, "comment"))
+		if !ok {
 			continue
-		}
-		if t.Name != name {
-			t.Comment = name
-		}
-		if c := h.get(r, "comment"); c != "" {
-			t.Comment = c
 		}
 		dt := h.get(r, "data type")
 		if !tiaTypes[strings.ToLower(dt)] {
