@@ -167,6 +167,12 @@ func Open(opts Options) (*Queue, error) {
 			"path", path, "file_bytes", q.fileSize, "max_size", q.bud.maxFile)
 		err = q.compactLocked()
 	}
+	if err == nil {
+		if rerr := q.makeReserve(); rerr != nil {
+			q.log.Warn("buffer: cannot reserve room for a full disk; when the disk fills, acknowledgements wait for room",
+				"path", path, "bytes", reserveSize(maxSize), "error", rerr)
+		}
+	}
 	q.commitMu.Unlock()
 	if err != nil {
 		q.dbMu.Lock()
