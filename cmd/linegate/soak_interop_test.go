@@ -79,9 +79,12 @@ func TestSoak(t *testing.T) {
 		got[a.seq] = true
 	}
 	var missing []uint64
+	delivered := 0
 	for s := uint64(1); s <= last; s++ {
 		if !got[s] {
 			missing = append(missing, s)
+		} else {
+			delivered++
 		}
 	}
 	if len(missing) > 0 {
@@ -125,8 +128,8 @@ func TestSoak(t *testing.T) {
 	for _, s := range samples {
 		trace += fmt.Sprintf(" %s:%.1fMiB/%.0f", s.at.Round(time.Second), s.rss/(1<<20), s.gorou)
 	}
-	t.Logf("soak %v: %d cycles, %d broker restarts, %d device flaps; created %d, delivered %d, missing %d, duplicated %d; RSS %.1f→%.1f MiB (max %.1f), slope %+.3f MiB/min; goroutines %.0f→%.0f (max %.0f), slope %+.3f/min",
-		time.Since(start).Round(time.Second), cycles, restarts, flaps, last, len(got), len(missing), dups,
+	t.Logf("soak %v: %d cycles, %d broker restarts, %d device flaps; created %d, delivered %d of them, missing %d, duplicated %d; RSS %.1f→%.1f MiB (max %.1f), slope %+.3f MiB/min; goroutines %.0f→%.0f (max %.0f), slope %+.3f/min",
+		time.Since(start).Round(time.Second), cycles, restarts, flaps, last, delivered, len(missing), dups,
 		warm[0].rss/(1<<20), samples[len(samples)-1].rss/(1<<20), peak(samples, rss), rssSlope,
 		warm[0].gorou, samples[len(samples)-1].gorou, peak(samples, g), gSlope)
 	t.Logf("samples (time:RSS/goroutines):%s", trace)
