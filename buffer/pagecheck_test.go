@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -148,5 +149,27 @@ func FuzzCheckPages(f *testing.F) {
 		if errors.As(err, &ce) {
 			t.Fatalf("checkPages wraps: %v", err) // checkFilePages does
 		}
+		if err != nil {
+			return
+		}
+		// Accepted: bbolt's read-write open (its freelist rebuild walks
+		// the tree in a goroutine, panicking on what it finds) and a scan
+		// of every bucket must survive it.
+		path := filepath.Join(t.TempDir(), "f.db")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_ = guard(path, func() error {
+			db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true, Timeout: time.Second})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return db.View(func(tx *bolt.Tx) error {
+				return tx.ForEach(func(_ []byte, bk *bolt.Bucket) error {
+					return bk.ForEach(func(_, _ []byte) error { return nil })
+				})
+			})
+		})
 	})
 }
