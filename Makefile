@@ -14,7 +14,7 @@ TESTFLAGS ?= -race -count=1 -p 1 -timeout 15m
 # Each fuzz target runs this long (CI: 5s). Minimizing a new interesting
 # input is bounded too, or one slow minimization eats the whole budget.
 FUZZTIME ?= 10s
-FUZZ_TARGETS := ./configs:FuzzParse ./collector:FuzzEmit ./drivers/modbus:FuzzDecode ./drivers/opcua:FuzzVariant ./drivers/opcua:FuzzPublished ./buffer:FuzzDecodeMessage ./buffer:FuzzCheckPages ./uplink:FuzzAppendJSON ./uplink:FuzzSparkplugNCMD
+FUZZ_TARGETS := ./configs:FuzzParse ./collector:FuzzEmit ./drivers/modbus:FuzzDecode ./drivers/opcua:FuzzVariant ./drivers/opcua:FuzzPublished ./buffer:FuzzDecodeMessage ./buffer:FuzzCheckPages ./uplink:FuzzAppendJSON ./uplink:FuzzSparkplugNCMD ./commands:FuzzParseCommand ./cmd/internal/tagimport:FuzzParse
 GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0
 
 .PHONY: build test demo lint fuzz bench bench-100k bench-telegraf vulncheck proto dist clean
@@ -25,8 +25,11 @@ build:
 test:
 	$(GO) test $(TESTFLAGS) ./...
 
-demo:
-	$(GO) run ./cmd/linegate demo $(DEMOFLAGS)
+# demo runs the built binary, not "go run": Ctrl-C then reaches linegate
+# alone, which stops cleanly, instead of the go command, which reports the
+# interrupted child as a failure to make ("make: *** ... Error 1").
+demo: build
+	@$(BIN) demo $(DEMOFLAGS)
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

@@ -26,6 +26,12 @@ type Device struct {
 	// Shifts, when set, makes every state tag of the device publish the
 	// seconds spent in each state per shift, in class time.
 	Shifts *ShiftPlan
+	// OEE, when set, publishes availability, performance, quality and OEE
+	// per period of Shifts (calendar days in UTC without), in class time.
+	OEE *OEE
+
+	// descs are Tags as the collector keeps them, once Compact has run.
+	descs []tagDesc
 }
 
 // Sink is where messages go: the buffer. Append must not keep the
@@ -81,6 +87,9 @@ type DeviceStatus struct {
 
 type device struct {
 	Device
+	// Tags shadows Device.Tags, which newDevice clears: the descriptions
+	// are kept once, compact.
+	Tags  []tagDesc
 	tags  []tagState
 	out   []drivers.Sample
 	last  lastReadings // for the status page
@@ -90,6 +99,12 @@ type device struct {
 	// readings caches the device's linegate_readings_total children by
 	// quality: a label lookup per reading costs more than the reading.
 	readings [3]prometheus.Counter
+	// cmds are the writes from the MES waiting for the device, in arrival
+	// order (commands.go); cmdsClosed (under mu) once the device stopped
+	// taking them.
+	cmds       chan command
+	cmdsClosed bool
+	oee        *oeeCalc // nil without Device.OEE
 }
 
 // New checks the devices and prepares their state.
@@ -146,6 +161,7 @@ func (c *Collector) runDevice(ctx context.Context, d *device) {
 			}
 		})
 	}()
+	defer c.dropCommands(d)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
@@ -158,6 +174,11 @@ func (c *Collector) runDevice(ctx context.Context, d *device) {
 		select {
 		case <-ctx.Done():
 			return
+		case cmd := <-d.cmds:
+			// Between polls, on the device's goroutine: a write never
+			// overlaps a read of the same device.
+			c.runCommand(ctx, d, cmd)
+			continue
 		case <-timer.C:
 		}
 		ok := c.poll(ctx, d)
@@ -243,15 +264,21 @@ func (c *Collector) emit(d *device, sampled, done time.Time, n int, at func(i in
 			// Even a reading the deadband holds back moves the clock.
 			x := st.ext()
 			if x.times == nil {
-				x.times = newStateTimes(t)
+				x.times = newStateTimes(t.full)
 			}
 			byClass[2] = append(byClass[2], x.times.observe(d.Shifts, stateOf(&r), r.TS)...)
+		}
+		if d.oee != nil {
+			d.oee.observe(ti, &r)
 		}
 		if !ok {
 			continue
 		}
 		ci := classIndex(t.Class)
 		byClass[ci] = append(byClass[ci], r)
+	}
+	if d.oee != nil {
+		byClass[2] = d.oee.flush(byClass[2])
 	}
 	if good {
 		d.mu.Lock()
@@ -289,6 +316,12 @@ func (c *Collector) runSubscribed(ctx context.Context, d *device) {
 		})
 	}()
 	sub := d.Driver.(drivers.Subscriber)
+	// The subscription pushes values from its own loop: commands run on
+	// a goroutine of their own, one at a time in arrival order.
+	cmdCtx, stopCmds := context.WithCancel(ctx)
+	cmdsDone := make(chan struct{})
+	go func() { defer close(cmdsDone); c.serveCommands(cmdCtx, d) }()
+	defer func() { stopCmds(); <-cmdsDone }()
 	// The heartbeat (report_every) and deliver take turns with the tags'
 	// state under mu; without report_every there is no heartbeat.
 	hb := newHeartbeat(c, d)

@@ -13,12 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/linegate/linegate/buffer"
 	"github.com/linegate/linegate/drivers"
 )
+
+// waitTimeout bounds the waits for conditions that normally hold in
+// milliseconds.
+const waitTimeout = 10 * time.Second
 
 // scriptDriver returns values from a function; it stands for a PLC in the
 // collector's own unit tests (the Modbus driver has its own, against a real
@@ -89,17 +95,6 @@ func (s *memSink) snapshot() ([]buffer.Message, []buffer.Event) {
 	return append([]buffer.Message(nil), s.msgs...), append([]buffer.Event(nil), s.events...)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestCollectorGroupsByClassAndTracksDevice(t *testing.T) {
 	drv := &scriptDriver{}
 	sink := &memSink{}
@@ -119,7 +114,7 @@ func TestCollectorGroupsByClassAndTracksDevice(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = c.Run(ctx); close(done) }()
 
-	waitFor(t, "three cycles", func() bool { m, _ := sink.snapshot(); return len(m) >= 9 })
+	testkit.WaitFor(t, waitTimeout, "three cycles", func() bool { m, _ := sink.snapshot(); return len(m) >= 9 })
 	msgs, _ := sink.snapshot()
 	for i, m := range msgs[:9] {
 		want := classNames[i%3]
@@ -135,10 +130,10 @@ func TestCollectorGroupsByClassAndTracksDevice(t *testing.T) {
 	}
 
 	drv.setDown(errors.New("dial tcp 127.0.0.1:502: connect: connection refused"))
-	waitFor(t, "device_down event", func() bool { _, e := sink.snapshot(); return len(e) >= 1 })
-	waitFor(t, "status down", func() bool { return !c.Status()[0].Up })
+	testkit.WaitFor(t, waitTimeout, "device_down event", func() bool { _, e := sink.snapshot(); return len(e) >= 1 })
+	testkit.WaitFor(t, waitTimeout, "status down", func() bool { return !c.Status()[0].Up })
 	drv.setDown(nil)
-	waitFor(t, "device_up event", func() bool { _, e := sink.snapshot(); return len(e) >= 2 })
+	testkit.WaitFor(t, waitTimeout, "device_up event", func() bool { _, e := sink.snapshot(); return len(e) >= 2 })
 	_, events := sink.snapshot()
 	if events[0].Type != "device_down" || events[1].Type != "device_up" || len(events) != 2 {
 		t.Fatalf("events %+v", events)
@@ -186,7 +181,7 @@ func TestOverrunsCountedNotQueued(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = c.Run(ctx) }()
-	waitFor(t, "overruns", func() bool { return c.Status()[0].Overruns >= 4 })
+	testkit.WaitFor(t, waitTimeout, "overruns", func() bool { return c.Status()[0].Overruns >= 4 })
 	st := c.Status()[0]
 	// Each poll overruns; the polls that did run are one message each, never a
 	// catch-up burst: polls + overruns account for the ticks.

@@ -37,7 +37,7 @@ func fuzzValue(b []byte, depth int) (any, []byte) {
 	case 4:
 		return math.Float64frombits(word()), b
 	case 5:
-		return []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, -0.0, 1e308}[int(kind>>4)%6], b
+		return []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1), 1e308}[int(kind>>4)%6], b
 	case 6:
 		n := min(int(kind>>4), len(b))
 		s := string(b[:n])

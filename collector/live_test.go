@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/buffer"
 	"github.com/linegate/linegate/drivers"
 )
@@ -123,10 +125,10 @@ func TestCollectorLive(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	temp := func() float64 { v, _ := c.Live()[0].Value.(float64); return v }
-	waitFor(t, "a first reading", func() bool { return temp() > 0 })
+	testkit.WaitFor(t, waitTimeout, "a first reading", func() bool { return temp() > 0 })
 	// History records from the first look on.
 	c.History("press01", "temperature")
-	waitFor(t, "temperature past the deadband", func() bool { return temp() >= 25 })
+	testkit.WaitFor(t, waitTimeout, "temperature past the deadband", func() bool { return temp() >= 25 })
 	live := c.Live()
 	want := []struct{ tag, unit, quality string }{{"temperature", "degC", "good"}, {"state", "", "good"}, {"cycle_time", "s", "good"}}
 	for i, w := range want {
@@ -146,7 +148,7 @@ func TestCollectorLive(t *testing.T) {
 	}
 
 	drv.setDown(errors.New("i/o timeout"))
-	waitFor(t, "bad readings", func() bool { return c.Live()[0].Quality == "bad" })
+	testkit.WaitFor(t, waitTimeout, "bad readings", func() bool { return c.Live()[0].Quality == "bad" })
 	if g := c.Live()[0]; g.Value != nil || g.Error != "i/o timeout" {
 		t.Fatalf("down: %+v", g)
 	}

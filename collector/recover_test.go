@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -30,8 +32,8 @@ func (d *panicDriver) Read(ctx context.Context, out []drivers.Sample) error {
 	p := d.panics
 	d.pmu.Unlock()
 	if p {
-		var m map[string]int
-		m["boom"]++ // a real runtime panic: assignment to entry in nil map
+		var s []int
+		s[len(out)]++ // a real runtime panic: index out of range
 	}
 	return d.scriptDriver.Read(ctx, out)
 }
@@ -89,13 +91,13 @@ func TestPanicTakesDownOnlyItsDevice(t *testing.T) {
 			go func() { _ = c.Run(ctx); close(done) }()
 			defer func() { cancel(); <-done }()
 
-			waitFor(t, "both devices polled", func() bool { s := c.Status(); return s[0].Polls > 0 && s[1].Polls > 0 })
+			testkit.WaitFor(t, waitTimeout, "both devices polled", func() bool { s := c.Status(); return s[0].Polls > 0 && s[1].Polls > 0 })
 			if where == "driver read" {
 				bad.set(true)
 			} else {
 				sink.set("bad")
 			}
-			waitFor(t, "device_down of the failing device", func() bool { return len(eventsOf(sink, "device_down", "bad")) > 0 })
+			testkit.WaitFor(t, waitTimeout, "device_down of the failing device", func() bool { return len(eventsOf(sink, "device_down", "bad")) > 0 })
 			down := eventsOf(sink, "device_down", "bad")[0]
 			if msg, _ := down.Attrs[1].Value.(string); !strings.Contains(msg, "internal error in "+where) {
 				t.Fatalf("device_down error %q, want it to name %q", msg, where)
@@ -103,7 +105,7 @@ func TestPanicTakesDownOnlyItsDevice(t *testing.T) {
 			if where == "driver read" {
 				// The bad readings say why; normalize's own failure cannot
 				// publish them (the sink is what fails), the event still goes.
-				waitFor(t, "bad readings with the reason", func() bool {
+				testkit.WaitFor(t, waitTimeout, "bad readings with the reason", func() bool {
 					msgs, _ := sink.snapshot()
 					for _, m := range msgs {
 						if m.Equipment == "bad" && len(m.Readings) > 0 && m.Readings[0].Quality == buffer.Bad &&
@@ -113,21 +115,21 @@ func TestPanicTakesDownOnlyItsDevice(t *testing.T) {
 					}
 					return false
 				})
-				waitFor(t, "driver closed", func() bool { bad.mu.Lock(); defer bad.mu.Unlock(); return bad.closed > 0 })
+				testkit.WaitFor(t, waitTimeout, "driver closed", func() bool { bad.mu.Lock(); defer bad.mu.Unlock(); return bad.closed > 0 })
 			}
 			if c.Status()[0].Up {
 				t.Fatal("failing device reported up")
 			}
 			// The other device keeps polling while the first one is down.
 			polls := c.Status()[1].Polls
-			waitFor(t, "other device polls on", func() bool { return c.Status()[1].Polls >= polls+5 })
+			testkit.WaitFor(t, waitTimeout, "other device polls on", func() bool { return c.Status()[1].Polls >= polls+5 })
 			if n := testutil.ToFloat64(c.m.panics.WithLabelValues("bad")); n < 1 {
 				t.Fatalf("failures metric %v", n)
 			}
 
 			bad.set(false)
 			sink.set("")
-			waitFor(t, "device_up after the fault is gone", func() bool { return len(eventsOf(sink, "device_up", "bad")) > 0 })
+			testkit.WaitFor(t, waitTimeout, "device_up after the fault is gone", func() bool { return len(eventsOf(sink, "device_up", "bad")) > 0 })
 			if !c.Status()[0].Up {
 				t.Fatal("device not up again")
 			}
@@ -176,17 +178,17 @@ func TestPanicInSubscription(t *testing.T) {
 	drv.states <- nil
 	sink.set("oven")
 	drv.changes <- []drivers.Change{{Index: 0, Sample: drivers.Sample{Value: 1.0}}}
-	waitFor(t, "device_down", func() bool { return len(eventsOf(sink, "device_down", "oven")) == 1 })
+	testkit.WaitFor(t, waitTimeout, "device_down", func() bool { return len(eventsOf(sink, "device_down", "oven")) == 1 })
 	if msg, _ := eventsOf(sink, "device_down", "oven")[0].Attrs[1].Value.(string); !strings.Contains(msg, "internal error in normalize") {
 		t.Fatalf("device_down error %q", msg)
 	}
-	waitFor(t, "driver closed", func() bool { drv.scriptDriver.mu.Lock(); defer drv.scriptDriver.mu.Unlock(); return drv.closed > 0 })
-	waitFor(t, "subscribed again", func() bool { return drv.subscribes() >= 2 })
+	testkit.WaitFor(t, waitTimeout, "driver closed", func() bool { drv.scriptDriver.mu.Lock(); defer drv.scriptDriver.mu.Unlock(); return drv.closed > 0 })
+	testkit.WaitFor(t, waitTimeout, "subscribed again", func() bool { return drv.subscribes() >= 2 })
 
 	sink.set("")
 	drv.states <- nil
 	drv.changes <- []drivers.Change{{Index: 0, Sample: drivers.Sample{Value: 2.0}}}
-	waitFor(t, "device_up and a reading", func() bool {
+	testkit.WaitFor(t, waitTimeout, "device_up and a reading", func() bool {
 		msgs, _ := sink.snapshot()
 		return len(eventsOf(sink, "device_up", "oven")) == 1 && len(msgs) > 0
 	})
@@ -195,7 +197,7 @@ func TestPanicInSubscription(t *testing.T) {
 	drv.panicSub = true
 	drv.mu.Unlock()
 	drv.states <- errors.New("session closed") // ends nothing; forces a state change
-	waitFor(t, "second device_down", func() bool { return len(eventsOf(sink, "device_down", "oven")) >= 2 })
+	testkit.WaitFor(t, waitTimeout, "second device_down", func() bool { return len(eventsOf(sink, "device_down", "oven")) >= 2 })
 }
 
 func TestFailBackoff(t *testing.T) {

@@ -242,17 +242,31 @@ func checkDevices(devices []Device) error {
 		if _, ok := d.Driver.(drivers.Subscriber); d.Subscribe && !ok {
 			return fmt.Errorf("collector: device %s: driver cannot subscribe", d.Name)
 		}
+		if d.OEE != nil {
+			if _, err := newOEECalc(&d, d.descriptions()); err != nil {
+				return fmt.Errorf("collector: device %s: %w", d.Name, err)
+			}
+		}
 		seen[d.Name] = true
 	}
 	return nil
 }
 
 func newDevice(d Device) *device {
-	return &device{
+	d.Compact()
+	tags := d.descs
+	d.descs = nil
+	dev := &device{
 		Device: d,
-		tags:   make([]tagState, len(d.Tags)),
-		out:    make([]drivers.Sample, len(d.Tags)),
-		last:   lastReadings{slots: make([]lastReading, len(d.Tags))},
+		Tags:   tags,
+		tags:   make([]tagState, len(tags)),
+		out:    make([]drivers.Sample, len(tags)),
+		last:   lastReadings{slots: make([]lastReading, len(tags))},
 		state:  DeviceStatus{Name: d.Name},
+		cmds:   make(chan command, commandQueue),
 	}
+	if d.OEE != nil {
+		dev.oee, _ = newOEECalc(&d, tags) // checkDevices has vetted it
+	}
+	return dev
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers"
 )
 
@@ -74,7 +76,7 @@ func TestReloadReplaceAddsRemovesRestarts(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = col.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "every device read", func() bool {
+	testkit.WaitFor(t, waitTimeout, "every device read", func() bool {
 		return plog.index("read a") >= 0 && plog.index("read b1") >= 0 && plog.index("read c") >= 0
 	})
 
@@ -87,7 +89,7 @@ func TestReloadReplaceAddsRemovesRestarts(t *testing.T) {
 	if !slices.Equal(res.Added, want.Added) || !slices.Equal(res.Removed, want.Removed) || !slices.Equal(res.Restarted, want.Restarted) {
 		t.Fatalf("result %+v, want %+v", res, want)
 	}
-	waitFor(t, "new drivers read", func() bool {
+	testkit.WaitFor(t, waitTimeout, "new drivers read", func() bool {
 		r2, _ := b2.counts()
 		rd, _ := d.counts()
 		return r2 > 0 && rd > 0
@@ -113,7 +115,7 @@ func TestReloadReplaceAddsRemovesRestarts(t *testing.T) {
 	}
 	// a keeps being polled: it was not restarted.
 	ra, _ := a.counts()
-	waitFor(t, "a polled on", func() bool { n, _ := a.counts(); return n > ra+2 })
+	testkit.WaitFor(t, waitTimeout, "a polled on", func() bool { n, _ := a.counts(); return n > ra+2 })
 	// c is gone from the live view.
 	for _, tl := range col.Live() {
 		if tl.Device == "c" {
@@ -177,7 +179,7 @@ func TestReloadReplaceBeforeRunClosesReplacedDrivers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = col.Run(ctx); close(done) }()
-	waitFor(t, "the replacement polled", func() bool { repl.mu.Lock(); defer repl.mu.Unlock(); return repl.reads > 0 })
+	testkit.WaitFor(t, waitTimeout, "the replacement polled", func() bool { repl.mu.Lock(); defer repl.mu.Unlock(); return repl.reads > 0 })
 	cancel()
 	<-done
 	if old.reads != 0 {

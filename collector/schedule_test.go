@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 func TestFirstTickKeepsMonotonicClock(t *testing.T) {
@@ -62,12 +64,12 @@ func TestPollingSurvivesClockSteps(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	polls := func() uint64 { return c.Status()[0].Polls }
-	waitFor(t, "polls before the step", func() bool { return polls() >= 3 })
+	testkit.WaitFor(t, waitTimeout, "polls before the step", func() bool { return polls() >= 3 })
 	for _, step := range []time.Duration{-time.Hour, 2 * time.Hour} {
 		clock.step(step)
 		stepped := clock.now()
 		n := polls()
-		waitFor(t, "polls after a step of "+step.String(), func() bool { return polls() >= n+5 })
+		testkit.WaitFor(t, waitTimeout, "polls after a step of "+step.String(), func() bool { return polls() >= n+5 })
 		msgs, _ := sink.snapshot()
 		last := msgs[len(msgs)-1].Readings[0].TS
 		if d := last.Sub(stepped); d < -time.Minute || d > time.Minute {

@@ -49,6 +49,14 @@ func NewShiftPlan(starts []string, loc *time.Location, every time.Duration) (*Sh
 	return p, nil
 }
 
+// DailyPlan is the plan of a device without shifts: one period per
+// calendar day in loc (nil is UTC), midnight to midnight, so 23 or 25 hours
+// on a DST change day. every is the heartbeat of the totals.
+func DailyPlan(loc *time.Location, every time.Duration) *ShiftPlan {
+	p, _ := NewShiftPlan([]string{"00:00"}, loc, every) // a valid start: no error
+	return p
+}
+
 // shiftAt returns the shift that holds t: its start, its end (the next
 // start) and its name (the start's wall time). Starts are wall-clock times
 // of each day, so a shift across a DST change is an hour shorter or longer,

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/buffer"
 	"github.com/linegate/linegate/drivers"
 )
@@ -46,7 +48,7 @@ func TestSubscribedDevice(t *testing.T) {
 	drv.states <- nil
 	drv.changes <- []drivers.Change{{Index: 0, Sample: drivers.Sample{Value: 180.5, TS: src}}, {Index: 7, Sample: drivers.Sample{Value: 1.0}}}
 	drv.changes <- []drivers.Change{{Index: 1, Sample: drivers.Sample{Value: int64(1)}}}
-	waitFor(t, "two messages", func() bool { m, _ := sink.snapshot(); return len(m) == 2 })
+	testkit.WaitFor(t, waitTimeout, "two messages", func() bool { m, _ := sink.snapshot(); return len(m) == 2 })
 	msgs, _ := sink.snapshot()
 	if r := msgs[0].Readings; msgs[0].Class != "process" || len(r) != 1 || r[0].Value != 180.5 || !r[0].TS.Equal(src) {
 		t.Fatalf("first message %+v", msgs[0])
@@ -55,7 +57,8 @@ func TestSubscribedDevice(t *testing.T) {
 		t.Fatalf("second message %+v", msgs[1])
 	}
 	drv.states <- errors.New("session closed")
-	waitFor(t, "device down", func() bool { return !c.Status()[0].Up })
+	// Up is cleared before the event is appended: wait for both.
+	testkit.WaitFor(t, waitTimeout, "device down", func() bool { _, ev := sink.snapshot(); return !c.Status()[0].Up && len(ev) > 0 })
 	_, events := sink.snapshot()
 	if len(events) != 1 || events[0].Type != "device_down" {
 		t.Fatalf("events %+v", events)
@@ -111,7 +114,7 @@ func TestSubscribedHeartbeat(t *testing.T) {
 		}
 		return n, last
 	}
-	waitFor(t, "three heartbeats of the quiet set point", func() bool { n, _ := count("setpoint"); return n >= 4 })
+	testkit.WaitFor(t, waitTimeout, "three heartbeats of the quiet set point", func() bool { n, _ := count("setpoint"); return n >= 4 })
 	_, last := count("setpoint")
 	if last.Value != 180.5 || last.Quality != buffer.Good || !last.TS.After(src) {
 		t.Fatalf("heartbeat %+v: want the value, good, stamped with the gateway's time", last)
@@ -124,7 +127,7 @@ func TestSubscribedHeartbeat(t *testing.T) {
 	}
 	// Down: no heartbeat vouches for a device that is gone.
 	drv.states <- errors.New("session closed")
-	waitFor(t, "device down", func() bool { return !c.Status()[0].Up })
+	testkit.WaitFor(t, waitTimeout, "device down", func() bool { return !c.Status()[0].Up })
 	n, _ := count("setpoint")
 	time.Sleep(150 * time.Millisecond) // five report_every periods
 	if m, _ := count("setpoint"); m != n {

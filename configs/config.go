@@ -16,6 +16,8 @@ type Config struct {
 	HTTP    HTTP     `yaml:"http"`
 	Log     Log      `yaml:"log"`
 	Devices []Device `yaml:"devices"`
+	// Templates are devices' common settings and tags (templates.go).
+	Templates []Device `yaml:"templates"`
 
 	// File is the path the config was loaded from ("" for in-memory).
 	File string `yaml:"-"`
@@ -65,10 +67,20 @@ type Uplink struct {
 	// message; ReconnectMax caps the reconnect backoff.
 	AckTimeout   Duration `yaml:"ack_timeout"`
 	ReconnectMax Duration `yaml:"reconnect_max"`
+	// MaxMessageSize bounds every data PUBLISH packet (topic and header
+	// included): a cycle's readings are split across messages to stay under
+	// it, since a broker refuses or silently drops a bigger one.
+	MaxMessageSize ByteSize `yaml:"max_message_size"`
 	// GroupID and EdgeNode name the Sparkplug B edge node (format
 	// sparkplugb only); defaults: <site>_<line> and gateway.id (sparkplug.go).
 	GroupID  string `yaml:"group_id"`
 	EdgeNode string `yaml:"edge_node"`
+	// Commands turns on writes from the MES (commands/README.md); each
+	// device and tag must opt in as well.
+	Commands bool `yaml:"commands"`
+	// PrimaryHost is the Sparkplug host application whose STATE gates the
+	// births (format sparkplugb only; "" = none).
+	PrimaryHost string `yaml:"primary_host"`
 }
 
 // TLS configures certificates for ssl:// and wss:// brokers.
@@ -93,6 +105,7 @@ type HTTP struct {
 // Device is one PLC or machine.
 type Device struct {
 	Name         string   `yaml:"name"`
+	Template     string   `yaml:"template"` // the template it was expanded from
 	Driver       string   `yaml:"driver"`
 	PollInterval Duration `yaml:"poll_interval"`
 	Timeout      Duration `yaml:"timeout"`
@@ -152,6 +165,14 @@ type Device struct {
 	StateTimesEvery Duration `yaml:"state_times_every"`
 	// StaleAfter is the default of the tags' stale_after.
 	StaleAfter Duration `yaml:"stale_after"`
+	// OEE computes availability, performance and quality per shift from a
+	// state tag and part counters (oee.go).
+	OEE *OEE `yaml:"oee"`
+
+	// Commands lets the MES write this device's writable tags (with
+	// uplink.commands); MaxCommandsPerS caps them (default 5).
+	Commands        bool    `yaml:"commands"`
+	MaxCommandsPerS float64 `yaml:"max_commands_per_s"`
 
 	Tags []Tag `yaml:"tags"`
 
@@ -216,6 +237,14 @@ type Tag struct {
 	// Timestamp decodes a point in time: unix_s | unix_ms | s7_dt | opcua.
 	Timestamp  string   `yaml:"timestamp"`
 	StaleAfter Duration `yaml:"stale_after"`
+
+	// Writable lets a command from the MES write the tag; WriteRange
+	// [lo, hi] bounds the value (in published units). ReadModifyWrite lets
+	// a bit of a holding register be written by reading the register and
+	// writing it back: only safe when linegate is its only writer.
+	Writable        bool      `yaml:"writable"`
+	WriteRange      []float64 `yaml:"write_range"`
+	ReadModifyWrite bool      `yaml:"read_modify_write"`
 
 	// Line is the line of the tag in the file, for messages.
 	Line int `yaml:"-"`

@@ -93,7 +93,8 @@ func TestDevicesDecodedOneByOne(t *testing.T) {
 }
 
 // Type errors in several devices and in the sections are all reported, in
-// one error, with their lines; validation problems are not mixed in.
+// one error, with their lines and key paths, and with the validation
+// problems of the other lines.
 func TestDecodeErrorsAcrossDevices(t *testing.T) {
 	src := `gateway: {id: gw1, site: s, area: a, line: l}
 buffer: {path: /tmp/x.db}
@@ -114,14 +115,19 @@ devices:
 	if !errors.As(err, &ce) {
 		t.Fatalf("err = %v, want *Error", err)
 	}
-	var lines []int
-	for _, p := range ce.Problems {
-		lines = append(lines, p.Line)
-		if strings.Contains(p.Msg, "nosuch") {
-			t.Errorf("validation problem reported with decode errors: %s", p.Msg)
-		}
+	want := []string{
+		`x.yaml:3: uplink: max_inflight "many" is not a whole number`,
+		`x.yaml:8: device p1: unit_id "one" is not a whole number`,
+		`x.yaml:11: device p2: unknown driver "nosuch"`,
+		`x.yaml:13: device p2, tag b: length "x" is not a whole number`,
 	}
-	if len(lines) != 3 || lines[0] != 3 || lines[1] != 8 || lines[2] != 13 {
-		t.Fatalf("problem lines %v, want [3 8 13]:\n%v", lines, err)
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(got), len(want), err)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("problem %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
 	}
 }

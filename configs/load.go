@@ -79,7 +79,7 @@ func Parse(name string, data []byte, env LookupEnv) (*Config, error) {
 func parseWhole(name string, marked []byte, env LookupEnv) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(marked, &doc); err != nil {
-		return nil, yamlError(shortName(name), err)
+		return nil, syntaxError(shortName(name), marked, err)
 	}
 	root, err := topMapping(name, &doc)
 	if err != nil {
@@ -175,20 +175,22 @@ func decodeConfig(name string, root, devs *yaml.Node, n int, item func(int) (*ya
 
 	cfg := &Config{File: name}
 	var typeErrs decodeErrors
-	var fatal error // a decoding error that is not a type error
-	if len(keyProblems) == 0 {
-		fatal = typeErrs.add(root.Decode(cfg))
-	}
+	fatal := typeErrs.add(root, root.Decode(cfg)) // a decoding error that is not a type error
 	if devs != nil {
 		cfg.Devices = make([]Device, n)
 		devs.Content = make([]*yaml.Node, n)
 	}
 	nodes := indexNodes(root)
 	v := &validator{cfg: cfg, nodes: nodes, dir: filepath.Dir(name)}
-	checking := func() bool { return len(keyProblems) == 0 && fatal == nil && len(typeErrs) == 0 }
+	// Unknown keys and bad values do not stop the checks: every problem of
+	// the file is reported at once. A value that could not be decoded (or
+	// expanded) is left zero, and what the checks then say about its line
+	// is left out.
+	checking := func() bool { return fatal == nil }
 	if checking() {
 		v.top()
 	}
+	templates := templatesOf(root, &keyProblems)
 	seen := map[string]int{}
 	for i := range cfg.Devices {
 		if devs != nil {
@@ -198,9 +200,10 @@ func decodeConfig(name string, root, devs *yaml.Node, n int, item func(int) (*ya
 			}
 			devs.Content[i] = dn
 			expandEnv(dn, env, &keyProblems)
+			templates.expand(dn, &keyProblems)
 			checkKeys(dn, reflect.TypeOf(Device{}), "", schema, &keyProblems)
-			if len(keyProblems) == 0 && fatal == nil {
-				fatal = typeErrs.add(dn.Decode(&cfg.Devices[i]))
+			if fatal == nil {
+				fatal = typeErrs.add(dn, dn.Decode(&cfg.Devices[i]))
 			}
 		}
 		if checking() {
@@ -214,19 +217,12 @@ func decodeConfig(name string, root, devs *yaml.Node, n int, item func(int) (*ya
 			dropTagNodes(devs.Content[i])
 		}
 	}
-	switch {
-	case len(keyProblems) > 0:
-		sortProblems(keyProblems)
-		return nil, &Error{File: short, Problems: keyProblems}
-	case fatal != nil:
+	if fatal != nil {
 		return nil, yamlError(short, fatal)
-	case len(typeErrs) > 0:
-		return nil, yamlError(short, &yaml.TypeError{Errors: typeErrs})
 	}
 	v.crossDevice()
-	if len(v.problems) > 0 {
-		sortProblems(v.problems)
-		return nil, &Error{File: short, Problems: v.problems}
+	if problems := allProblems(keyProblems, typeErrs, v.problems); len(problems) > 0 {
+		return nil, &Error{File: short, Problems: problems}
 	}
 	cfg.Warnings = warningLines(short, v.warnings)
 	return cfg, nil
@@ -238,16 +234,54 @@ func sortProblems(p []Problem) {
 
 // decodeErrors collects the YAML decoder's type errors (a string where a
 // number belongs, ...) across the separately decoded parts of a file.
-type decodeErrors []string
+type decodeErrors []Problem
 
-// add keeps err's type errors and returns any other error.
-func (d *decodeErrors) add(err error) error {
+// add keeps err's type errors, named by where they are in n, and returns
+// any other error.
+func (d *decodeErrors) add(n *yaml.Node, err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		*d = append(*d, te.Errors...)
+		*d = append(*d, typeProblems(n, te.Errors)...)
 		return nil
 	}
 	return err
+}
+
+// allProblems merges the unknown keys and environment problems, the bad
+// values and the checks' findings, by line. A check's finding on a line
+// that already has a problem is dropped: it is about the value left zero.
+func allProblems(keys, values, checks []Problem) []Problem {
+	bad := map[int]bool{}
+	out := make([]Problem, 0, len(keys)+len(values)+len(checks))
+	// A template's bad key or value is copied into each device using it:
+	// reported once, named by whoever comes first (the template).
+	once := map[string]bool{}
+	for _, p := range append(keys, values...) {
+		if _, tail, ok := strings.Cut(p.Msg, ": "); ok && p.Line > 0 {
+			k := strconv.Itoa(p.Line) + "\x00" + tail
+			if once[k] {
+				continue
+			}
+			once[k] = true
+		}
+		bad[p.Line] = true
+		out = append(out, p)
+	}
+	for _, p := range checks {
+		if p.Line > 0 && bad[p.Line] {
+			continue
+		}
+		if _, tail, ok := strings.Cut(p.Msg, ": "); ok && p.Line > 0 {
+			k := strconv.Itoa(p.Line) + "\x00" + tail
+			if once[k] {
+				continue
+			}
+			once[k] = true
+		}
+		out = append(out, p)
+	}
+	sortProblems(out)
+	return out
 }
 
 // dropTagNodes lets the garbage collector take a decoded device's tag
@@ -394,7 +428,11 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string, schema schemaCache, p
 		fields := schema.fields(t)
 		switch t {
 		case reflect.TypeOf(Device{}):
-			where = "device " + scalarOf(n, "name", "#?")
+			if where == "templates" {
+				where = "template " + scalarOf(n, "name", "#?")
+			} else {
+				where = "device " + scalarOf(n, "name", "#?")
+			}
 		case reflect.TypeOf(Tag{}):
 			where += ", tag " + scalarOf(n, "name", "#?")
 		}
@@ -407,6 +445,10 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string, schema schemaCache, p
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				*problems = append(*problems, Problem{k.Line, prefix(where) + msg})
+				continue
+			}
+			if t == reflect.TypeOf(Config{}) && k.Value == "templates" {
+				checkKeys(v, f, "templates", schema, problems) // named as templates, not devices
 				continue
 			}
 			checkKeys(v, f, where, schema, problems)

@@ -26,7 +26,7 @@ type ModbusAddress struct {
 // UnmarshalYAML takes an integer, or a quoted Modicon reference.
 func (a *ModbusAddress) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: address must be a number or a Modicon reference like \"40001\"", n.Line)
+		return valueError(n, "address must be a number or a Modicon reference like \"40001\"")
 	}
 	if n.Tag == "!!str" || n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
 		a.Text = n.Value
@@ -34,7 +34,7 @@ func (a *ModbusAddress) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := strconv.Atoi(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: address %q must be a number or a Modicon reference like \"40001\"", n.Line, n.Value)
+		return valueError(n, "address %q must be a number or a Modicon reference like \"40001\"", n.Value)
 	}
 	a.Number = v
 	return nil

@@ -42,9 +42,14 @@ func (v *validator) deviceNormalization(i int, where string) {
 	if d.StateTimesEvery < 0 {
 		v.addf(keyLine(n, "state_times_every"), where, "state_times_every %s must be positive", d.StateTimesEvery)
 	}
+	hasState := slices.ContainsFunc(d.Tags, Tag.IsState)
 	if len(d.Shifts) == 0 {
-		if valueOf(n, "state_times_every") != nil {
-			v.addf(keyLine(n, "state_times_every"), where, "state_times_every needs shifts")
+		// Without a shift plan the state times run per calendar day.
+		switch {
+		case hasState && d.StateTimesEvery == 0:
+			d.StateTimesEvery = DefaultStateTimesEvery
+		case !hasState && valueOf(n, "state_times_every") != nil:
+			v.addf(keyLine(n, "state_times_every"), where, "state_times_every times the states of state tags, and this device has none (states, state_bits or state: true)")
 		}
 		return
 	}
@@ -62,7 +67,7 @@ func (v *validator) deviceNormalization(i int, where string) {
 		}
 		seen[s] = true
 	}
-	if !slices.ContainsFunc(d.Tags, Tag.IsState) {
+	if !hasState {
 		v.addf(keyLine(n, "shifts"), where, "shifts time the states of state tags, and this device has none (states, state_bits or state: true)")
 	}
 }
@@ -117,10 +122,7 @@ func (v *validator) tagNormalization(t *Tag, n *yaml.Node, where, driver string,
 		}
 	}
 
-	width := 64
-	if driver == "modbus" {
-		width = 16 * RegisterWidth(t.Type, t.Length)
-	}
+	width := t.CounterBits(driver)
 	transforms := t.Scale != nil || t.Offset != 0 || t.Deadband != 0 || t.DeadbandPercent != 0 || t.RawRange != nil || t.Limits != nil
 	if len(t.StateBits) > 0 {
 		if len(t.States) > 0 {
@@ -198,15 +200,43 @@ func (v *validator) tagNormalization(t *Tag, n *yaml.Node, where, driver string,
 	}
 }
 
-// ShiftStarts is the device's shift plan for display: "06:00 14:00 22:00
-// Europe/Berlin".
+// ShiftStarts is the device's shift plan for display: "[06:00 14:00 22:00]
+// Europe/Berlin", "" without shifts.
 func (d Device) ShiftStarts() string {
 	if len(d.Shifts) == 0 {
 		return ""
 	}
-	zone := "UTC"
-	if d.Timezone != "" {
-		zone = d.Timezone
+	return fmt.Sprintf("%v %s", d.Shifts, d.zoneName())
+}
+
+// StatePeriods says over which periods the state times run, for display:
+// the shift plan, or "calendar day in UTC"; "" without a state tag.
+func (d Device) StatePeriods() string {
+	switch {
+	case len(d.Shifts) > 0:
+		return "shift from " + d.ShiftStarts()
+	case slices.ContainsFunc(d.Tags, Tag.IsState):
+		return "calendar day in " + d.zoneName()
 	}
-	return fmt.Sprintf("%v %s", d.Shifts, zone)
+	return ""
+}
+
+// PeriodStarts are the wall-clock starts of the state-time periods: the
+// shifts, or midnight (one period per calendar day) for a device with a
+// state tag and no shifts; nil without a state tag.
+func (d Device) PeriodStarts() []string {
+	switch {
+	case len(d.Shifts) > 0:
+		return d.Shifts
+	case slices.ContainsFunc(d.Tags, Tag.IsState):
+		return []string{"00:00"}
+	}
+	return nil
+}
+
+func (d Device) zoneName() string {
+	if d.Timezone != "" {
+		return d.Timezone
+	}
+	return "UTC"
 }

@@ -87,7 +87,6 @@ func TestNormalizationErrors(t *testing.T) {
 		{"bad shift", `"14:00"`, `"2pm"`, `shift start "2pm" is not HH:MM`},
 		{"shift twice", `"14:00"`, `"06:00"`, `shift start 06:00 is given twice`},
 		{"shifts without a state tag", "state_bits: [{bit: 1, state: fault}, {bit: 0, state: running}]", "scale: 2", `this device has none`},
-		{"state_times_every without shifts", `    shifts: ["06:00", "14:00", "22:00"]`, `    state_times_every: 5m`, `state_times_every needs shifts`},
 		{"negative stale", "timestamp: s7_dt", "timestamp: s7_dt, stale_after: -1s", `stale_after -1s must be positive`},
 		{"stale on modbus tag", "timestamp: s7_dt", "timestamp: s7_dt, stale_after: 5s", `stale_after judges source timestamps, and Modbus has none`},
 		{"stale on modbus device", "    timezone: Europe/Berlin", "    timezone: Europe/Berlin\n    stale_after: 5s", `linegate.yaml:9: device press01: stale_after judges source timestamps`},

@@ -10,10 +10,19 @@ func TestSparkplugConfig(t *testing.T) {
 		name            string
 		gateway, uplink string
 		group, node     string // wanted, when no error
+		host            string
+		qos             byte
 		err             string
 	}{
-		{name: "json default", uplink: `{brokers: [tcp://127.0.0.1:1884]}`},
+		{name: "json default", uplink: `{brokers: [tcp://127.0.0.1:1884]}`, qos: 1},
 		{name: "defaults", uplink: `{brokers: [tcp://127.0.0.1:1884], format: sparkplugb}`, group: "s_l", node: "gw1"},
+		{name: "lossless", uplink: `{brokers: [tcp://127.0.0.1:1884], format: sparkplugb, qos: 1}`, group: "s_l", node: "gw1", qos: 1},
+		{name: "primary host", uplink: `{brokers: [tcp://127.0.0.1:1884], format: sparkplugb, primary_host: ignition-01}`,
+			group: "s_l", node: "gw1", host: "ignition-01"},
+		{name: "bad primary host", uplink: `{brokers: [tcp://127.0.0.1:1884], format: sparkplugb, primary_host: "a+b"}`,
+			err: `linegate.yaml:3: uplink: primary_host "a+b" must not hold / + # or NUL`},
+		{name: "primary host with json", uplink: `{brokers: [tcp://127.0.0.1:1884], primary_host: h}`,
+			err: `primary_host applies only to format: sparkplugb`},
 		{name: "explicit", uplink: `{brokers: [tcp://127.0.0.1:1884], format: sparkplugb, group_id: Plant A, edge_node: L1}`,
 			group: "Plant A", node: "L1"},
 		{name: "site and line", gateway: `{id: line1-pc, site: plant-a, area: asm, line: line1}`,
@@ -48,6 +57,9 @@ func TestSparkplugConfig(t *testing.T) {
 			}
 			if cfg.Uplink.GroupID != tt.group || cfg.Uplink.EdgeNode != tt.node {
 				t.Errorf("group_id, edge_node = %q, %q; want %q, %q", cfg.Uplink.GroupID, cfg.Uplink.EdgeNode, tt.group, tt.node)
+			}
+			if cfg.Uplink.PrimaryHost != tt.host || cfg.Uplink.QoSLevel() != tt.qos {
+				t.Errorf("primary_host, qos = %q, %d; want %q, %d", cfg.Uplink.PrimaryHost, cfg.Uplink.QoSLevel(), tt.host, tt.qos)
 			}
 		})
 	}

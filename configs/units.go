@@ -23,7 +23,7 @@ func (d Duration) String() string { return time.Duration(d).String() }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
 	if err != nil {
-		return fmt.Errorf("line %d: invalid duration %q (write it like 500ms, 1s, 2m)", n.Line, n.Value)
+		return valueError(n, "invalid duration %q (write it like 500ms, 1s, 2m)", n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -66,7 +66,7 @@ func ParseByteSize(s string) (ByteSize, error) {
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseByteSize(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
+		return valueError(n, "%v", err)
 	}
 	*b = v
 	return nil

@@ -25,6 +25,11 @@ const (
 	DefaultMaxInflight    = 64
 	DefaultAckTimeout     = Duration(30 * time.Second)
 	DefaultReconnectMax   = Duration(30 * time.Second)
+	// DefaultMaxMessageSize is uplink.DefaultMaxMessageSize (configs does
+	// not import uplink); MinMaxMessageSize and MaxMaxMessageSize bound it.
+	DefaultMaxMessageSize = ByteSize(256 << 10)
+	MinMaxMessageSize     = ByteSize(1 << 10)
+	MaxMaxMessageSize     = ByteSize(268435455 + 5)
 	MaxReplayRate         = 1000000 // uplink.replay_rate, messages/s
 	DefaultPollInterval   = Duration(time.Second)
 	DefaultTimeout        = Duration(time.Second)
@@ -124,6 +129,9 @@ func (v *validator) deviceAt(i int, seen map[string]int) {
 	}
 	seen[d.Name] = n.Line
 	v.device(i, where)
+	if d.Driver == "modbus" {
+		v.overlaps(i, where)
+	}
 }
 
 // crossDevice runs the checks that compare devices, after each was checked.
@@ -194,7 +202,9 @@ func (v *validator) uplink() {
 	if len(u.Brokers) == 0 {
 		v.addf(keyLine(n, "brokers"), "uplink", "brokers: at least one broker URL is required (tcp://host:1883)")
 	}
-	for _, b := range u.Brokers {
+	for i, b := range u.Brokers {
+		b = NormalizeBroker(b)
+		u.Brokers[i] = b
 		pu, err := url.Parse(b)
 		shown := RedactURL(b) // messages never show a password in the URL
 		switch {
@@ -264,6 +274,12 @@ func (v *validator) uplink() {
 	case u.ReconnectMax < Duration(time.Second) || u.ReconnectMax > Duration(time.Hour):
 		v.addf(keyLine(n, "reconnect_max"), "uplink", "reconnect_max %s must be between 1s and 1h", u.ReconnectMax)
 	}
+	switch {
+	case u.MaxMessageSize == 0:
+		u.MaxMessageSize = DefaultMaxMessageSize
+	case u.MaxMessageSize < MinMaxMessageSize || u.MaxMessageSize > MaxMaxMessageSize:
+		v.addf(keyLine(n, "max_message_size"), "uplink", "max_message_size %d must be between 1KiB and 256MiB (MQTT's largest packet)", int64(u.MaxMessageSize))
+	}
 }
 
 // resolve makes a relative path relative to the config file's folder, which
@@ -331,7 +347,9 @@ func (v *validator) device(i int, where string) {
 		v.normalization(t, tn, tw, d.Driver)
 		v.tagNormalization(t, tn, tw, d.Driver, d)
 	}
+	v.oee(i, where)
 	v.deviceNormalization(i, where)
+	v.commands(i, where)
 }
 
 func (v *validator) modbusDevice(i int, where string) {

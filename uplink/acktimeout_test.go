@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/linegate/linegate/testdata/peers"
 )
 
 // pubackDropper is an MQTT proxy that loses one PUBACK on its way to the
@@ -115,15 +119,35 @@ func (p *pubackDropper) filter(dst io.Writer, src io.Reader) {
 // from the oldest unacknowledged message, and everything is delivered.
 func TestAckTimeoutResumes(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
-	mes := subscribe(t, b.url(), "linegate/#")
-	proxy := startPubackDropper(t, b.addr, 3) // 1: online status, 2: first data message, 3: the second
+	ackTimeoutResumes(t, b.addr, b.url())
+}
+
+// TestAckTimeoutResumesMosquitto is the same against a real Mosquitto,
+// whose log also shows the end of the stalled connection: a clean
+// DISCONNECT (so the broker drops the will), after which the offline status
+// the MES saw can only have come from the uplink.
+func TestAckTimeoutResumesMosquitto(t *testing.T) {
+	peers.Interop(t)
+	m := peers.StartMosquitto(t, peers.MosquittoOptions{})
+	ackTimeoutResumes(t, m.Addr, m.URL)
+	testkit.WaitFor(t, long, "the broker's log of the clean DISCONNECT", func() bool {
+		return strings.Contains(m.Log(), "Client "+testClientID+" disconnected.")
+	})
+	if log := m.Log(); strings.Contains(log, "Client "+testClientID+" closed its connection") {
+		t.Errorf("the stalled connection was closed without a DISCONNECT (the will, not the uplink, said offline):\n%s", log)
+	}
+}
+
+func ackTimeoutResumes(t *testing.T, brokerAddr, brokerURL string) {
+	mes := subscribe(t, brokerURL, "linegate/#")
+	proxy := startPubackDropper(t, brokerAddr, 3) // 1: online status, 2: first data message, 3: the second
 	src := newMemSource()
 	cfg := testConfig(proxy.url())
 	cfg.MaxInflight = 4
 	cfg.AckTimeout = 500 * time.Millisecond
 	r := startUplink(t, cfg, src)
 	src.addN(20)
-	waitFor(t, "every message acknowledged", long, func() bool {
+	testkit.WaitFor(t, long, "every message acknowledged", func() bool {
 		m, _ := src.pending()
 		return m == 0
 	})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,7 +46,10 @@ func (u *Uplink) connectError(err error, broker *url.URL) error {
 		return err
 	}
 	if u.clientCert() != nil {
-		return fmt.Errorf("the broker closed the TLS connection: it may refuse the client certificate (issued by a CA in its cafile? revoked?): %w", err)
+		return fmt.Errorf("the broker closed the TLS connection: it may refuse the client certificate (issued by a CA in its cafile? revoked?), or TLS is off at that port: %w", err)
+	}
+	if !handshakeDone(err) {
+		return fmt.Errorf("%s; if it requires a client certificate, set tls cert_file and key_file: %w", NotTLSHint, err)
 	}
 	return fmt.Errorf("the broker closed the TLS connection: if it requires a client certificate, set tls cert_file and key_file: %w", err)
 }
@@ -91,4 +95,13 @@ func closedByPeer(err error) bool {
 	var alert tls.AlertError
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.EPIPE) || errors.As(err, &alert)
+}
+
+// handshakeDone tells a connection closed after the TLS handshake (a TLS
+// alert, a client certificate refused after TLS 1.3's handshake) from one
+// closed during it, before the broker said a word of TLS.
+func handshakeDone(err error) bool {
+	var alert tls.AlertError
+	var rec tls.RecordHeaderError
+	return errors.As(err, &alert) || errors.As(err, &rec) || strings.Contains(err.Error(), "remote error: tls:")
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	latency       prometheus.Histogram
 	replaying     prometheus.Gauge
 	notDelivered  prometheus.Counter
+	tooLarge      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -59,6 +60,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: ns, Subsystem: sub, Name: "status_not_delivered_total",
 			Help: "Connections dropped because the broker acknowledged the online status but never delivered it (an ACL that drops the gateway's publishes).",
 		}),
+		tooLarge: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "too_large_messages_total",
+			Help: "Buffered messages over max_message_size, dropped with a buffer_dropped event instead of being sent.",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "publish_latency_seconds",
 			Help:    "Time from publish to the broker's acknowledgement.",
@@ -69,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.connected, m.inflight, m.published,
-		m.publishErrors, m.ackTimeouts, m.acked, m.reconnects, m.latency, m.replaying, m.notDelivered} {
+		m.publishErrors, m.ackTimeouts, m.acked, m.reconnects, m.latency, m.replaying, m.notDelivered, m.tooLarge} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("uplink: register metrics: %w", err)
 		}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -154,7 +156,7 @@ func TestReplayRateKeepsLiveFlowing(t *testing.T) {
 	cfg.ReplayRate = rate
 	r := startUplink(t, cfg, src)
 	r.waitConnected(t)
-	waitFor(t, "replay under way", long, func() bool { return testutil.ToFloat64(r.u.met.replaying) == 1 || len(pubs()) > 0 })
+	testkit.WaitFor(t, long, "replay under way", func() bool { return testutil.ToFloat64(r.u.met.replaying) == 1 || len(pubs()) > 0 })
 	connected := time.Now()
 
 	// Live production while the backlog drains: one message per 10ms,
@@ -238,9 +240,9 @@ func TestReplayLanesAcrossReconnect(t *testing.T) {
 	r := startUplink(t, cfg, src)
 	r.waitConnected(t)
 	src.addN(20) // live on the first connection
-	waitFor(t, "part of the backlog", long, func() bool { return len(pubs1()) >= 150 })
+	testkit.WaitFor(t, long, "part of the backlog", func() bool { return len(pubs1()) >= 150 })
 	b.kick(testClientID)
-	waitFor(t, "reconnect", long, func() bool { st := r.u.Status(); return st.Connected && st.Reconnects == 1 })
+	testkit.WaitFor(t, long, "reconnect", func() bool { st := r.u.Status(); return st.Connected && st.Reconnects == 1 })
 	src.addN(20) // live on the second connection
 	waitDrained(t, src)
 	all := pubs1()

@@ -124,6 +124,8 @@ func TestEncodedPayloadsMatchSchema(t *testing.T) {
 		{Type: buffer.EventOverflow, Attrs: []buffer.Attr{{Key: "dropped_seq_from", Value: uint64(100)}, {Key: "dropped_seq_to", Value: uint64(180)}, {Key: "dropped", Value: uint64(81)}}},
 		{Type: buffer.EventExpired, Attrs: []buffer.Attr{{Key: "dropped_seq_from", Value: uint64(1)}, {Key: "dropped_seq_to", Value: uint64(9)}, {Key: "dropped", Value: uint64(9)}, {Key: "max_age_s", Value: 3600.0}}},
 		{Type: buffer.EventDropped, Attrs: []buffer.Attr{{Key: "reason", Value: "operator"}, {Key: "dropped_seq_from", Value: uint64(1)}, {Key: "dropped_seq_to", Value: uint64(5)}, {Key: "dropped", Value: uint64(5)}}},
+		{Type: buffer.EventDropped, Attrs: []buffer.Attr{{Key: "reason", Value: "message_too_large"}, {Key: "dropped_seq_from", Value: uint64(7)}, {Key: "dropped_seq_to", Value: uint64(7)}, {Key: "dropped", Value: uint64(1)}}},
+		{Type: EventReadingTooLarge, Attrs: []buffer.Attr{{Key: "device", Value: "press01"}, {Key: "tag", Value: "zones"}, {Key: "class", Value: "process"}, {Key: "reading_ts", Value: "2026-11-27T10:15:02.101Z"}, {Key: "bytes", Value: uint64(300000)}, {Key: "max_message_size", Value: uint64(262144)}}},
 		{Type: buffer.EventCorrupt, Attrs: []buffer.Attr{{Key: "moved_to", Value: "/var/lib/linegate/buffer.db.corrupt-20261127T101503Z"}, {Key: "error", Value: "invalid database"}}},
 		{Type: buffer.EventCorrupt, Attrs: []buffer.Attr{{Key: "error", Value: "unreadable messages deleted: crc mismatch"}, {Key: "dropped_seq_from", Value: uint64(7)}, {Key: "dropped_seq_to", Value: uint64(8)}, {Key: "dropped", Value: uint64(2)}}},
 	}
@@ -165,6 +167,7 @@ func TestSchemaRejectsDrift(t *testing.T) {
 		{"a status without version", strings.Replace(status, `,"version":"0.1.0"`, ``, 1)},
 		{"an unknown event", strings.Replace(event, `buffer_overflow`, `buffer_full`, 1)},
 		{"an overflow without its range", strings.Replace(event, `"dropped_seq_from":100,`, ``, 1)},
+		{"OEE inputs only in part", strings.Replace(data, `"unit":"degC"`, `"unit":"degC","run_s":20,"total_count":3`, 1)},
 		{"an event with a field of another type", strings.Replace(event, `"dropped_seq_to":180`, `"dropped_seq_to":180,"device":"press01"`, 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,9 @@ func (u *Uplink) serve(ctx context.Context, s *session) error {
 	if err := u.announce(ctx, s, online); err != nil {
 		return u.endSession(ctx, s, err)
 	}
+	if err := u.subscribeCommands(ctx, s); err != nil {
+		return u.endSession(ctx, s, err)
+	}
 
 	a := newAcker(u, s)
 	go a.run()
@@ -109,6 +112,14 @@ func (u *Uplink) serve(ctx context.Context, s *session) error {
 			retry = nil
 		case <-s.spRebirth():
 			if err := u.rebirth(s); err != nil {
+				return u.endSession(ctx, s, err)
+			}
+		case c := <-s.spConfirm():
+			if err := u.confirmDCMD(s, c); err != nil {
+				return u.endSession(ctx, s, err)
+			}
+		case <-s.spHostChanged():
+			if err := u.hostChanged(s); err != nil {
 				return u.endSession(ctx, s, err)
 			}
 		}
@@ -201,10 +212,26 @@ func (u *Uplink) publish(s *session, a *acker, m *buffer.Message, historical boo
 	}
 	payload := AppendJSON(u.payloads.get(320+160*len(m.Readings)), *m, u.gw, historical)
 	topic := u.dataTopic(m.Equipment, m.Class)
+	qos := u.cfg.QoS
+	if size := PacketSize(topic, len(payload)); size > u.cfg.MaxPacket {
+		// Buffered before the limit was lowered: the broker would refuse it
+		// for ever or drop it after its PUBACK. Its place in the window goes
+		// to the event that announces the gap, and the message leaves the
+		// buffer once that event is acknowledged.
+		u.log.Warn("uplink: message too large, dropped", "seq", m.Seq, "bytes", size, "max_message_size", u.cfg.MaxPacket)
+		u.met.tooLarge.Inc()
+		topic, qos = u.eventsTopic, 1
+		payload = AppendEventJSON(payload[:0], buffer.Event{Type: buffer.EventDropped, TS: u.now(), Attrs: []buffer.Attr{
+			{Key: "reason", Value: "message_too_large"},
+			{Key: "dropped_seq_from", Value: m.Seq},
+			{Key: "dropped_seq_to", Value: m.Seq},
+			{Key: "dropped", Value: uint64(1)},
+		}}, u.gw)
+	}
 
 	u.inflight.Add(1)
 	u.met.inflight.Inc()
-	tok := s.client.Publish(topic, u.cfg.QoS, false, payload)
+	tok := s.client.Publish(topic, qos, false, payload)
 	u.met.published.Inc()
 	// Never blocks: the channel holds MaxInflight and at most that many
 	// tokens are outstanding.

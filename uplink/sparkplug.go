@@ -3,7 +3,10 @@ package uplink
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -26,18 +29,20 @@ import (
 //
 // The decisions:
 //
-//   - bdSeq counts MQTT connects, 0..255, in memory from 0 at each start. It is
-//     not persisted: a host matches an NDEATH to the NBIRTH it follows, and a
-//     will of the previous process is published by the broker when it drops
-//     that connection (a restart takes over the same client id), which is
-//     before our CONNACK and so before the new NBIRTH.
+//   - bdSeq counts MQTT connects, 0..255, and rises across restarts when
+//     Config.BdSeqFile is set (sparkplug_bdseq.go): a host that saw the
+//     NBIRTH of the last process must not take the new one's for it. The
+//     will of every CONNECT carries the bdSeq of the NBIRTH that follows.
 //   - seq is per connection: NBIRTH 0, then +1 (mod 256) for every NDATA,
 //     DBIRTH, DDATA and DDEATH, all published by the serve goroutine, so seq
 //     order is wire order. A rebirth restarts it at 0 with the same bdSeq.
-//   - Metrics are learned from the data: a device's metrics are the tags seen
-//     in its messages (all classes). A DBIRTH, with every metric known and its
-//     last value, goes out before a device's first DDATA on a connection, and
-//     again before a DDATA that brings a new tag or needs a wider datatype.
+//   - The configured devices and tags (Config.Devices) are known from the
+//     start: the first DBIRTH of a device lists all its tags, a tag not read
+//     yet as null and bad, so a host can build its tag tree at once. Tags
+//     seen in the data beyond those are learned: a DBIRTH, with every metric
+//     known and its last value, goes out before a device's first DDATA on a
+//     connection, and again before a DDATA that brings a new tag or needs a
+//     wider datatype.
 //   - Aliases are unique across the edge node and stable for the process's
 //     life; DDATA carries aliases only, plus the datatype, which the spec
 //     allows and which lets generic decoders (sparkplug-payload, MQTT
@@ -50,10 +55,14 @@ import (
 //   - Every event (buffer_overflow, device_down, ...) is also an NDATA of the
 //     node metric "Gateway/Event", the event's linegate/v1 JSON, so a loss is
 //     never silent here either.
-//   - QoS: data, births and DDEATH use Config.QoS (1 by default, which the
-//     buffer's guarantees need; Sparkplug asks for 0: set uplink.qos: 0 for
-//     strict conformance). NDEATH, the will and NDATA events use QoS 1. Nothing
-//     is retained.
+//   - QoS: births and DDEATH use QoS 0, as the specification requires; DDATA
+//     and NDATA use Config.QoS (0 by default for Sparkplug in the config
+//     file; 1 is the "lossless" deviation: a message leaves the buffer only
+//     after its PUBACK). NDEATH and the will use QoS 1. Nothing is retained.
+//   - DCMD of every device is subscribed before its DBIRTH; each metric is
+//     a write through the command path, confirmed by a DDATA
+//     (sparkplug_dcmd.go).
+//   - Primary host: sparkplug_host.go.
 //   - No JSON status or events topics: the will of a connection is its NDEATH.
 
 // Formats of Config.Format.
@@ -65,6 +74,10 @@ const (
 // spNamespace is the first topic level of every Sparkplug B topic.
 const spNamespace = "spBv1.0"
 
+// spBirthQoS is the QoS of NBIRTH, DBIRTH and DDEATH: 0, as the
+// specification requires whatever Config.QoS says.
+const spBirthQoS = 0
+
 // Node metrics: names (what NCMD and NBIRTH use) and their fixed aliases.
 // Device metrics get aliases from spFirstDeviceAlias on.
 const (
@@ -72,7 +85,7 @@ const (
 	spVersionMetric    = "Gateway/Version"
 	spEventMetric      = "Gateway/Event"
 	spBdSeqMetric      = "bdSeq"
-	spRebirthAlias     = 1
+	spRebirthAlias     = 1 // accepted in NCMD, never declared: the NBIRTH must not alias Rebirth
 	spVersionAlias     = 2
 	spEventAlias       = 3
 	spFirstDeviceAlias = 10
@@ -118,17 +131,31 @@ func spID(s string) string {
 // goroutine of Run uses it (connect and serve run there in turn).
 type sparkplug struct {
 	group, node string
-	qos         byte
+	host        string // primary host id, "" = none
+	qos         byte   // of DDATA and NDATA
 	version     string
 	now         func() time.Time
+	log         *slog.Logger
 
 	bdSeq     uint64 // of the next connect, 0..255
+	bdSeqFile string // "" = not persisted
+	bdSeqErr  bool   // saving failed: logged once
+
+	brokerStart int // index of the broker the next connect tries first (walk)
+
+	// stateTS is the timestamp of the last STATE accepted, per broker; the
+	// STATE handlers of paho's goroutines write it.
+	stateMu sync.Mutex
+	stateTS map[string]int64
+
 	nextAlias uint64
 	devices   map[string]*spDevice
-	order     []*spDevice // first seen first: births in a stable order
+	cmd       map[string]*spCmdDevice // by topic level, fixed after newSparkplug (DCMD handlers read it)
+	order     []*spDevice             // first seen first: births in a stable order
 
 	suppressed prometheus.Counter
 	births     prometheus.Counter
+	hostUp     prometheus.Gauge
 }
 
 // spDevice is one equipment and the metrics learned from its messages.
@@ -158,15 +185,52 @@ type spSession struct {
 	bdSeq   uint64
 	seq     uint8 // of the next message; uint8 wraps at 256 as Sparkplug wants
 	born    map[*spDevice]bool
-	rebirth chan struct{} // the NCMD handler asks serve for a rebirth
+	dcmd    map[*spDevice]bool // DCMD subscribed
+	rebirth chan struct{}      // the NCMD handler asks serve for a rebirth
+	confirm chan spConfirm     // ok DCMD writes, for serve to confirm with a DDATA
+
+	hostOnline  atomic.Bool   // the primary host's last STATE (sparkplug_host.go)
+	hostChanged chan struct{} // a STATE was accepted; nil without a primary host
 }
+
+// SparkplugDevice is a configured device and its tags (Config.Devices).
+type SparkplugDevice struct {
+	Name string
+	Tags []SparkplugTag
+}
+
+// SparkplugTag is a configured tag. Kind is the datatype its values will
+// have, when the config says: "bool", "int", "uint", "float", "string";
+// "" = learned from the first value (born Double until then).
+type SparkplugTag struct {
+	Name, Unit, Kind string
+}
+
+func kindType(kind string) (pb.DataType, bool) {
+	switch kind {
+	case "bool":
+		return pb.DataType_Boolean, true
+	case "int":
+		return pb.DataType_Int64, true
+	case "uint":
+		return pb.DataType_UInt64, true
+	case "float":
+		return pb.DataType_Double, true
+	case "string":
+		return pb.DataType_String, true
+	}
+	return pb.DataType_Double, false
+}
+
+// spNotRead is the error property of a configured tag with no reading yet.
+const spNotRead = "not read yet"
 
 func newSparkplug(cfg *Config) (*sparkplug, error) {
 	switch cfg.Format {
 	case "", FormatJSON:
 		cfg.Format = FormatJSON
-		if cfg.GroupID != "" || cfg.EdgeNode != "" {
-			return nil, fmt.Errorf("uplink: group id and edge node are for format %s", FormatSparkplugB)
+		if cfg.GroupID != "" || cfg.EdgeNode != "" || cfg.PrimaryHost != "" {
+			return nil, fmt.Errorf("uplink: group id, edge node and primary host are for format %s", FormatSparkplugB)
 		}
 		return nil, nil
 	case FormatSparkplugB:
@@ -185,8 +249,14 @@ func newSparkplug(cfg *Config) (*sparkplug, error) {
 	if !ValidSparkplugID(cfg.EdgeNode) {
 		return nil, fmt.Errorf("uplink: sparkplug edge node %q: must be UTF-8 without / + # or NUL", cfg.EdgeNode)
 	}
+	if cfg.PrimaryHost != "" && !ValidSparkplugID(cfg.PrimaryHost) {
+		return nil, fmt.Errorf("uplink: sparkplug primary host %q: must be UTF-8 without / + # or NUL", cfg.PrimaryHost)
+	}
 	sp := &sparkplug{
-		group: cfg.GroupID, node: cfg.EdgeNode, qos: cfg.QoS, version: cfg.Version, now: cfg.Clock,
+		group: cfg.GroupID, node: cfg.EdgeNode, host: cfg.PrimaryHost, qos: cfg.QoS, version: cfg.Version,
+		now: cfg.Clock, log: cfg.Logger,
+		bdSeqFile: cfg.BdSeqFile,
+		stateTS:   map[string]int64{},
 		nextAlias: spFirstDeviceAlias,
 		devices:   map[string]*spDevice{},
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
@@ -197,15 +267,53 @@ func newSparkplug(cfg *Config) (*sparkplug, error) {
 			Namespace: "linegate", Subsystem: "uplink", Name: "sparkplug_births_total",
 			Help: "Sparkplug NBIRTH and DBIRTH messages published.",
 		}),
+		hostUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "linegate", Subsystem: "uplink", Name: "sparkplug_primary_host_online",
+			Help: "1 while the Sparkplug primary host's STATE on the current broker is online; 0 otherwise (nothing is published, the buffer grows).",
+		}),
 	}
+	if sp.bdSeqFile != "" {
+		next, err := loadBdSeq(sp.bdSeqFile)
+		if err != nil {
+			// Not fatal: a host then may take one NDEATH for the last
+			// process's, which a rebirth request repairs.
+			cfg.Logger.Warn("sparkplug: bdSeq starts at 0", "error", err)
+		}
+		sp.bdSeq = next
+	}
+	sp.declare(cfg.Devices)
+	sp.cmdDevices(cfg.Devices)
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{sp.suppressed, sp.births} {
+		cs := []prometheus.Collector{sp.suppressed, sp.births}
+		if sp.host != "" {
+			cs = append(cs, sp.hostUp)
+		}
+		for _, c := range cs {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("uplink: register metrics: %w", err)
 			}
 		}
 	}
 	return sp, nil
+}
+
+// declare creates the configured devices and their tags, in config order,
+// before any reading: null and bad until read.
+func (sp *sparkplug) declare(devs []SparkplugDevice) {
+	for _, cd := range devs {
+		d := sp.device(cd.Name)
+		for _, t := range cd.Tags {
+			if d.byTag[t.Name] != nil {
+				continue
+			}
+			dt, known := kindType(t.Kind)
+			mt := &spMetric{name: t.Name, alias: sp.nextAlias, dt: dt, provisional: !known,
+				quality: buffer.Bad, err: spNotRead, unit: t.Unit}
+			sp.nextAlias++
+			d.byTag[t.Name] = mt
+			d.metrics = append(d.metrics, mt)
+		}
+	}
 }
 
 // nodeTopic is spBv1.0/<group>/<typ>/<edge node>.
@@ -235,7 +343,20 @@ func (sp *sparkplug) device(name string) *spDevice {
 // setWill starts the Sparkplug state of session s and makes its NDEATH the
 // connection's last will.
 func (sp *sparkplug) setWill(opts *mqtt.ClientOptions, s *session) {
-	s.sp = &spSession{bdSeq: sp.bdSeq, born: map[*spDevice]bool{}, rebirth: make(chan struct{}, 1)}
+	s.sp = &spSession{bdSeq: sp.bdSeq, born: map[*spDevice]bool{}, dcmd: map[*spDevice]bool{},
+		rebirth: make(chan struct{}, 1), confirm: make(chan spConfirm, 64)}
+	if sp.host != "" {
+		s.sp.hostChanged = make(chan struct{}, 1)
+		sp.hostUp.Set(0) // unknown until this connection's STATE
+	}
+	if sp.bdSeqFile != "" {
+		if err := saveBdSeq(sp.bdSeqFile, sp.bdSeq); err != nil && !sp.bdSeqErr {
+			sp.log.Warn("sparkplug: bdSeq not persisted; after a restart it may repeat", "error", err)
+			sp.bdSeqErr = true
+		} else if err == nil {
+			sp.bdSeqErr = false
+		}
+	}
 	sp.bdSeq = (sp.bdSeq + 1) % 256
 	opts.SetBinaryWill(sp.nodeTopic("NDEATH"), sp.ndeath(s.sp), 1, false)
 }
@@ -270,6 +391,22 @@ func (u *Uplink) announceSparkplug(ctx context.Context, s *session) error {
 		u.log.Warn("mqtt: the broker refuses the subscription to the node's NCMD topic, so hosts cannot ask for a rebirth; grant the user read on it",
 			"topic", ncmd)
 	}
+	if err := u.subscribeDCMD(ctx, s, sp.order); err != nil {
+		return err
+	}
+	if sp.host != "" {
+		if err := u.subscribeState(ctx, s); err != nil {
+			return err
+		}
+		if err := u.waitHost(ctx, s); err != nil {
+			return err
+		}
+		// The session starts now for the host: what was buffered while it
+		// was away is history.
+		if next := u.src.Stats().NextSeq; next > 0 {
+			s.upSeq = next - 1
+		}
+	}
 
 	birthTopic := sp.nodeTopic("NBIRTH")
 	nbirth := sp.nbirth(ss)
@@ -291,7 +428,7 @@ func (u *Uplink) announceSparkplug(ctx context.Context, s *session) error {
 		u.log.Warn("mqtt: the broker refuses a subscription to the node's own NBIRTH topic, so delivery cannot be verified; grant the user read on it",
 			"topic", birthTopic)
 	}
-	if err := u.spPublish(s, birthTopic, sp.qos, nbirth); err != nil {
+	if err := u.spPublish(s, birthTopic, spBirthQoS, nbirth); err != nil {
 		return err
 	}
 	sp.births.Inc()
@@ -311,7 +448,15 @@ func (u *Uplink) announceSparkplug(ctx context.Context, s *session) error {
 			return ctx.Err()
 		}
 	}
-	return u.birthDevices(s)
+	if err := u.birthDevices(s); err != nil {
+		return err
+	}
+	// A rebirth asked while waiting for the host is answered by these births.
+	select {
+	case <-ss.rebirth:
+	default:
+	}
+	return nil
 }
 
 // rebirth answers an NCMD Node Control/Rebirth: a new NBIRTH (seq 0, same
@@ -319,7 +464,7 @@ func (u *Uplink) announceSparkplug(ctx context.Context, s *session) error {
 func (u *Uplink) rebirth(s *session) error {
 	u.log.Info("sparkplug: rebirth requested by NCMD")
 	clear(s.sp.born)
-	if err := u.spPublish(s, u.sp.nodeTopic("NBIRTH"), u.sp.qos, u.sp.nbirth(s.sp)); err != nil {
+	if err := u.spPublish(s, u.sp.nodeTopic("NBIRTH"), spBirthQoS, u.sp.nbirth(s.sp)); err != nil {
 		return err
 	}
 	u.sp.births.Inc()
@@ -340,7 +485,12 @@ func (u *Uplink) birthDevices(s *session) error {
 }
 
 func (u *Uplink) dbirth(s *session, d *spDevice) error {
-	if err := u.spPublish(s, u.sp.deviceTopic("DBIRTH", d), u.sp.qos, u.sp.dbirthPayload(s.sp, d)); err != nil {
+	if !s.sp.dcmd[d] {
+		// A device learned from the data: subscribed without waiting (the
+		// SUBSCRIBE still goes out before the DBIRTH).
+		u.subscribeDCMDAsync(s, d)
+	}
+	if err := u.spPublish(s, u.sp.deviceTopic("DBIRTH", d), spBirthQoS, u.sp.dbirthPayload(s.sp, d)); err != nil {
 		return err
 	}
 	u.sp.births.Inc()
@@ -414,7 +564,7 @@ func (u *Uplink) publishEvent(s *session, e buffer.Event) mqtt.Token {
 		switch e.Type {
 		case "device_down":
 			if ss.born[d] {
-				if err := u.spPublish(s, sp.deviceTopic("DDEATH", d), sp.qos, sp.ddeath(ss)); err != nil {
+				if err := u.spPublish(s, sp.deviceTopic("DDEATH", d), spBirthQoS, sp.ddeath(ss)); err != nil {
 					return doneToken{done: closedChan(), err: err}
 				}
 				delete(ss.born, d)
@@ -429,7 +579,7 @@ func (u *Uplink) publishEvent(s *session, e buffer.Event) mqtt.Token {
 			}
 		}
 	}
-	return s.client.Publish(sp.nodeTopic("NDATA"), 1, false, sp.eventData(ss, e, payload))
+	return s.client.Publish(sp.nodeTopic("NDATA"), sp.qos, false, sp.eventData(ss, e, payload))
 }
 
 // endSparkplug publishes the NDEATH on a clean shutdown: the broker drops

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/buffer"
 	"github.com/linegate/linegate/testdata/peers"
 	pb "github.com/linegate/linegate/uplink/sparkplugb"
@@ -38,7 +40,7 @@ func TestSparkplugInteropMosquitto(t *testing.T) {
 	r := startUplink(t, spConfig(m.URL), src)
 	waitDrained(t, src)
 	ddata := func() int { return strings.Count(spTypes(spReceived(t, host)), "DDATA") }
-	waitFor(t, "the backlog", long, func() bool { return ddata() == 20 })
+	testkit.WaitFor(t, long, "the backlog", func() bool { return ddata() == 20 })
 	for i := range 270 {
 		now := time.Now().UTC()
 		src.add(buffer.Message{Created: now, Equipment: "oven02", Class: "equipment", Readings: []buffer.Reading{
@@ -48,18 +50,18 @@ func TestSparkplugInteropMosquitto(t *testing.T) {
 		}})
 	}
 	waitDrained(t, src)
-	waitFor(t, "live data", long, func() bool { return ddata() == 290 })
+	testkit.WaitFor(t, long, "live data", func() bool { return ddata() == 290 })
 
 	spCommand(t, host, rebirthCmd(true, 0, true))
-	waitFor(t, "the rebirth", long, func() bool {
+	testkit.WaitFor(t, long, "the rebirth", func() bool {
 		ty := spTypes(spReceived(t, host))
 		return strings.Count(ty, "NBIRTH") == 2 && strings.Count(ty, "DBIRTH") == 4
 	})
 	src.addN(3)
 	waitDrained(t, src)
-	waitFor(t, "data after the rebirth", long, func() bool { return ddata() == 293 })
+	testkit.WaitFor(t, long, "data after the rebirth", func() bool { return ddata() == 293 })
 	r.stop(t)
-	waitFor(t, "NDEATH", long, func() bool { return strings.HasSuffix(spTypes(spReceived(t, host)), "NDEATH") })
+	testkit.WaitFor(t, long, "NDEATH", func() bool { return strings.HasSuffix(spTypes(spReceived(t, host)), "NDEATH") })
 
 	msgs := spReceived(t, host)
 	h := newSpHost(t)

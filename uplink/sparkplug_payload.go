@@ -262,9 +262,9 @@ func (ss *spSession) next() *uint64 {
 	return &s
 }
 
-func (sp *sparkplug) bdSeqMetric(ss *spSession) *pb.Payload_Metric {
-	return &pb.Payload_Metric{Name: proto.String(spBdSeqMetric), Datatype: proto.Uint32(uint32(pb.DataType_Int64)),
-		Value: &pb.Payload_Metric_LongValue{LongValue: ss.bdSeq}}
+func (sp *sparkplug) bdSeqMetric(ss *spSession, ts uint64) *pb.Payload_Metric {
+	return &pb.Payload_Metric{Name: proto.String(spBdSeqMetric), Timestamp: proto.Uint64(ts),
+		Datatype: proto.Uint32(uint32(pb.DataType_Int64)), Value: &pb.Payload_Metric_LongValue{LongValue: ss.bdSeq}}
 }
 
 // nbirth is the NBIRTH: seq 0, bdSeq, Node Control/Rebirth and the node
@@ -277,8 +277,10 @@ func (sp *sparkplug) nbirth(ss *spSession) []byte {
 		Timestamp: proto.Uint64(now),
 		Seq:       ss.next(),
 		Metrics: []*pb.Payload_Metric{
-			sp.bdSeqMetric(ss),
-			{Name: proto.String(spRebirthMetric), Alias: proto.Uint64(spRebirthAlias), Timestamp: proto.Uint64(now),
+			sp.bdSeqMetric(ss, now),
+			// No alias: a host must be able to ask for a rebirth by name
+			// before it has seen any birth.
+			{Name: proto.String(spRebirthMetric), Timestamp: proto.Uint64(now),
 				Datatype: proto.Uint32(uint32(pb.DataType_Boolean)), Value: &pb.Payload_Metric_BooleanValue{BooleanValue: false}},
 			{Name: proto.String(spVersionMetric), Alias: proto.Uint64(spVersionAlias), Timestamp: proto.Uint64(now),
 				Datatype: proto.Uint32(str), Value: &pb.Payload_Metric_StringValue{StringValue: sp.version}},
@@ -290,22 +292,27 @@ func (sp *sparkplug) nbirth(ss *spSession) []byte {
 
 // ndeath is the NDEATH: bdSeq only, no seq.
 func (sp *sparkplug) ndeath(ss *spSession) []byte {
-	return marshal(&pb.Payload{Timestamp: proto.Uint64(spMillis(sp.now())),
-		Metrics: []*pb.Payload_Metric{sp.bdSeqMetric(ss)}})
+	now := spMillis(sp.now())
+	return marshal(&pb.Payload{Timestamp: proto.Uint64(now), Metrics: []*pb.Payload_Metric{sp.bdSeqMetric(ss, now)}})
 }
 
 // dbirthPayload is the DBIRTH of d: every metric with name, alias, datatype
 // and its last value.
 func (sp *sparkplug) dbirthPayload(ss *spSession, d *spDevice) []byte {
 	ms := make([]*pb.Payload_Metric, 0, len(d.metrics))
+	now := sp.now()
 	for _, mt := range d.metrics {
+		ts := mt.ts
+		if ts.IsZero() {
+			ts = now // a configured tag not read yet
+		}
 		m := &pb.Payload_Metric{Name: proto.String(mt.name), Alias: proto.Uint64(mt.alias),
-			Timestamp: proto.Uint64(spMillis(mt.ts)), Datatype: proto.Uint32(uint32(mt.dt)),
+			Timestamp: proto.Uint64(spMillis(ts)), Datatype: proto.Uint32(uint32(mt.dt)),
 			Properties: properties(mt.quality, mt.err, mt.unit, nil)}
 		setValue(m, mt.dt, mt.value)
 		ms = append(ms, m)
 	}
-	return marshal(&pb.Payload{Timestamp: proto.Uint64(spMillis(sp.now())), Seq: ss.next(), Metrics: ms})
+	return marshal(&pb.Payload{Timestamp: proto.Uint64(spMillis(now)), Seq: ss.next(), Metrics: ms})
 }
 
 // ddata appends the DDATA of message m to dst: every reading by alias, in

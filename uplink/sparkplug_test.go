@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"google.golang.org/protobuf/proto"
 
@@ -227,7 +229,7 @@ func TestSparkplugBirthBeforeDataSeqWrapAliases(t *testing.T) {
 	}
 	r := startUplink(t, spConfig(b.url()), src)
 	waitDrained(t, src)
-	waitFor(t, "300 DDATA", long, func() bool {
+	testkit.WaitFor(t, long, "300 DDATA", func() bool {
 		n := 0
 		for _, m := range spReceived(t, sub) {
 			if m.typ == "DDATA" {
@@ -237,7 +239,7 @@ func TestSparkplugBirthBeforeDataSeqWrapAliases(t *testing.T) {
 		return n == 300
 	})
 	r.stop(t)
-	waitFor(t, "NDEATH on shutdown", long, func() bool {
+	testkit.WaitFor(t, long, "NDEATH on shutdown", func() bool {
 		msgs := spReceived(t, sub)
 		return len(msgs) > 0 && msgs[len(msgs)-1].typ == "NDEATH"
 	})
@@ -311,7 +313,7 @@ func TestSparkplugLiveQualityAndNewTag(t *testing.T) {
 	src := newMemSource()
 	r := startUplink(t, spConfig(b.url()), src)
 	r.waitConnected(t)
-	waitFor(t, "NBIRTH", long, func() bool { return len(spReceived(t, sub)) >= 1 })
+	testkit.WaitFor(t, long, "NBIRTH", func() bool { return len(spReceived(t, sub)) >= 1 })
 
 	now := time.Now().UTC()
 	src.add(buffer.Message{Created: now, Equipment: "press01", Class: "process", Readings: []buffer.Reading{
@@ -323,7 +325,7 @@ func TestSparkplugLiveQualityAndNewTag(t *testing.T) {
 		{Tag: "state", Value: "running", TS: now},
 	}})
 	waitDrained(t, src)
-	waitFor(t, "2 DDATA", long, func() bool { return strings.Count(spTypes(spReceived(t, sub)), "DDATA") == 2 })
+	testkit.WaitFor(t, long, "2 DDATA", func() bool { return strings.Count(spTypes(spReceived(t, sub)), "DDATA") == 2 })
 
 	msgs := spReceived(t, sub)
 	if got := spTypes(msgs); got != "NBIRTH DBIRTH/press01 DDATA/press01 DBIRTH/press01 DDATA/press01" {
@@ -386,7 +388,7 @@ func TestSparkplugRebirthOnNCMD(t *testing.T) {
 	r := startUplink(t, spConfig(b.url()), src)
 	src.addN(3)
 	waitDrained(t, src)
-	waitFor(t, "3 DDATA", long, func() bool { return strings.Count(spTypes(spReceived(t, sub)), "DDATA") == 3 })
+	testkit.WaitFor(t, long, "3 DDATA", func() bool { return strings.Count(spTypes(spReceived(t, sub)), "DDATA") == 3 })
 
 	// Not a rebirth: garbage, Rebirth=false, another alias. A rebirth by
 	// alias (as hosts do once the NBIRTH gave one) last; messages from one
@@ -397,14 +399,14 @@ func TestSparkplugRebirthOnNCMD(t *testing.T) {
 	spCommand(t, sub, rebirthCmd(true, 0, false))
 	spCommand(t, sub, rebirthCmd(false, 7, true))
 	spCommand(t, sub, rebirthCmd(false, 1, true))
-	waitFor(t, "second NBIRTH", long, func() bool { return strings.Count(spTypes(spReceived(t, sub)), "NBIRTH") == 2 })
-	waitFor(t, "DBIRTH after the rebirth", long, func() bool { return strings.Count(spTypes(spReceived(t, sub)), "DBIRTH") == 2 })
+	testkit.WaitFor(t, long, "second NBIRTH", func() bool { return strings.Count(spTypes(spReceived(t, sub)), "NBIRTH") == 2 })
+	testkit.WaitFor(t, long, "DBIRTH after the rebirth", func() bool { return strings.Count(spTypes(spReceived(t, sub)), "DBIRTH") == 2 })
 	// By name, then data after it.
 	spCommand(t, sub, rebirthCmd(true, 0, true))
-	waitFor(t, "third NBIRTH", long, func() bool { return strings.Count(spTypes(spReceived(t, sub)), "NBIRTH") == 3 })
+	testkit.WaitFor(t, long, "third NBIRTH", func() bool { return strings.Count(spTypes(spReceived(t, sub)), "NBIRTH") == 3 })
 	src.addN(2)
 	waitDrained(t, src)
-	waitFor(t, "5 DDATA", long, func() bool { return strings.Count(spTypes(spReceived(t, sub)), "DDATA") == 5 })
+	testkit.WaitFor(t, long, "5 DDATA", func() bool { return strings.Count(spTypes(spReceived(t, sub)), "DDATA") == 5 })
 	r.stop(t)
 
 	msgs := spReceived(t, sub)
@@ -426,12 +428,12 @@ func TestSparkplugDeviceDownUp(t *testing.T) {
 	r := startUplink(t, spConfig(b.url()), src)
 	src.addN(1)
 	waitDrained(t, src)
-	waitFor(t, "DDATA", long, func() bool { return strings.Contains(spTypes(spReceived(t, sub)), "DDATA") })
+	testkit.WaitFor(t, long, "DDATA", func() bool { return strings.Contains(spTypes(spReceived(t, sub)), "DDATA") })
 
 	now := time.Now().UTC()
 	src.addEvent(buffer.Event{Type: "device_down", TS: now, Attrs: []buffer.Attr{
 		{Key: "device", Value: "press01"}, {Key: "error", Value: "i/o timeout"}}})
-	waitFor(t, "DDEATH", long, func() bool { return strings.Contains(spTypes(spReceived(t, sub)), "NDATA") })
+	testkit.WaitFor(t, long, "DDEATH", func() bool { return strings.Contains(spTypes(spReceived(t, sub)), "NDATA") })
 	// While down: bad readings are acknowledged without a DDATA.
 	for range 3 {
 		src.add(buffer.Message{Created: now, Equipment: "press01", Class: "process", Readings: []buffer.Reading{
@@ -439,13 +441,13 @@ func TestSparkplugDeviceDownUp(t *testing.T) {
 	}
 	waitDrained(t, src)
 	src.addEvent(buffer.Event{Type: "device_up", TS: now, Attrs: []buffer.Attr{{Key: "device", Value: "press01"}}})
-	waitFor(t, "device_up NDATA", long, func() bool { return strings.Count(spTypes(spReceived(t, sub)), "NDATA") == 2 })
+	testkit.WaitFor(t, long, "device_up NDATA", func() bool { return strings.Count(spTypes(spReceived(t, sub)), "NDATA") == 2 })
 	src.addN(1)
 	waitDrained(t, src)
-	waitFor(t, "DDATA after device_up", long, func() bool { return strings.Count(spTypes(spReceived(t, sub)), "DDATA") == 2 })
+	testkit.WaitFor(t, long, "DDATA after device_up", func() bool { return strings.Count(spTypes(spReceived(t, sub)), "DDATA") == 2 })
 	r.stop(t)
 	want := "NBIRTH DBIRTH/press01 DDATA/press01 DDEATH/press01 NDATA DBIRTH/press01 NDATA DDATA/press01 NDEATH"
-	waitFor(t, "NDEATH", long, func() bool { return strings.HasSuffix(spTypes(spReceived(t, sub)), "NDEATH") })
+	testkit.WaitFor(t, long, "NDEATH", func() bool { return strings.HasSuffix(spTypes(spReceived(t, sub)), "NDEATH") })
 	msgs := spReceived(t, sub)
 	if got := spTypes(msgs); got != want {
 		t.Fatalf("messages\n%s\nwant\n%s", got, want)
@@ -471,16 +473,16 @@ func TestSparkplugNDEATHIsTheWill(t *testing.T) {
 	r.waitConnected(t)
 	src.addN(1)
 	waitDrained(t, src)
-	waitFor(t, "DDATA", long, func() bool { return spTypes(spReceived(t, sub)) == "NBIRTH DBIRTH/press01 DDATA/press01" })
+	testkit.WaitFor(t, long, "DDATA", func() bool { return spTypes(spReceived(t, sub)) == "NBIRTH DBIRTH/press01 DDATA/press01" })
 	b.kick(testClientID)
 	// The new connection births the devices it knows before any data.
-	waitFor(t, "the will, then a new NBIRTH and DBIRTH", long, func() bool {
+	testkit.WaitFor(t, long, "the will, then a new NBIRTH and DBIRTH", func() bool {
 		return spTypes(spReceived(t, sub)) == "NBIRTH DBIRTH/press01 DDATA/press01 NDEATH NBIRTH DBIRTH/press01"
 	})
 	src.addN(1)
 	waitDrained(t, src)
 	r.stop(t)
-	waitFor(t, "NDEATH on shutdown", long, func() bool {
+	testkit.WaitFor(t, long, "NDEATH on shutdown", func() bool {
 		return spTypes(spReceived(t, sub)) == "NBIRTH DBIRTH/press01 DDATA/press01 NDEATH NBIRTH DBIRTH/press01 DDATA/press01 NDEATH"
 	})
 	msgs := spReceived(t, sub)
@@ -633,13 +635,13 @@ func TestSparkplugGoodReadingRevivesDeadDevice(t *testing.T) {
 	startUplink(t, spConfig(b.url()), src)
 	src.addN(1)
 	waitDrained(t, src)
-	waitFor(t, "DDATA", long, func() bool { return strings.Contains(spTypes(spReceived(t, sub)), "DDATA") })
+	testkit.WaitFor(t, long, "DDATA", func() bool { return strings.Contains(spTypes(spReceived(t, sub)), "DDATA") })
 	src.addEvent(buffer.Event{Type: "device_down", TS: time.Now().UTC(), Attrs: []buffer.Attr{{Key: "device", Value: "press01"}}})
-	waitFor(t, "DDEATH", long, func() bool { return strings.Contains(spTypes(spReceived(t, sub)), "DDEATH") })
+	testkit.WaitFor(t, long, "DDEATH", func() bool { return strings.Contains(spTypes(spReceived(t, sub)), "DDEATH") })
 	src.addN(1)
 	waitDrained(t, src)
 	want := "NBIRTH DBIRTH/press01 DDATA/press01 DDEATH/press01 NDATA DBIRTH/press01 DDATA/press01"
-	waitFor(t, want, long, func() bool { return spTypes(spReceived(t, sub)) == want })
+	testkit.WaitFor(t, long, want, func() bool { return spTypes(spReceived(t, sub)) == want })
 	newSpHost(t).check(spReceived(t, sub))
 }
 

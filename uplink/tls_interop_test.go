@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/linegate/linegate/buffer"
@@ -154,7 +156,7 @@ func startSecureBroker(t *testing.T) *secureBroker {
 		t.Fatal(err)
 	}
 	tlsFiles := fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\n", p("ca.pem"), p("server.pem"), p("server.key"))
-	b := &secureBroker{pwPort: peers.FreePort(t), mtPort: peers.FreePort(t), ca: ca}
+	b := &secureBroker{pwPort: testkit.FreePort(t), mtPort: testkit.FreePort(t), ca: ca}
 	b.m = peers.StartMosquitto(t, peers.MosquittoOptions{
 		GlobalConfig: "per_listener_settings true",
 		ExtraConfig: fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\nacl_file %s\n%s\n"+
@@ -163,7 +165,7 @@ func startSecureBroker(t *testing.T) *secureBroker {
 	})
 	for _, port := range []int{b.pwPort, b.mtPort} {
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		peers.WaitFor(t, 10*time.Second, "listener "+addr, func() bool {
+		testkit.WaitFor(t, 10*time.Second, "listener "+addr, func() bool {
 			c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 			if err == nil {
 				c.Close()
@@ -291,7 +293,7 @@ func TestTLSInteropMosquitto(t *testing.T) {
 				cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 				tt.bad(&cfg)
 				r := startUplink(t, cfg, q)
-				waitFor(t, "a connect error", long, func() bool { return r.u.Status().LastError != "" })
+				testkit.WaitFor(t, long, "a connect error", func() bool { return r.u.Status().LastError != "" })
 				r.stop(t)
 				st := r.u.Status()
 				t.Logf("LastError: %s", st.LastError)
@@ -314,8 +316,8 @@ func TestTLSInteropMosquitto(t *testing.T) {
 			cfg := testConfig(pwURL)
 			tt.fix(&cfg)
 			r := startUplink(t, cfg, q)
-			waitFor(t, "buffer delivered", long, func() bool { return q.Stats().Messages == 0 })
-			waitFor(t, "the MES got every message", long, func() bool { return len(mes.got()) >= n })
+			testkit.WaitFor(t, long, "buffer delivered", func() bool { return q.Stats().Messages == 0 })
+			testkit.WaitFor(t, long, "the MES got every message", func() bool { return len(mes.got()) >= n })
 			r.stop(t)
 			got := mes.got()
 			for i := range n {

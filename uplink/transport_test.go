@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
@@ -55,7 +57,7 @@ func wsBroker(t *testing.T) *testBroker {
 	t.Helper()
 	addr := deadAddr(t)
 	b := startBrokerOn(t, listeners.NewWebsocket(listeners.Config{ID: "ws", Address: addr}))
-	waitFor(t, "websocket listener", long, func() bool {
+	testkit.WaitFor(t, long, "websocket listener", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
@@ -88,7 +90,7 @@ func TestTransports(t *testing.T) {
 			cfg.TLS = tt.tls
 			r := startUplink(t, cfg, src)
 			if tt.wantErr != "" {
-				waitFor(t, "connect error", long, func() bool { return r.u.Status().LastError != "" })
+				testkit.WaitFor(t, long, "connect error", func() bool { return r.u.Status().LastError != "" })
 				if st := r.u.Status(); st.Connected || !strings.Contains(st.LastError, tt.wantErr) {
 					t.Errorf("status %+v, want an error about %q", st, tt.wantErr)
 				}

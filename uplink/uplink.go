@@ -52,8 +52,8 @@ type Config struct {
 	Username, Password string
 	TLS                *tls.Config // nil = system defaults for ssl:// wss://
 	// QoS of data messages, 0 or 1, taken as given (the config file defaults
-	// to 1). With QoS 0 a message is deleted once written to the connection.
-	// Status and events always use QoS 1.
+	// to 1, to 0 for Sparkplug). With QoS 0 a message is deleted once written
+	// to the connection. JSON status and events always use QoS 1.
 	QoS                    byte
 	TopicPrefix            string // default "linegate"
 	GatewayID              string // required
@@ -67,6 +67,12 @@ type Config struct {
 	// (default 30s): a broker that answers PINGREQ but withholds one PUBACK
 	// would otherwise stall delivery for ever while "connected".
 	AckTimeout time.Duration
+	// MaxPacket bounds every data PUBLISH packet, topic and header
+	// included: uplink.max_message_size (default DefaultMaxMessageSize).
+	// The Splitter keeps new messages under it; a buffered message over it
+	// (stored before the limit was lowered) is not sent but dropped with a
+	// buffer_dropped event.
+	MaxPacket  int
 	Logger     *slog.Logger // nil = discard
 	Registerer prometheus.Registerer
 	Clock      func() time.Time // default time.Now
@@ -78,6 +84,18 @@ type Config struct {
 	// (sparkplug.go). GroupID (default DefaultGroupID(Site, Line)) and
 	// EdgeNode (default GatewayID) name the Sparkplug edge node.
 	Format, GroupID, EdgeNode string
+	// Commands, when set, gets the commands the MES publishes on
+	// <prefix>/<site>/<area>/<line>/<equipment>/cmd (commands.go).
+	// With FormatSparkplugB, DCMD metric writes go to it too when it is a
+	// WriteHandler (sparkplug_dcmd.go); DCMDMaxAge (default
+	// DefaultDCMDMaxAge) bounds a DCMD's age when its write runs.
+	Commands   CommandHandler
+	DCMDMaxAge time.Duration
+	// Sparkplug only (sparkplug.go): the primary host, where bdSeq is kept,
+	// and the configured devices and tags, born before their first read.
+	PrimaryHost string
+	BdSeqFile   string
+	Devices     []SparkplugDevice
 }
 
 // Status is a snapshot for /status and diagnostics.
@@ -180,6 +198,12 @@ func New(cfg Config, src Source) (*Uplink, error) {
 	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = DefaultAckTimeout
+	}
+	if cfg.MaxPacket == 0 {
+		cfg.MaxPacket = DefaultMaxMessageSize
+	}
+	if cfg.MaxPacket < minMaxMessageSize || cfg.MaxPacket > MaxMessageSizeLimit {
+		return nil, fmt.Errorf("uplink: max message size %d: want %d..%d bytes", cfg.MaxPacket, minMaxMessageSize, MaxMessageSizeLimit)
 	}
 	if cfg.BackoffMax < cfg.BackoffMin {
 		return nil, fmt.Errorf("uplink: backoff max %v is below min %v", cfg.BackoffMax, cfg.BackoffMin)
@@ -404,7 +428,7 @@ func (u *Uplink) connect(ctx context.Context) (*session, error) {
 	d := &dialer{ctx: ctx, u: u}
 
 	opts := mqtt.NewClientOptions()
-	for _, b := range u.brokers {
+	for _, b := range u.brokerOrder() {
 		opts.AddBroker(b.String())
 	}
 	opts.SetClientID(u.cfg.ClientID)
@@ -437,7 +461,11 @@ func (u *Uplink) connect(ctx context.Context) (*session, error) {
 	<-tok.Done()
 	broker := d.release()
 	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("connect: %w", u.connectError(err, broker))
+		target := u.brokerList()
+		if broker != nil {
+			target = broker.Redacted()
+		}
+		return nil, fmt.Errorf("connect to %s: %w", target, u.connectError(DialError(err), broker))
 	}
 	if ctx.Err() != nil {
 		c.Disconnect(0)

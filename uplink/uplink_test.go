@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -77,12 +80,12 @@ func (r *runner) stop(t *testing.T) {
 
 func (r *runner) waitConnected(t *testing.T) {
 	t.Helper()
-	waitFor(t, "uplink connected", long, func() bool { return r.u.Status().Connected })
+	testkit.WaitFor(t, long, "uplink connected", func() bool { return r.u.Status().Connected })
 }
 
 func waitDrained(t *testing.T, src *memSource) {
 	t.Helper()
-	waitFor(t, "buffer drained", long, func() bool {
+	testkit.WaitFor(t, long, "buffer drained", func() bool {
 		m, e := src.pending()
 		return m == 0 && e == 0
 	})
@@ -119,10 +122,10 @@ func TestPublishesContractPayload(t *testing.T) {
 	startUplink(t, cfg, src)
 	// Appended once connected: live, not historical (that is decided by
 	// seq, whatever the clock says).
-	waitFor(t, "online status", long, func() bool { return len(mes.live()) >= 1 })
+	testkit.WaitFor(t, long, "online status", func() bool { return len(mes.live()) >= 1 })
 	src.add(designMessage()) // seq 1; the golden payload has 18234
 
-	waitFor(t, "data message at the MES", long, func() bool { return len(mes.live()) >= 2 })
+	testkit.WaitFor(t, long, "data message at the MES", func() bool { return len(mes.live()) >= 2 })
 	got := mes.live()
 	if got[0].topic != statusTopic || got[0].payload != string(StatusJSON(testGW, "online", up, "test")) {
 		t.Errorf("first message %s %s, want the online status", got[0].topic, got[0].payload)
@@ -147,7 +150,7 @@ func TestDeliversAllInOrder(t *testing.T) {
 	r := startUplink(t, cfg, src)
 	src.addN(total / 2) // while the first half is being published
 
-	waitFor(t, "all messages at the MES", long, func() bool { return len(mes.received()) >= total })
+	testkit.WaitFor(t, long, "all messages at the MES", func() bool { return len(mes.received()) >= total })
 	got := mes.received()
 	if len(got) != total {
 		t.Fatalf("MES got %d messages, want %d (no outage, so no duplicates)", len(got), total)
@@ -224,13 +227,13 @@ func TestBrokerRestart(t *testing.T) {
 		t.Fatal("broker never received seq 700")
 	}
 	b1.stop() // mid-stream: the uplink has up to 64 messages in flight
-	waitFor(t, "uplink to notice the outage", long, func() bool { return !r.u.Status().Connected })
+	testkit.WaitFor(t, long, "uplink to notice the outage", func() bool { return !r.u.Status().Connected })
 	outage := time.Now()
 	src.addN(during) // created while the broker is down: historical
-	waitFor(t, "a failed reconnect", long, func() bool { return strings.Contains(r.u.Status().LastError, "connect") })
+	testkit.WaitFor(t, long, "a failed reconnect", func() bool { return strings.Contains(r.u.Status().LastError, "connect") })
 
 	b2 := startBroker(t, b1.addr)
-	waitFor(t, "reconnect", long, func() bool { st := r.u.Status(); return st.Connected && st.Reconnects == 1 })
+	testkit.WaitFor(t, long, "reconnect", func() bool { st := r.u.Status(); return st.Connected && st.Reconnects == 1 })
 	reconnected := time.Now()
 	src.addN(after) // live again
 	waitDrained(t, src)
@@ -316,23 +319,23 @@ func TestStatusRetainedAndLastWill(t *testing.T) {
 	retained := func(want string) {
 		t.Helper()
 		late := subscribe(t, b.url(), statusTopic)
-		waitFor(t, "retained status", long, func() bool { return len(late.received()) > 0 })
+		testkit.WaitFor(t, long, "retained status", func() bool { return len(late.received()) > 0 })
 		if m := late.received()[0]; !m.retained || !strings.Contains(m.payload, `"state":"`+want+`"`) {
 			t.Errorf("a new subscriber got %+v, want the retained %s status", m, want)
 		}
 	}
-	waitFor(t, "online status", long, func() bool { return states() == "online" })
+	testkit.WaitFor(t, long, "online status", func() bool { return states() == "online" })
 	retained("online")
 
 	// The connection dies without DISCONNECT and the broker refuses the
 	// reconnect for now: the will must leave "offline" retained.
 	b.hook.deny.Store(testClientID)
 	b.kick(testClientID)
-	waitFor(t, "last will", long, func() bool { return states() != "online" })
+	testkit.WaitFor(t, long, "last will", func() bool { return states() != "online" })
 	if got := states(); got != "online offline" {
 		t.Fatalf("MES saw %q, want online offline", got)
 	}
-	waitFor(t, "a refused reconnect", long, func() bool { return b.hook.denied.Load() > 0 })
+	testkit.WaitFor(t, long, "a refused reconnect", func() bool { return b.hook.denied.Load() > 0 })
 	retained("offline")
 	for _, p := range b.hook.published() {
 		if p.topic == statusTopic && strings.Contains(string(p.payload), "offline") {
@@ -341,7 +344,7 @@ func TestStatusRetainedAndLastWill(t *testing.T) {
 	}
 
 	b.hook.deny.Store("")
-	waitFor(t, "online again", long, func() bool { return states() != "online offline" })
+	testkit.WaitFor(t, long, "online again", func() bool { return states() != "online offline" })
 	if got := states(); got != "online offline online" {
 		t.Errorf("MES saw %q, want online offline online", got)
 	}
@@ -369,7 +372,7 @@ func TestShutdownPublishesOfflineStatus(t *testing.T) {
 			last.topic, last.payload, last.retain, last.qos)
 	}
 	late := subscribe(t, b.url(), statusTopic)
-	waitFor(t, "retained status", long, func() bool { return len(late.received()) > 0 })
+	testkit.WaitFor(t, long, "retained status", func() bool { return len(late.received()) > 0 })
 	if m := late.received()[0]; !strings.Contains(m.payload, `"state":"offline"`) {
 		t.Errorf("retained status %s", m.payload)
 	}
@@ -389,7 +392,7 @@ func TestEventsBeforeDataAndAcked(t *testing.T) {
 	src.addN(3)
 	startUplink(t, testConfig(b.url()), src)
 
-	waitFor(t, "status, 2 events and 3 messages", long, func() bool { return len(mes.live()) >= 6 })
+	testkit.WaitFor(t, long, "status, 2 events and 3 messages", func() bool { return len(mes.live()) >= 6 })
 	waitDrained(t, src)
 	got := mes.live()
 	wantTopics := []string{statusTopic, eventsTopic, eventsTopic, "linegate/plant-a/assembly/line1/press01/process"}
@@ -407,7 +410,7 @@ func TestEventsBeforeDataAndAcked(t *testing.T) {
 
 	// An event raised later goes out too, and is deleted once acknowledged.
 	src.addEvent(buffer.Event{Type: "config_reload", TS: time.Now()})
-	waitFor(t, "later event", long, func() bool {
+	testkit.WaitFor(t, long, "later event", func() bool {
 		return slices.ContainsFunc(mes.received(), func(m received) bool { return strings.Contains(m.payload, "config_reload") })
 	})
 	waitDrained(t, src)
@@ -422,7 +425,7 @@ func TestQoS0DeletesAfterWrite(t *testing.T) {
 	cfg.QoS = 0
 	startUplink(t, cfg, src)
 	waitDrained(t, src)
-	waitFor(t, "messages at the MES", long, func() bool { return len(mes.received()) == 200 })
+	testkit.WaitFor(t, long, "messages at the MES", func() bool { return len(mes.received()) == 200 })
 	for _, p := range b.hook.published() {
 		if isDataTopic(p.topic) && p.qos != 0 {
 			t.Fatalf("data published with QoS %d", p.qos)
@@ -460,7 +463,7 @@ func TestFailover(t *testing.T) {
 		r := startUplink(t, testConfig(a.url(), b1.url()), src)
 		waitDrained(t, src)
 		a.stop()
-		waitFor(t, "failover", long, func() bool { st := r.u.Status(); return st.Connected && st.Broker == b1.url() })
+		testkit.WaitFor(t, long, "failover", func() bool { st := r.u.Status(); return st.Connected && st.Broker == b1.url() })
 		src.addN(100)
 		waitDrained(t, src)
 	})
@@ -481,41 +484,15 @@ func deadAddr(t *testing.T) string {
 // silentListener accepts connections and never answers: a hung broker.
 func silentListener(t *testing.T) (addr string, accepted <-chan struct{}) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	acc := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			select {
-			case acc <- struct{}{}:
-			default:
-			}
+	addr = testkit.Serve(t, func(c net.Conn) {
+		select {
+		case acc <- struct{}{}:
+		default:
 		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
+		_, _ = io.Copy(io.Discard, c) // hold the connection until the test ends
 	})
-	return l.Addr().String(), acc
+	return addr, acc
 }
 
 func TestRunReturnsPromptlyOnCancel(t *testing.T) {
@@ -550,7 +527,7 @@ func TestRunReturnsPromptlyOnCancel(t *testing.T) {
 				cfg.BackoffMin, cfg.BackoffMax = tt.backoff, tt.backoff
 			}
 			r := startUplink(t, cfg, src)
-			waitFor(t, "uplink in state", long, func() bool { return tt.ready(r) })
+			testkit.WaitFor(t, long, "uplink in state", func() bool { return tt.ready(r) })
 			r.cancel()
 			select {
 			case <-r.done:
@@ -570,7 +547,7 @@ func TestReadErrorKeepsConnection(t *testing.T) {
 	cfg := testConfig(b.url())
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	r := startUplink(t, cfg, src)
-	waitFor(t, "read error logged", long, func() bool { return strings.Contains(logs.String(), "disk I/O error") })
+	testkit.WaitFor(t, long, "read error logged", func() bool { return strings.Contains(logs.String(), "disk I/O error") })
 	if !r.u.Status().Connected {
 		t.Error("a buffer error dropped the connection")
 	}
@@ -592,11 +569,11 @@ func TestLogs(t *testing.T) {
 	cfg.Username, cfg.Password = "user", secret
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r := startUplink(t, cfg, newMemSource())
-	waitFor(t, "three refused connects", long, func() bool { return b.hook.denied.Load() >= 3 })
+	testkit.WaitFor(t, long, "three refused connects", func() bool { return b.hook.denied.Load() >= 3 })
 	b.hook.deny.Store("")
 	r.waitConnected(t)
 	b.kick(testClientID)
-	waitFor(t, "reconnect", long, func() bool { st := r.u.Status(); return st.Connected && st.Reconnects == 1 })
+	testkit.WaitFor(t, long, "reconnect", func() bool { st := r.u.Status(); return st.Connected && st.Reconnects == 1 })
 	r.stop(t)
 
 	out := logs.String()
@@ -605,6 +582,14 @@ func TestLogs(t *testing.T) {
 	}
 	if n := strings.Count(out, `level=WARN msg="mqtt connect failed"`); n != 1 {
 		t.Errorf("%d warnings for one outage at startup, want 1:\n%s", n, out)
+	}
+	// The next try is announced once per outage; every later failed
+	// attempt goes to debug only (three were refused above).
+	if n := strings.Count(out, `level=INFO msg="mqtt retrying with backoff"`); n != 1 {
+		t.Errorf("%d infos of the next try for one outage, want 1:\n%s", n, out)
+	}
+	if n := strings.Count(out, `level=DEBUG msg="mqtt connect failed"`); n < 2 {
+		t.Errorf("%d failed attempts at debug, want the attempts after the first (at least 2):\n%s", n, out)
 	}
 	for _, want := range []string{
 		`level=INFO msg="mqtt connected" broker=` + b.url() + " outage=",
@@ -630,7 +615,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	r := startUplink(t, testConfig(b.url()), src)
 	waitDrained(t, src)
 	b.kick(testClientID)
-	waitFor(t, "reconnect", long, func() bool { st := r.u.Status(); return st.Connected && st.Reconnects == 1 })
+	testkit.WaitFor(t, long, "reconnect", func() bool { st := r.u.Status(); return st.Connected && st.Reconnects == 1 })
 	src.addN(500)
 	waitDrained(t, src)
 	r.stop(t)
@@ -742,13 +727,13 @@ func TestHistoricalByBufferNotByClock(t *testing.T) {
 	src := newMemSource()
 	src.addN(3) // waited for the connection: historical
 	startUplink(t, testConfig(b.url()), src)
-	waitFor(t, "the backlog", long, func() bool { return len(mes.live()) >= 4 })
+	testkit.WaitFor(t, long, "the backlog", func() bool { return len(mes.live()) >= 4 })
 	stepped := time.Now().Add(-time.Hour).UTC()
 	for range 3 {
 		src.add(buffer.Message{Created: stepped, Equipment: "press01", Class: "process",
 			Readings: []buffer.Reading{{Tag: "temperature", Value: 23.5, Unit: "degC", TS: stepped}}})
 	}
-	waitFor(t, "the messages after the step", long, func() bool { return len(mes.live()) >= 7 })
+	testkit.WaitFor(t, long, "the messages after the step", func() bool { return len(mes.live()) >= 7 })
 	for _, m := range mes.live() {
 		if !isDataTopic(m.topic) {
 			continue

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/cmd/internal/agent"
 )
 
@@ -91,7 +93,7 @@ func TestTagsLivePiped(t *testing.T) {
 	line := frozenLine(t, 1)
 	cfg := toolsConfigFile(t, line.Addr(), "tcp://127.0.0.1:1", "", false)
 	out, stop := startCmd(t, "tags", "-c", cfg, "--refresh", "20ms")
-	waitFor(t, "two readings of temperature", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "two readings of temperature", func() bool {
 		return strings.Count(out.String(), "press01/temperature = 23.5 degC good") >= 2
 	})
 	if code := stop(); code != exitOK {
@@ -110,7 +112,7 @@ func TestCheckConnect(t *testing.T) {
 	}
 	t.Cleanup(func() { broker.Close() })
 	good := toolsConfigFile(t, line.Addr(), "tcp://"+broker.addr, "", false)
-	bad := toolsConfigFile(t, line.Addr(), "tcp://127.0.0.1:"+fmt.Sprint(freePort(t)), "", true)
+	bad := toolsConfigFile(t, line.Addr(), "tcp://127.0.0.1:"+fmt.Sprint(testkit.FreePort(t)), "", true)
 
 	code, out, errOut := run(t, "check", "-c", good, "--connect")
 	if code != exitOK || !strings.Contains(out, "PASS  device press01") || !strings.Contains(out, "PASS  broker tcp://"+broker.addr) {
@@ -138,10 +140,10 @@ func TestStatusCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	cfg := toolsConfigFile(t, line.Addr(), "tcp://"+broker.addr, httpAddr, false)
 	startRun(t, cfg)
-	waitFor(t, "the agent up and connected", 20*time.Second, func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the agent up and connected", func() bool {
 		code, _, _ := run(t, "status", "--addr", httpAddr)
 		return code == exitOK
 	})
@@ -170,7 +172,7 @@ func TestStatusCommand(t *testing.T) {
 		t.Fatalf("buffer stats while running: exit %d %s", code, errOut)
 	}
 
-	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dead := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	code, _, errOut = run(t, "status", "--addr", dead)
 	if code != exitFailed || !strings.Contains(errOut, "no linegate answers on "+dead) {
 		t.Fatalf("no agent: exit %d %s", code, errOut)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/linegate/linegate/buffer"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // fillBuffer writes n messages with fixed times into a new buffer file.
@@ -75,7 +76,7 @@ devices:
 		t.Run(tt.name, func(t *testing.T) {
 			out, _ := runCLI(t, tt.args, tt.code, tt.stdout, tt.stderr)
 			if tt.golden != "" {
-				golden(t, tt.golden, out)
+				testkit.Golden(t, filepath.Join("testdata", tt.golden), []byte(out))
 			}
 		})
 	}

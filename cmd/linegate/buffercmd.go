@@ -28,9 +28,7 @@ func newBufferCmd(g *globals) *cobra.Command {
 
 Exit codes: 0 ok, 1 failed (file missing or in use), 2 usage or config error.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return usageError(errors.New("buffer: name a subcommand: stats, peek, export, compact or drop"))
-		},
+		RunE: needSubcommand("buffer: name a subcommand: stats, peek, export, compact or drop"),
 	}
 	cmd.AddCommand(newBufferStatsCmd(g), newBufferPeekCmd(g), newBufferExportCmd(g), newBufferCompactCmd(g), newBufferDropCmd(g))
 	return cmd
@@ -103,118 +101,134 @@ type bufferStatsDoc struct {
 	Dropped       uint64     `json:"dropped"`
 }
 
+// bufferStatsOptions are the flags of `linegate buffer stats`.
+type bufferStatsOptions struct {
+	g      *globals
+	target bufferTarget
+	asJSON bool
+}
+
 func newBufferStatsCmd(g *globals) *cobra.Command {
-	var (
-		target bufferTarget
-		asJSON bool
-	)
+	o := &bufferStatsOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Print how many messages wait, their seq range and age, and the file size",
 		Example: `  linegate buffer stats -c /etc/linegate/linegate.yaml
   linegate buffer stats --path /var/lib/linegate/buffer.db --json`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			q, err := target.open(true)
-			if err != nil {
-				return err
-			}
-			st := q.Stats()
-			if err := q.Close(); err != nil {
-				return err
-			}
-			doc := bufferStatsDoc{Path: target.path, Messages: st.Messages, Bytes: st.Bytes, FileBytes: st.FileSize,
-				OldestSeq: st.OldestSeq, NextSeq: st.NextSeq, OldestCreated: optTime(st.OldestCreated), Events: st.Events, Dropped: st.Dropped}
-			if asJSON {
-				return writeJSON(g.stdout, doc)
-			}
-			w := g.stdout
-			fmt.Fprintf(w, "buffer    %s\n", doc.Path)
-			if doc.Messages == 0 {
-				fmt.Fprintf(w, "messages  0 (next seq %d)\n", doc.NextSeq)
-			} else {
-				fmt.Fprintf(w, "messages  %d (%s), seq %d..%d, next seq %d\n", doc.Messages, byteSize(doc.Bytes), doc.OldestSeq, doc.NextSeq-1, doc.NextSeq)
-				fmt.Fprintf(w, "oldest    %s (%s ago)\n", doc.OldestCreated.Format(time.RFC3339), time.Since(*doc.OldestCreated).Truncate(time.Second))
-			}
-			fmt.Fprintf(w, "events    %d waiting\n", doc.Events)
-			fmt.Fprintf(w, "dropped   %d (ever, by the size cap or as unreadable)\n", doc.Dropped)
-			fmt.Fprintf(w, "file      %s\n", byteSize(doc.FileBytes))
-			return nil
-		},
+		RunE: o.run,
 	}
-	target.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	o.target.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
 	return cmd
 }
 
+func (o *bufferStatsOptions) run(_ *cobra.Command, _ []string) error {
+	q, err := o.target.open(true)
+	if err != nil {
+		return err
+	}
+	st := q.Stats()
+	if err := q.Close(); err != nil {
+		return err
+	}
+	doc := bufferStatsDoc{Path: o.target.path, Messages: st.Messages, Bytes: st.Bytes, FileBytes: st.FileSize,
+		OldestSeq: st.OldestSeq, NextSeq: st.NextSeq, OldestCreated: optTime(st.OldestCreated), Events: st.Events, Dropped: st.Dropped}
+	if o.asJSON {
+		return writeJSON(o.g.stdout, doc)
+	}
+	w := o.g.stdout
+	fmt.Fprintf(w, "buffer    %s\n", doc.Path)
+	if doc.Messages == 0 {
+		fmt.Fprintf(w, "messages  0 (next seq %d)\n", doc.NextSeq)
+	} else {
+		fmt.Fprintf(w, "messages  %d (%s), seq %d..%d, next seq %d\n", doc.Messages, byteSize(doc.Bytes), doc.OldestSeq, doc.NextSeq-1, doc.NextSeq)
+		fmt.Fprintf(w, "oldest    %s (%s ago)\n", doc.OldestCreated.Format(time.RFC3339), time.Since(*doc.OldestCreated).Truncate(time.Second))
+	}
+	fmt.Fprintf(w, "events    %d waiting\n", doc.Events)
+	fmt.Fprintf(w, "dropped   %d (ever, by the size cap or as unreadable)\n", doc.Dropped)
+	fmt.Fprintf(w, "file      %s\n", byteSize(doc.FileBytes))
+	return nil
+}
+
+// bufferPeekOptions are the flags of `linegate buffer peek`.
+type bufferPeekOptions struct {
+	g      *globals
+	target bufferTarget
+	after  uint64
+	count  int
+	asJSON bool
+}
+
 func newBufferPeekCmd(g *globals) *cobra.Command {
-	var (
-		target bufferTarget
-		after  uint64
-		count  int
-		asJSON bool
-	)
+	o := &bufferPeekOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "peek",
 		Short: "Show the oldest waiting messages (and events) without removing them",
 		Example: `  linegate buffer peek -c linegate.yaml
   linegate buffer peek --path buffer.db --after 18200 --count 3 --json`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			if count < 1 {
-				return usageError(fmt.Errorf("--count %d: want at least 1", count))
-			}
-			q, err := target.open(true)
-			if err != nil {
-				return err
-			}
-			defer q.Close()
-			msgs, err := q.Read(after, count)
-			if err != nil {
-				return err
-			}
-			evs, err := q.Events(count)
-			if err != nil {
-				return err
-			}
-			gw, prefix := target.gateway()
-			for _, m := range msgs {
-				payload := uplink.AppendJSON(nil, m, gw, true)
-				if asJSON {
-					fmt.Fprintf(g.stdout, "%s\n", payload)
-					continue
-				}
-				fmt.Fprintln(g.stdout, describe(uplink.Topic(prefix, gw.Site, gw.Area, gw.Line, m.Equipment, m.Class), payload))
-			}
-			for _, e := range evs {
-				payload := uplink.AppendEventJSON(nil, e, gw)
-				if asJSON {
-					fmt.Fprintf(g.stdout, "%s\n", payload)
-					continue
-				}
-				fmt.Fprintln(g.stdout, describe("events", payload))
-			}
-			if !asJSON {
-				st := q.Stats()
-				fmt.Fprintf(g.stdout, "(%d of %d message(s), %d of %d event(s))\n", len(msgs), st.Messages, len(evs), st.Events)
-			}
-			return q.Close()
-		},
+		RunE: o.run,
 	}
-	target.addFlags(cmd.Flags())
-	cmd.Flags().Uint64Var(&after, "after", 0, "start after this seq")
-	cmd.Flags().IntVarP(&count, "count", "n", 10, "messages to show at most")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the payloads as published (JSON lines)")
+	o.target.addFlags(cmd.Flags())
+	cmd.Flags().Uint64Var(&o.after, "after", 0, "start after this seq")
+	cmd.Flags().IntVarP(&o.count, "count", "n", 10, "messages to show at most")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print the payloads as published (JSON lines)")
 	return cmd
 }
 
+func (o *bufferPeekOptions) run(_ *cobra.Command, _ []string) error {
+	if o.count < 1 {
+		return usageError(fmt.Errorf("--count %d: want at least 1", o.count))
+	}
+	q, err := o.target.open(true)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	msgs, err := q.Read(o.after, o.count)
+	if err != nil {
+		return err
+	}
+	evs, err := q.Events(o.count)
+	if err != nil {
+		return err
+	}
+	gw, prefix := o.target.gateway()
+	for _, m := range msgs {
+		payload := uplink.AppendJSON(nil, m, gw, true)
+		if o.asJSON {
+			fmt.Fprintf(o.g.stdout, "%s\n", payload)
+			continue
+		}
+		fmt.Fprintln(o.g.stdout, describe(uplink.Topic(prefix, gw.Site, gw.Area, gw.Line, m.Equipment, m.Class), payload))
+	}
+	for _, e := range evs {
+		payload := uplink.AppendEventJSON(nil, e, gw)
+		if o.asJSON {
+			fmt.Fprintf(o.g.stdout, "%s\n", payload)
+			continue
+		}
+		fmt.Fprintln(o.g.stdout, describe("events", payload))
+	}
+	if !o.asJSON {
+		st := q.Stats()
+		fmt.Fprintf(o.g.stdout, "(%d of %d message(s), %d of %d event(s))\n", len(msgs), st.Messages, len(evs), st.Events)
+	}
+	return q.Close()
+}
+
+// bufferExportOptions are the flags of `linegate buffer export`.
+type bufferExportOptions struct {
+	g      *globals
+	target bufferTarget
+	after  uint64
+	before uint64
+	output string
+}
+
 func newBufferExportCmd(g *globals) *cobra.Command {
-	var (
-		target bufferTarget
-		after  uint64
-		before uint64
-		output string
-	)
+	o := &bufferExportOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Write the waiting messages as JSON lines, as the MES would get them",
@@ -225,102 +239,116 @@ with "linegate buffer drop --before SEQ".`,
 		Example: `  linegate buffer export -c linegate.yaml > backlog.jsonl
   linegate buffer export --path buffer.db --after 100 --before 200 -o part.jsonl`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) (err error) {
-			q, err := target.open(true)
-			if err != nil {
-				return err
-			}
-			defer q.Close()
-			w := g.stdout
-			if output != "" {
-				f, err := os.OpenFile(output, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-				if err != nil {
-					return &exitError{exitFailed, err}
-				}
-				defer func() {
-					if cerr := f.Close(); err == nil {
-						err = cerr
-					}
-				}()
-				w = f
-			}
-			bw := bufio.NewWriter(w)
-			gw, _ := target.gateway()
-			n, cur := 0, after
-			var buf []byte
-		read:
-			for {
-				msgs, err := q.Read(cur, 500)
-				if err != nil {
-					return err
-				}
-				if len(msgs) == 0 {
-					break
-				}
-				for _, m := range msgs {
-					if before != 0 && m.Seq >= before {
-						break read
-					}
-					buf = append(uplink.AppendJSON(buf[:0], m, gw, true), '\n')
-					if _, err := bw.Write(buf); err != nil {
-						return err
-					}
-					n++
-				}
-				cur = msgs[len(msgs)-1].Seq
-			}
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stderr, "exported %d message(s)\n", n)
-			return q.Close()
-		},
+		RunE: o.run,
 	}
-	target.addFlags(cmd.Flags())
-	cmd.Flags().Uint64Var(&after, "after", 0, "only seq > after")
-	cmd.Flags().Uint64Var(&before, "before", 0, "only seq < before (0 = no limit)")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "file to write (default stdout)")
+	o.target.addFlags(cmd.Flags())
+	cmd.Flags().Uint64Var(&o.after, "after", 0, "only seq > after")
+	cmd.Flags().Uint64Var(&o.before, "before", 0, "only seq < before (0 = no limit)")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "file to write (default stdout)")
 	return cmd
 }
 
+func (o *bufferExportOptions) run(_ *cobra.Command, _ []string) (err error) {
+	q, err := o.target.open(true)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	w := o.g.stdout
+	if o.output != "" {
+		f, err := os.OpenFile(o.output, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return &exitError{exitFailed, err}
+		}
+		defer func() {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		w = f
+	}
+	bw := bufio.NewWriter(w)
+	gw, _ := o.target.gateway()
+	n, cur := 0, o.after
+	var buf []byte
+read:
+	for {
+		msgs, err := q.Read(cur, 500)
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		for _, m := range msgs {
+			if o.before != 0 && m.Seq >= o.before {
+				break read
+			}
+			buf = append(uplink.AppendJSON(buf[:0], m, gw, true), '\n')
+			if _, err := bw.Write(buf); err != nil {
+				return err
+			}
+			n++
+		}
+		cur = msgs[len(msgs)-1].Seq
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.g.stderr, "exported %d message(s)\n", n)
+	return q.Close()
+}
+
+// bufferCompactOptions are the flags of `linegate buffer compact`.
+type bufferCompactOptions struct {
+	g      *globals
+	target bufferTarget
+}
+
 func newBufferCompactCmd(g *globals) *cobra.Command {
-	var target bufferTarget
+	o := &bufferCompactOptions{g: g}
 	cmd := &cobra.Command{
 		Use:     "compact",
 		Short:   "Rewrite the file to give back the space of delivered messages",
 		Example: `  linegate buffer compact -c linegate.yaml`,
 		Args:    cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			q, err := target.open(false)
-			if err != nil {
-				return err
-			}
-			defer q.Close()
-			before := q.Stats().FileSize
-			if err := q.Compact(); err != nil {
-				return err
-			}
-			if err := q.Close(); err != nil {
-				return err
-			}
-			after := before
-			if st, err := os.Stat(target.path); err == nil {
-				after = st.Size()
-			}
-			fmt.Fprintf(g.stdout, "buffer %s compacted: %s → %s\n", target.path, byteSize(before), byteSize(after))
-			return nil
-		},
+		RunE:    o.run,
 	}
-	target.addFlags(cmd.Flags())
+	o.target.addFlags(cmd.Flags())
 	return cmd
 }
 
+func (o *bufferCompactOptions) run(_ *cobra.Command, _ []string) error {
+	q, err := o.target.open(false)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	before := q.Stats().FileSize
+	if err := q.Compact(); err != nil {
+		return err
+	}
+	if err := q.Close(); err != nil {
+		return err
+	}
+	after := before
+	if st, err := os.Stat(o.target.path); err == nil {
+		after = st.Size()
+	}
+	fmt.Fprintf(o.g.stdout, "buffer %s compacted: %s → %s\n", o.target.path, byteSize(before), byteSize(after))
+	return nil
+}
+
+// bufferDropOptions are the flags of `linegate buffer drop`.
+type bufferDropOptions struct {
+	g      *globals
+	target bufferTarget
+	before uint64
+	yes    bool
+}
+
 func newBufferDropCmd(g *globals) *cobra.Command {
-	var (
-		target bufferTarget
-		before uint64
-		yes    bool
-	)
+	o := &bufferDropOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "drop --before SEQ",
 		Short: "Delete the waiting messages with seq < SEQ (reported to the MES as an event)",
@@ -332,45 +360,47 @@ without --yes when it cannot ask.`,
 		Example: `  linegate buffer drop -c linegate.yaml --before 18234
   linegate buffer drop --path buffer.db --before 500 --yes`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if before == 0 {
-				return usageError(errors.New("--before SEQ is required"))
-			}
-			q, err := target.open(false)
-			if err != nil {
-				return err
-			}
-			defer q.Close()
-			st := q.Stats()
-			if st.Messages == 0 || st.OldestSeq >= before {
-				fmt.Fprintf(g.stdout, "nothing to drop: no waiting message has seq < %d\n", before)
-				return q.Close()
-			}
-			if !yes {
-				what := fmt.Sprintf("buffer %s: drop the waiting messages with seq %d..%d", target.path, st.OldestSeq, min(before, st.NextSeq)-1)
-				ok, err := confirmAction(cmd.InOrStdin(), g.stderr, what, "Drop them?")
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return &exitError{exitFailed, errors.New("nothing dropped")}
-				}
-			}
-			n, err := q.DropBefore(before)
-			if err != nil {
-				return err
-			}
-			if err := q.Close(); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "dropped %d message(s) with seq < %d; the MES gets a buffer_dropped event\n", n, before)
-			return nil
-		},
+		RunE: o.run,
 	}
-	target.addFlags(cmd.Flags())
-	cmd.Flags().Uint64Var(&before, "before", 0, "drop messages with seq < SEQ")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	o.target.addFlags(cmd.Flags())
+	cmd.Flags().Uint64Var(&o.before, "before", 0, "drop messages with seq < SEQ")
+	cmd.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+func (o *bufferDropOptions) run(cmd *cobra.Command, _ []string) error {
+	if o.before == 0 {
+		return usageError(errors.New("--before SEQ is required"))
+	}
+	q, err := o.target.open(false)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	st := q.Stats()
+	if st.Messages == 0 || st.OldestSeq >= o.before {
+		fmt.Fprintf(o.g.stdout, "nothing to drop: no waiting message has seq < %d\n", o.before)
+		return q.Close()
+	}
+	if !o.yes {
+		what := fmt.Sprintf("buffer %s: drop the waiting messages with seq %d..%d", o.target.path, st.OldestSeq, min(o.before, st.NextSeq)-1)
+		ok, err := confirmAction(cmd.InOrStdin(), o.g.stderr, what, "Drop them?")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &exitError{exitFailed, errors.New("nothing dropped")}
+		}
+	}
+	n, err := q.DropBefore(o.before)
+	if err != nil {
+		return err
+	}
+	if err := q.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.g.stdout, "dropped %d message(s) with seq < %d; the MES gets a buffer_dropped event\n", n, o.before)
+	return nil
 }
 
 // byteSize prints 1536 as "1.5 KiB".

@@ -17,11 +17,15 @@ import (
 	"github.com/linegate/linegate/uplink"
 )
 
+// checkOptions are the flags of `linegate check`.
+type checkOptions struct {
+	g       *globals
+	path    string
+	connect bool
+}
+
 func newCheckCmd(g *globals) *cobra.Command {
-	var (
-		path    string
-		connect bool
-	)
+	o := &checkOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "check -c FILE [--connect]",
 		Short: "Validate a config and print its devices, tags and Modbus request plan",
@@ -36,31 +40,37 @@ a device or broker failed, 2 when the config is not valid.`,
 		Example: `  linegate check -c /etc/linegate/linegate.yaml
   linegate check -c /etc/linegate/linegate.yaml --connect`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(path)
-			if err != nil {
-				return err
-			}
-			if err := printCheck(g.stdout, cfg); err != nil || !connect {
-				return err
-			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			ok, err := checkConnect(cmd.Context(), g.stdout, cfg, log)
-			if err == nil && !ok {
-				err = &exitError{exitFailed, errors.New("check --connect: something failed (see above)")}
-			}
-			return err
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
-	cmd.Flags().BoolVar(&connect, "connect", false, "also read every device once and connect to every broker")
+	cmd.Flags().StringVarP(&o.path, "config", "c", "", "config file (YAML)")
+	cmd.Flags().BoolVar(&o.connect, "connect", false, "also read every device once and connect to every broker")
 	return cmd
 }
 
+func (o *checkOptions) run(cmd *cobra.Command, _ []string) error {
+	cfg, err := loadConfig(o.path)
+	if err != nil {
+		return err
+	}
+	if err := printCheck(o.g.stdout, cfg); err != nil || !o.connect {
+		return err
+	}
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	ok, err := checkConnect(cmd.Context(), o.g.stdout, cfg, log)
+	if err == nil && !ok {
+		err = &exitError{exitFailed, errors.New("check --connect: something failed (see above)")}
+	}
+	return err
+}
+
 func printCheck(w io.Writer, cfg *configs.Config) error {
+	// run would fail at once on a buffer folder it cannot write.
+	if err := configs.CheckBufferPath(cfg.Buffer.Path); err != nil {
+		return usageError(fmt.Errorf("%s: %w", cfg.File, err))
+	}
 	g := cfg.Gateway
 	fmt.Fprintf(w, "config %s: valid\n", cfg.File)
 	for _, warning := range cfg.Warnings {
@@ -82,7 +92,7 @@ func printCheck(w io.Writer, cfg *configs.Config) error {
 	var totalTags, totalReads int
 	var readsPerSec float64
 	for _, d := range cfg.Devices {
-		fmt.Fprintf(w, "\ndevice %s: %s %s, every %s, timeout %s\n", d.Name, d.Driver, deviceTarget(d), d.PollInterval, d.Timeout)
+		fmt.Fprintf(w, "\ndevice %s: %s %s, every %s, timeout %s%s\n", d.Name, d.Driver, deviceTarget(d), d.PollInterval, d.Timeout, fromTemplate(d))
 		fmt.Fprint(w, shiftLine(d))
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  TAG\tCLASS\tSOURCE\tTYPE\tUNIT\tNORMALIZATION")
@@ -168,7 +178,7 @@ func normalization(t configs.Tag) string {
 	if t.Counter {
 		parts = append(parts, "counter (+delta)")
 	}
-	if f, ok := configs.DurationUnits[t.Unit]; ok && t.Class == "time" {
+	if f := t.SecondsFactor(); f != 0 {
 		parts = append(parts, fmt.Sprintf("%s → s (×%s)", t.Unit, strconv.FormatFloat(f, 'g', -1, 64)))
 	}
 	parts = append(parts, rules(t)...)
@@ -244,4 +254,12 @@ func printSharedLinks(w io.Writer, cfg *configs.Config) {
 		}
 		fmt.Fprintf(w, "  %s: %s\n", k, strings.Join(users[k], ", "))
 	}
+}
+
+// fromTemplate says which template a device was expanded from.
+func fromTemplate(d configs.Device) string {
+	if d.Template == "" {
+		return ""
+	}
+	return ", template " + d.Template
 }

@@ -58,7 +58,8 @@ func rules(t configs.Tag) []string {
 // shiftLine describes a device's state times for `linegate check`, "" when
 // it has none.
 func shiftLine(d configs.Device) string {
-	if len(d.Shifts) == 0 {
+	periods := d.StatePeriods()
+	if periods == "" {
 		return ""
 	}
 	var tags []string
@@ -67,6 +68,10 @@ func shiftLine(d configs.Device) string {
 			tags = append(tags, t.Name+"_time_<state>")
 		}
 	}
-	return fmt.Sprintf("  state times: %s per shift from %s, class time, every %s and at each shift end\n",
-		strings.Join(tags, ", "), d.ShiftStarts(), d.StateTimesEvery)
+	out := fmt.Sprintf("  state times: %s per %s, class time, every %s and at each period end\n",
+		strings.Join(tags, ", "), periods, d.StateTimesEvery)
+	if d.OEE != nil {
+		out += fmt.Sprintf("  oee: %s per %s, class time (%s)\n", strings.Join(configs.OEEReadings, ", "), periods, d.OEE)
+	}
+	return out
 }

@@ -28,7 +28,7 @@ devices:
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{
-		"state times: status_time_<state> per shift from [06:00 14:00 22:00] Europe/Berlin, class time, every 1m0s and at each shift end",
+		"state times: status_time_<state> per shift from [06:00 14:00 22:00] Europe/Berlin, class time, every 1m0s and at each period end",
 		"map 0..27648 → 0..100; limits 0..100 (outside: uncertain); deadband 0.5%, every 1m0s",
 		"on change, every 10m0s; state bits bit1=fault > bit0=running else stopped",
 		"alarms bit0=motor overload, bit1=door open (events)",

@@ -22,12 +22,16 @@ import (
 	"github.com/linegate/linegate/drivers/sim"
 )
 
+// demoOptions are the flags of `linegate demo`.
+type demoOptions struct {
+	g        *globals
+	duration time.Duration
+	raw      bool
+	httpAddr string
+}
+
 func newDemoCmd(g *globals) *cobra.Command {
-	var (
-		duration time.Duration
-		raw      bool
-		httpAddr string
-	)
+	o := &demoOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole pipeline on simulated presses and an embedded MQTT broker",
@@ -42,28 +46,30 @@ behind (the buffer lives in a temporary folder).`,
   linegate demo --duration 10s   # stop by itself
   linegate demo --http 127.0.0.1:9870   # and open http://127.0.0.1:9870/`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if duration > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, duration)
-				defer cancel()
-			}
-			if httpAddr != "" && !configs.IsLoopback(httpAddr) {
-				return usageError(fmt.Errorf("--http %s: the demo serves its status page on loopback only (127.0.0.1:PORT)", httpAddr))
-			}
-			return runDemo(ctx, g.stdout, log, raw, httpAddr)
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0 = until Ctrl-C)")
-	cmd.Flags().BoolVar(&raw, "raw", false, "print the raw JSON payloads")
-	cmd.Flags().StringVar(&httpAddr, "http", "", "serve the status page and /status on this loopback address (e.g. 127.0.0.1:9870)")
+	cmd.Flags().DurationVar(&o.duration, "duration", 0, "stop after this long (0 = until Ctrl-C)")
+	cmd.Flags().BoolVar(&o.raw, "raw", false, "print the raw JSON payloads")
+	cmd.Flags().StringVar(&o.httpAddr, "http", "", "serve the status page and /status on this loopback address (e.g. 127.0.0.1:9870)")
 	return cmd
+}
+
+func (o *demoOptions) run(cmd *cobra.Command, _ []string) error {
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	if o.httpAddr != "" && !configs.IsLoopback(o.httpAddr) {
+		return usageError(fmt.Errorf("--http %s: the demo serves its status page on loopback only (127.0.0.1:PORT)", o.httpAddr))
+	}
+	return runDemo(ctx, o.g.stdout, log, o.raw, o.httpAddr)
 }
 
 func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool, httpAddr string) error {
@@ -136,11 +142,17 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, raw bool, htt
 
 // demoPrinter turns payloads into one readable line each.
 type demoPrinter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	raw bool
-	n   int
+	mu        sync.Mutex
+	w         io.Writer
+	raw       bool
+	n         int
+	explained bool // the note on state_time_unknown was printed
 }
+
+// unknownNote explains the first state_time_unknown a newcomer sees: hours
+// of "unknown" in the first message look like a fault, and are the part of
+// the shift before the gateway started.
+const unknownNote = "              (state_time_unknown: the part of the current shift before linegate started, when no state was read)"
 
 func (p *demoPrinter) count() int {
 	p.mu.Lock()
@@ -156,5 +168,10 @@ func (p *demoPrinter) print(topic string, payload []byte) {
 		fmt.Fprintf(p.w, "%s %s\n", topic, payload)
 		return
 	}
-	fmt.Fprintln(p.w, describe(topic, payload))
+	line := describe(topic, payload)
+	fmt.Fprintln(p.w, line)
+	if !p.explained && strings.Contains(line, "state_time_unknown=") {
+		p.explained = true
+		fmt.Fprintln(p.w, unknownNote)
+	}
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/linegate/linegate/cmd/internal/agent"
@@ -79,17 +81,6 @@ func subscribe(t *testing.T, brokerURL, filter string) *received {
 	return r
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 const e2eConfig = `gateway: {id: e2e-gw, site: plant-a, area: assembly, line: line1}
 buffer: {path: %s, commit_interval: 20ms}
 uplink: {brokers: [tcp://%s], max_inflight: 16}
@@ -145,14 +136,14 @@ func TestEndToEnd(t *testing.T) {
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "linegate.yaml")
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(e2eConfig, filepath.Join(dir, "buffer.db"), broker.addr, httpAddr, line.Addr())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	// First run.
 	stop1, done1 := startRun(t, cfgPath)
-	waitFor(t, "two cycles of messages", 20*time.Second, func() bool { return len(mes.data(t)) >= 6 })
+	testkit.WaitFor(t, 20*time.Second, "two cycles of messages", func() bool { return len(mes.data(t)) >= 6 })
 
 	// The second cycle's messages were certainly created while connected.
 	data := mes.data(t)
@@ -209,7 +200,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// Second run on the same buffer: seq continues with no gap.
 	_, done2 := startRun(t, cfgPath)
-	waitFor(t, "messages after restart", 20*time.Second, func() bool {
+	testkit.WaitFor(t, 20*time.Second, "messages after restart", func() bool {
 		_, ok := mes.data(t)[maxSeq+3]
 		return ok
 	})

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers/sim"
 	"github.com/linegate/linegate/testdata/peers"
 )
@@ -94,7 +96,7 @@ func TestArrayTagNoCrashLoop(t *testing.T) {
 				}
 				return scalar, zones, bad
 			}
-			waitFor(t, "20 cycles with both array tags", 60*time.Second, func() bool {
+			testkit.WaitFor(t, 60*time.Second, "20 cycles with both array tags", func() bool {
 				select {
 				case err := <-p.done:
 					t.Fatalf("linegate exited (%v):\n%s", err, tail(p.stderr.String(), 40))
@@ -180,7 +182,7 @@ func TestOPCUACounterRollsOverAtNodeWidth(t *testing.T) {
 				}
 				return all, wraps
 			}
-			waitFor(t, "two rollovers of the UInt16 counter", 60*time.Second, func() bool {
+			testkit.WaitFor(t, 60*time.Second, "two rollovers of the UInt16 counter", func() bool {
 				_, wraps := deltas()
 				return wraps >= 2
 			})

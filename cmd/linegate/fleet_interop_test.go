@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/linegate/linegate/drivers/sim"
@@ -118,9 +120,9 @@ func TestFleetSharedSubscription(t *testing.T) {
 		return len(mes.seqs), messages
 	}
 	// ~10 s of traffic: 20 gateways × 10 polls/s × 2 classes ≈ 4000 messages.
-	waitFor(t, "every gateway publishing", 20*time.Second, func() bool { g, _ := count(); return g == fleetSize })
+	testkit.WaitFor(t, 20*time.Second, "every gateway publishing", func() bool { g, _ := count(); return g == fleetSize })
 	start := time.Now()
-	waitFor(t, "ten seconds of traffic", 30*time.Second, func() bool { return time.Since(start) >= 10*time.Second })
+	testkit.WaitFor(t, 30*time.Second, "ten seconds of traffic", func() bool { return time.Since(start) >= 10*time.Second })
 	var wg sync.WaitGroup
 	for _, a := range agents {
 		wg.Add(1)
@@ -130,7 +132,7 @@ func TestFleetSharedSubscription(t *testing.T) {
 	// Everything a stopping gateway published is acknowledged, so it has
 	// been delivered to one of the consumers or is about to be.
 	_, total := count()
-	waitFor(t, "deliveries to settle", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "deliveries to settle", func() bool {
 		_, n := count()
 		if n == total {
 			return true

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/testdata/peers"
 )
 
@@ -127,7 +129,7 @@ func TestInteropRunAgainstPymodbusAndMosquitto(t *testing.T) {
 	}
 
 	proc1 := startBinary(t, bin, "run", "-c", cfg)
-	peers.WaitFor(t, 20*time.Second, "three cycles", func() bool { return len(mes.data(t)) >= 9 })
+	testkit.WaitFor(t, 20*time.Second, "three cycles", func() bool { return len(mes.data(t)) >= 9 })
 	stopBinary(t, proc1)
 
 	const statusTopic = "linegate/plant-a/assembly/line1/_gateway/line1-pc/status"
@@ -158,7 +160,7 @@ func TestInteropRunAgainstPymodbusAndMosquitto(t *testing.T) {
 
 	// Restart: seq continues at maxSeq+1.
 	proc2 := startBinary(t, bin, "run", "-c", cfg)
-	peers.WaitFor(t, 20*time.Second, "messages after restart", func() bool { _, ok := mes.data(t)[maxSeq+3]; return ok })
+	testkit.WaitFor(t, 20*time.Second, "messages after restart", func() bool { _, ok := mes.data(t)[maxSeq+3]; return ok })
 	stopBinary(t, proc2)
 	all := mes.data(t)
 	for seq := maxSeq + 1; seq <= maxSeq+3; seq++ {
@@ -169,7 +171,7 @@ func TestInteropRunAgainstPymodbusAndMosquitto(t *testing.T) {
 
 	// A retained status reaches a subscriber that comes later.
 	late := subscribe(t, broker.URL, statusTopic)
-	peers.WaitFor(t, 10*time.Second, "retained status", func() bool { return len(late.all()) > 0 })
+	testkit.WaitFor(t, 10*time.Second, "retained status", func() bool { return len(late.all()) > 0 })
 	if m := late.all()[0]; !m.retained || !strings.Contains(string(m.payload), `"state":"offline"`) {
 		t.Fatalf("retained status %+v %s", m, m.payload)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/configs"
 )
 
@@ -40,7 +42,7 @@ func TestLogFileRotates(t *testing.T) {
 		return es
 	}
 	// lumberjack removes the oldest files in the background.
-	waitFor(t, "old files removed", 10*time.Second, func() bool { return len(files()) == 1+lc.MaxFiles })
+	testkit.WaitFor(t, 10*time.Second, "old files removed", func() bool { return len(files()) == 1+lc.MaxFiles })
 	for _, e := range files() {
 		info, err := e.Info()
 		if err != nil {
@@ -93,7 +95,7 @@ func TestLogSectionAndFlags(t *testing.T) {
 			go func() {
 				done <- execute(ctx, append([]string{"run", "-c", cfgPath}, tc.flags...), &strings.Builder{}, &lockedWriter{w: &stderr, mu: &mu})
 			}()
-			waitFor(t, "the log file", 10*time.Second, func() bool {
+			testkit.WaitFor(t, 10*time.Second, "the log file", func() bool {
 				b, _ := os.ReadFile(logPath)
 				return strings.Contains(string(b), tc.wantIn)
 			})

@@ -43,6 +43,12 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func usageError(err error) error { return &exitError{exitUsage, err} }
 
+// needSubcommand is the RunE of a command that only groups subcommands
+// (buffer, sim, ...): run bare, it says which to name and exits 2.
+func needSubcommand(hint string) func(*cobra.Command, []string) error {
+	return func(*cobra.Command, []string) error { return usageError(errors.New(hint)) }
+}
+
 // globals are the flags every command shares.
 type globals struct {
 	logLevel  string
@@ -121,7 +127,8 @@ Exit codes: 0 ok, 1 failed, 2 usage or config error.`,
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "text | json (logs go to stderr)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(newRunCmd(g), newDemoCmd(g), newCheckCmd(g), newVersionCmd(g))
-	root.AddCommand(newReloadCmd(g), newServiceCmd(g)) // deployment
+	root.AddCommand(newReloadCmd(g), newServiceCmd(g))                // deployment
+	root.AddCommand(newInitCmd(g), newExampleCmd(g), newImportCmd(g)) // a first config
 	// The technician's diagnostics.
 	root.AddCommand(newOPCUACmd(g))
 	root.AddCommand(newModbusCmd(g), newMQTTCmd(g), newBufferCmd(g), newTagsCmd(g), newStatusCmd(g), newSimCmd(g))

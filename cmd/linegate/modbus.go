@@ -31,9 +31,7 @@ host:port (port 502 if omitted). Addresses are 0-based protocol addresses, as
 in the config (mbpoll's -r is one more). Values are decoded by the same code
 as the gateway's, so what "modbus read" shows is what "run" publishes.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError(errors.New("modbus: name a subcommand: read, watch, scan or write"))
-		},
+		RunE: needSubcommand("modbus: name a subcommand: read, watch, scan or write"),
 	}
 	cmd.AddCommand(newModbusReadCmd(g), newModbusWatchCmd(g), newModbusScanCmd(g), newModbusWriteCmd(g))
 	return cmd
@@ -105,6 +103,23 @@ func (s *readSpec) tags() ([]modbus.Tag, error) {
 		if s.bits() {
 			s.typ = "bool"
 		}
+	}
+	// The flags are checked here, by name: the driver would name its
+	// ad-hoc tag instead ("modbus/0: type ...").
+	if !slices.Contains(configs.Registers, s.register) {
+		return nil, fmt.Errorf("--register %q: want %s", s.register, strings.Join(configs.Registers, ", "))
+	}
+	if !slices.Contains(configs.Types, s.typ) {
+		return nil, fmt.Errorf("--type %q: want %s", s.typ, strings.Join(configs.Types, ", "))
+	}
+	if s.bits() && s.typ != "bool" {
+		return nil, fmt.Errorf("--type %s: a %s is one bit, want bool", s.typ, s.register)
+	}
+	if !slices.Contains(configs.ByteOrders, strings.ToUpper(s.byteOrder)) {
+		return nil, fmt.Errorf("--byte-order %q: want %s", s.byteOrder, strings.Join(configs.ByteOrders, ", "))
+	}
+	if s.typ == "string" && (s.length < 1 || s.length > 125) {
+		return nil, fmt.Errorf("--type string needs --length 1..125 (registers)")
 	}
 	if s.address < 0 || s.address > 0xFFFF {
 		return nil, fmt.Errorf("--address %d: want 0..65535", s.address)
@@ -251,12 +266,16 @@ type readDoc struct {
 	Values    []readRow `json:"values"`
 }
 
+// modbusReadOptions are the flags of `linegate modbus read`.
+type modbusReadOptions struct {
+	g      *globals
+	conn   modbusConn
+	spec   readSpec
+	asJSON bool
+}
+
 func newModbusReadCmd(g *globals) *cobra.Command {
-	var (
-		conn   modbusConn
-		spec   readSpec
-		asJSON bool
-	)
+	o := &modbusReadOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "read ADDRESS",
 		Short: "Read registers or bits once; print raw words and decoded values",
@@ -269,38 +288,40 @@ Exit 0 when every value was read, 1 when the device did not answer or refused
   linegate modbus read 10.0.0.21 -r discrete -a 0 -n 8
   linegate modbus read 10.0.0.21 -a 50 -t string --length 4 --json`,
 		Args: exactArgs(1, "ADDRESS (tcp://host:port or host:port)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			tags, err := spec.tags()
-			if err != nil {
-				return usageError(err)
-			}
-			d, err := conn.driver(args[0], conn.unit, spec.byteOrder, tags)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			rows, failed, err := readValues(cmd.Context(), d, &spec, make([]drivers.Sample, len(tags)))
-			if err != nil {
-				return fmt.Errorf("%s: %w", spec.describe(args[0], conn.unit), err)
-			}
-			if asJSON {
-				if err := writeJSON(g.stdout, spec.doc(args[0], conn.unit, rows)); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintln(g.stdout, spec.describe(args[0], conn.unit))
-				fmt.Fprintln(g.stdout, strings.Join(readLines(rows, spec.bits()), "\n"))
-			}
-			if failed > 0 {
-				return &exitError{exitFailed, fmt.Errorf("%d of %d value(s) not read", failed, len(rows))}
-			}
-			return nil
-		},
+		RunE: o.run,
 	}
-	conn.addFlags(cmd.Flags(), time.Second)
-	spec.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	o.conn.addFlags(cmd.Flags(), time.Second)
+	o.spec.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+func (o *modbusReadOptions) run(cmd *cobra.Command, args []string) error {
+	tags, err := o.spec.tags()
+	if err != nil {
+		return usageError(err)
+	}
+	d, err := o.conn.driver(args[0], o.conn.unit, o.spec.byteOrder, tags)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	rows, failed, err := readValues(cmd.Context(), d, &o.spec, make([]drivers.Sample, len(tags)))
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.spec.describe(args[0], o.conn.unit), err)
+	}
+	if o.asJSON {
+		if err := writeJSON(o.g.stdout, o.spec.doc(args[0], o.conn.unit, rows)); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(o.g.stdout, o.spec.describe(args[0], o.conn.unit))
+		fmt.Fprintln(o.g.stdout, strings.Join(readLines(rows, o.spec.bits()), "\n"))
+	}
+	if failed > 0 {
+		return &exitError{exitFailed, fmt.Errorf("%d of %d value(s) not read", failed, len(rows))}
+	}
+	return nil
 }
 
 func (s *readSpec) doc(addr string, unit int, rows []readRow) readDoc {
@@ -311,14 +332,18 @@ func (s *readSpec) doc(addr string, unit int, rows []readRow) readDoc {
 	return d
 }
 
+// modbusWatchOptions are the flags of `linegate modbus watch`.
+type modbusWatchOptions struct {
+	g        *globals
+	conn     modbusConn
+	spec     readSpec
+	asJSON   bool
+	interval time.Duration
+	cycles   int
+}
+
 func newModbusWatchCmd(g *globals) *cobra.Command {
-	var (
-		conn     modbusConn
-		spec     readSpec
-		asJSON   bool
-		interval time.Duration
-		cycles   int
-	)
+	o := &modbusWatchOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "watch ADDRESS",
 		Short: "Read the same values again and again (live table)",
@@ -330,80 +355,86 @@ Exit 0 after Ctrl-C or --cycles, 2 on a bad flag.`,
 		Example: `  linegate modbus watch 10.0.0.21 -a 0 -n 2 -t float32 --interval 500ms
   linegate modbus watch 10.0.0.21 -r coil -a 0 -n 16 | tee coils.log`,
 		Args: exactArgs(1, "ADDRESS (tcp://host:port or host:port)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if interval <= 0 {
-				return usageError(fmt.Errorf("--interval %v: want more than 0", interval))
-			}
-			tags, err := spec.tags()
-			if err != nil {
-				return usageError(err)
-			}
-			d, err := conn.driver(args[0], conn.unit, spec.byteOrder, tags)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			view := newLiveView(g.stdout)
-			samples := make([]drivers.Sample, len(tags))
-			tick := time.NewTicker(interval)
-			defer tick.Stop()
-			for n := 1; ; n++ {
-				rows, _, err := readValues(ctx, d, &spec, samples)
-				if ctx.Err() != nil {
-					return nil
-				}
-				now := time.Now()
-				switch {
-				case asJSON:
-					doc := spec.doc(args[0], conn.unit, rows)
-					if err := json.NewEncoder(g.stdout).Encode(doc); err != nil {
-						return err
-					}
-				case view.tty:
-					head := fmt.Sprintf("%s  every %s  %s", spec.describe(args[0], conn.unit), interval, now.Format("15:04:05"))
-					if err != nil {
-						head += "  ERROR " + err.Error()
-					}
-					view.frame(append([]string{head}, readLines(rows, spec.bits())...))
-				default:
-					lines := readLines(rows, spec.bits())[1:]
-					for _, l := range lines {
-						fmt.Fprintf(g.stdout, "%s  %s\n", now.Format("15:04:05.000"), l)
-					}
-				}
-				if cycles > 0 && n >= cycles {
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-tick.C:
-				}
-			}
-		},
+		RunE: o.run,
 	}
-	conn.addFlags(cmd.Flags(), time.Second)
-	spec.addFlags(cmd.Flags())
-	cmd.Flags().DurationVar(&interval, "interval", time.Second, "time between reads")
-	cmd.Flags().IntVar(&cycles, "cycles", 0, "stop after this many reads (0 = until Ctrl-C)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per read")
+	o.conn.addFlags(cmd.Flags(), time.Second)
+	o.spec.addFlags(cmd.Flags())
+	cmd.Flags().DurationVar(&o.interval, "interval", time.Second, "time between reads")
+	cmd.Flags().IntVar(&o.cycles, "cycles", 0, "stop after this many reads (0 = until Ctrl-C)")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print one JSON object per read")
 	return cmd
 }
 
+func (o *modbusWatchOptions) run(cmd *cobra.Command, args []string) error {
+	if o.interval <= 0 {
+		return usageError(fmt.Errorf("--interval %v: want more than 0", o.interval))
+	}
+	tags, err := o.spec.tags()
+	if err != nil {
+		return usageError(err)
+	}
+	d, err := o.conn.driver(args[0], o.conn.unit, o.spec.byteOrder, tags)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	view := newLiveView(o.g.stdout)
+	samples := make([]drivers.Sample, len(tags))
+	tick := time.NewTicker(o.interval)
+	defer tick.Stop()
+	for n := 1; ; n++ {
+		rows, _, err := readValues(ctx, d, &o.spec, samples)
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := time.Now()
+		switch {
+		case o.asJSON:
+			doc := o.spec.doc(args[0], o.conn.unit, rows)
+			if err := json.NewEncoder(o.g.stdout).Encode(doc); err != nil {
+				return err
+			}
+		case view.tty:
+			head := fmt.Sprintf("%s  every %s  %s", o.spec.describe(args[0], o.conn.unit), o.interval, now.Format("15:04:05"))
+			if err != nil {
+				head += "  ERROR " + err.Error()
+			}
+			view.frame(append([]string{head}, readLines(rows, o.spec.bits())...))
+		default:
+			lines := readLines(rows, o.spec.bits())[1:]
+			for _, l := range lines {
+				fmt.Fprintf(o.g.stdout, "%s  %s\n", now.Format("15:04:05.000"), l)
+			}
+		}
+		if o.cycles > 0 && n >= o.cycles {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// modbusWriteOptions are the flags of `linegate modbus write`.
+type modbusWriteOptions struct {
+	g          *globals
+	conn       modbusConn
+	register   string
+	address    int
+	values     string
+	typ        string
+	byteOrder  string
+	length     int
+	allowWrite bool
+	yes        bool
+}
+
 func newModbusWriteCmd(g *globals) *cobra.Command {
-	var (
-		conn       modbusConn
-		register   string
-		address    int
-		values     string
-		typ        string
-		byteOrder  string
-		length     int
-		allowWrite bool
-		yes        bool
-	)
+	o := &modbusWriteOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "write ADDRESS --allow-write",
 		Short: "Write holding registers or coils (needs --allow-write)",
@@ -421,135 +452,137 @@ allowed or bad flags.`,
   linegate modbus write rtu:///dev/ttyUSB0?baud=9600 -u 3 -a 50 -t string --length 4 --values ABC-01 --allow-write
   linegate modbus write 10.0.0.21 -r coil -a 8 --values on --allow-write --yes`,
 		Args: exactArgs(1, "ADDRESS (tcp://host:port, host:port or rtu:///dev/ttyUSB0?...)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			if !allowWrite {
-				return usageError(errors.New("modbus write changes a running machine: add --allow-write to do it"))
-			}
-			if register != "holding" && register != "coil" {
-				return usageError(fmt.Errorf("--register %q: only holding and coil are writable", register))
-			}
-			if address < 0 || address > 0xFFFF {
-				return usageError(fmt.Errorf("--address %d: want 0..65535", address))
-			}
-			if register == "coil" && typ != "" && typ != "bool" {
-				return usageError(fmt.Errorf("--type %s: coils are bool", typ))
-			}
-			var words []uint16
-			var bits []bool
-			// spec reads the values back by their type; nil: raw words.
-			var spec *readSpec
-			if register == "holding" && typ != "" {
-				var n int
-				if words, n, err = encodeWriteValues(typ, byteOrder, length, values); err != nil {
-					return usageError(err)
-				}
-				spec = &readSpec{register: "holding", address: address, count: n, typ: typ, length: length, byteOrder: byteOrder}
-			} else if words, bits, err = parseWriteValues(register, values); err != nil {
-				return usageError(err)
-			}
-			if address+len(words)+len(bits) > 1<<16 {
-				return usageError(fmt.Errorf("--address %d: %d values run past 65535", address, len(words)+len(bits)))
-			}
-			var tags []modbus.Tag
-			if spec != nil {
-				if tags, err = spec.tags(); err != nil {
-					return usageError(err)
-				}
-			}
-			d, err := conn.driver(args[0], conn.unit, byteOrder, tags)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			what := fmt.Sprintf("%s unit %d: write %s %d = %s", modbusURL(args[0]), conn.unit, register, address, values)
-			if spec != nil {
-				what += " (" + typ
-				if spec.width() > 1 && typ != "string" {
-					what += " " + strings.ToUpper(byteOrder)
-				}
-				what += ")"
-			}
-			if !yes {
-				ok, err := confirmAction(cmd.InOrStdin(), g.stderr, what, "Write to the device?")
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return &exitError{exitFailed, errors.New("not written")}
-				}
-			}
-			attrs := []any{"device", modbusURL(args[0]), "unit", conn.unit, "register", register, "address", address, "values", values}
-			if spec != nil {
-				attrs = append(attrs, "type", typ, "byte_order", strings.ToUpper(byteOrder))
-			}
-			log.Warn("modbus write", attrs...)
-			ctx := cmd.Context()
-			var back string
-			same := true
-			switch {
-			case spec != nil:
-				if err := d.WriteWords(ctx, uint16(address), words); err != nil {
-					return err
-				}
-				rows, failed, err := readValues(ctx, d, spec, make([]drivers.Sample, len(tags)))
-				for _, r := range rows {
-					if err == nil && failed > 0 && r.Error != "" {
-						err = errors.New(r.Error)
-					}
-				}
-				if err != nil {
-					return fmt.Errorf("written; read back: %w", err)
-				}
-				var got []uint16
-				parts := make([]string, len(rows))
-				for i, r := range rows {
-					got = append(got, r.Raw...)
-					parts[i] = formatRaw(r.Raw) + " = " + formatValue(r.Value)
-				}
-				back = strings.Join(parts, ", ")
-				same = slices.Equal(got, words)
-			case register == "holding":
-				if err := d.WriteWords(ctx, uint16(address), words); err != nil {
-					return err
-				}
-				got, err := d.ReadWords(ctx, "holding", uint16(address), uint16(len(words)))
-				if err != nil {
-					return fmt.Errorf("written; read back: %w", err)
-				}
-				back = formatRaw(got)
-				same = slices.Equal(got, words)
-			default:
-				if err := d.WriteBits(ctx, uint16(address), bits); err != nil {
-					return err
-				}
-				got, err := d.ReadBits(ctx, "coil", uint16(address), uint16(len(bits)))
-				if err != nil {
-					return fmt.Errorf("written; read back: %w", err)
-				}
-				back = fmt.Sprint(got)
-				same = slices.Equal(got, bits)
-			}
-			fmt.Fprintf(g.stdout, "%s: written; read back %s\n", what, back)
-			if !same {
-				return &exitError{exitFailed, errors.New("the device reads back other values than those written")}
-			}
-			return nil
-		},
+		RunE: o.run,
 	}
-	conn.addFlags(cmd.Flags(), time.Second)
-	cmd.Flags().StringVarP(&register, "register", "r", "holding", "holding | coil")
-	cmd.Flags().IntVarP(&address, "address", "a", 0, "first address, 0-based")
-	cmd.Flags().StringVar(&values, "values", "", "comma-separated: words (1500, 0x05DC), values of --type (12.5,-3), coils (1, 0, on, off); a string is one value")
-	cmd.Flags().StringVarP(&typ, "type", "t", "", "bool int16 uint16 int32 uint32 int64 uint64 float32 float64 string (default: raw words)")
-	cmd.Flags().StringVarP(&byteOrder, "byte-order", "b", "ABCD", "ABCD | CDAB | BADC | DCBA, for 32/64-bit values (BADC/DCBA swap string bytes)")
-	cmd.Flags().IntVar(&length, "length", 0, "registers of a --type string value")
-	cmd.Flags().BoolVar(&allowWrite, "allow-write", false, "allow writing to the device")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	o.conn.addFlags(cmd.Flags(), time.Second)
+	cmd.Flags().StringVarP(&o.register, "register", "r", "holding", "holding | coil")
+	cmd.Flags().IntVarP(&o.address, "address", "a", 0, "first address, 0-based")
+	cmd.Flags().StringVar(&o.values, "values", "", "comma-separated: words (1500, 0x05DC), values of --type (12.5,-3), coils (1, 0, on, off); a string is one value")
+	cmd.Flags().StringVarP(&o.typ, "type", "t", "", "bool int16 uint16 int32 uint32 int64 uint64 float32 float64 string (default: raw words)")
+	cmd.Flags().StringVarP(&o.byteOrder, "byte-order", "b", "ABCD", "ABCD | CDAB | BADC | DCBA, for 32/64-bit values (BADC/DCBA swap string bytes)")
+	cmd.Flags().IntVar(&o.length, "length", 0, "registers of a --type string value")
+	cmd.Flags().BoolVar(&o.allowWrite, "allow-write", false, "allow writing to the device")
+	cmd.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+func (o *modbusWriteOptions) run(cmd *cobra.Command, args []string) error {
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	if !o.allowWrite {
+		return usageError(errors.New("modbus write changes a running machine: add --allow-write to do it"))
+	}
+	if o.register != "holding" && o.register != "coil" {
+		return usageError(fmt.Errorf("--register %q: only holding and coil are writable", o.register))
+	}
+	if o.address < 0 || o.address > 0xFFFF {
+		return usageError(fmt.Errorf("--address %d: want 0..65535", o.address))
+	}
+	if o.register == "coil" && o.typ != "" && o.typ != "bool" {
+		return usageError(fmt.Errorf("--type %s: coils are bool", o.typ))
+	}
+	var words []uint16
+	var bits []bool
+	// spec reads the values back by their type; nil: raw words.
+	var spec *readSpec
+	if o.register == "holding" && o.typ != "" {
+		var n int
+		if words, n, err = encodeWriteValues(o.typ, o.byteOrder, o.length, o.values); err != nil {
+			return usageError(err)
+		}
+		spec = &readSpec{register: "holding", address: o.address, count: n, typ: o.typ, length: o.length, byteOrder: o.byteOrder}
+	} else if words, bits, err = parseWriteValues(o.register, o.values); err != nil {
+		return usageError(err)
+	}
+	if o.address+len(words)+len(bits) > 1<<16 {
+		return usageError(fmt.Errorf("--address %d: %d values run past 65535", o.address, len(words)+len(bits)))
+	}
+	var tags []modbus.Tag
+	if spec != nil {
+		if tags, err = spec.tags(); err != nil {
+			return usageError(err)
+		}
+	}
+	d, err := o.conn.driver(args[0], o.conn.unit, o.byteOrder, tags)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	what := fmt.Sprintf("%s unit %d: write %s %d = %s", modbusURL(args[0]), o.conn.unit, o.register, o.address, o.values)
+	if spec != nil {
+		what += " (" + o.typ
+		if spec.width() > 1 && o.typ != "string" {
+			what += " " + strings.ToUpper(o.byteOrder)
+		}
+		what += ")"
+	}
+	if !o.yes {
+		ok, err := confirmAction(cmd.InOrStdin(), o.g.stderr, what, "Write to the device?")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &exitError{exitFailed, errors.New("not written")}
+		}
+	}
+	attrs := []any{"device", modbusURL(args[0]), "unit", o.conn.unit, "register", o.register, "address", o.address, "values", o.values}
+	if spec != nil {
+		attrs = append(attrs, "type", o.typ, "byte_order", strings.ToUpper(o.byteOrder))
+	}
+	log.Warn("modbus write", attrs...)
+	ctx := cmd.Context()
+	var back string
+	same := true
+	switch {
+	case spec != nil:
+		if err := d.WriteWords(ctx, uint16(o.address), words); err != nil {
+			return err
+		}
+		rows, failed, err := readValues(ctx, d, spec, make([]drivers.Sample, len(tags)))
+		for _, r := range rows {
+			if err == nil && failed > 0 && r.Error != "" {
+				err = errors.New(r.Error)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("written; read back: %w", err)
+		}
+		var got []uint16
+		parts := make([]string, len(rows))
+		for i, r := range rows {
+			got = append(got, r.Raw...)
+			parts[i] = formatRaw(r.Raw) + " = " + formatValue(r.Value)
+		}
+		back = strings.Join(parts, ", ")
+		same = slices.Equal(got, words)
+	case o.register == "holding":
+		if err := d.WriteWords(ctx, uint16(o.address), words); err != nil {
+			return err
+		}
+		got, err := d.ReadWords(ctx, "holding", uint16(o.address), uint16(len(words)))
+		if err != nil {
+			return fmt.Errorf("written; read back: %w", err)
+		}
+		back = formatRaw(got)
+		same = slices.Equal(got, words)
+	default:
+		if err := d.WriteBits(ctx, uint16(o.address), bits); err != nil {
+			return err
+		}
+		got, err := d.ReadBits(ctx, "coil", uint16(o.address), uint16(len(bits)))
+		if err != nil {
+			return fmt.Errorf("written; read back: %w", err)
+		}
+		back = fmt.Sprint(got)
+		same = slices.Equal(got, bits)
+	}
+	fmt.Fprintf(o.g.stdout, "%s: written; read back %s\n", what, back)
+	if !same {
+		return &exitError{exitFailed, errors.New("the device reads back other values than those written")}
+	}
+	return nil
 }
 
 // encodeWriteValues encodes --values as values of typ: comma-separated,

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -13,29 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers/sim"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name (rewritten with -update).
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
-	}
-}
 
 // frozenLine is a simulated press line with known register values.
 func frozenLine(t *testing.T, units ...byte) *sim.PressLine {
@@ -57,7 +36,7 @@ func frozenLine(t *testing.T, units ...byte) *sim.PressLine {
 func TestModbusCommands(t *testing.T) {
 	line := frozenLine(t, 1, 2)
 	addr := line.Addr()
-	dead := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	dead := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 
 	tests := []struct {
 		name   string
@@ -108,7 +87,7 @@ func TestModbusCommands(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			out, _ := runCLI(t, tt.args, tt.code, tt.stdout, tt.stderr)
 			if tt.golden != "" {
-				golden(t, tt.golden, strings.ReplaceAll(out, addr, "ADDR"))
+				testkit.Golden(t, filepath.Join("testdata", tt.golden), []byte(strings.ReplaceAll(out, addr, "ADDR")))
 			}
 		})
 	}
@@ -181,7 +160,7 @@ func (s *syncBuffer) String() string {
 func TestSimModbus(t *testing.T) {
 	out, stop := startCmd(t, "sim", "modbus", "--listen", "127.0.0.1:0", "--units", "1-3")
 	addrRE := regexp.MustCompile(`modbus tcp://(127\.0\.0\.1:\d+), unit\(s\) 1-3`)
-	waitFor(t, "the simulator's address", 10*time.Second, func() bool { return addrRE.MatchString(out.String()) })
+	testkit.WaitFor(t, 10*time.Second, "the simulator's address", func() bool { return addrRE.MatchString(out.String()) })
 	addr := addrRE.FindStringSubmatch(out.String())[1]
 	code, got, errOut := run(t, "modbus", "read", addr, "-u", "3", "-a", "50", "-t", "string", "--length", "4")
 	if code != exitOK || !strings.Contains(got, `"PRESS-03"`) {
@@ -207,6 +186,30 @@ func TestCompletion(t *testing.T) {
 			code, out, errOut := run(t, "completion", shell)
 			if code != exitOK || !strings.Contains(out, "linegate") || len(out) < 1000 {
 				t.Fatalf("exit %d, %d bytes: %s", code, len(out), errOut)
+			}
+		})
+	}
+}
+
+// A bad flag is named as the user typed it, not as the driver's ad-hoc
+// tag ("modbus/0: type ...").
+func TestModbusFlagErrorsNameTheFlag(t *testing.T) {
+	dead := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"modbus", "read", dead, "-t", "flot"}, `--type "flot": want bool, int16`},
+		{[]string{"modbus", "read", dead, "-b", "XX", "-t", "float32"}, `--byte-order "XX": want ABCD`},
+		{[]string{"modbus", "read", dead, "-r", "holdin"}, `--register "holdin": want holding`},
+		{[]string{"modbus", "read", dead, "-r", "coil", "-t", "uint16"}, `--type uint16: a coil is one bit`},
+		{[]string{"modbus", "watch", dead, "-t", "string"}, `--type string needs --length`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[3:], " "), func(t *testing.T) {
+			_, errOut := runCLI(t, tt.args, exitUsage, nil, []string{tt.want})
+			if strings.Contains(errOut, "modbus/") {
+				t.Errorf("names an internal device: %s", errOut)
 			}
 		})
 	}

@@ -6,13 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // otherUnitGateway is a Modbus TCP gateway that answers every read with
@@ -20,56 +20,23 @@ import (
 // within deaf of a connect.
 func otherUnitGateway(t *testing.T, deaf time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	return testkit.Serve(t, func(c net.Conn) {
+		at := time.Now()
+		req := make([]byte, 12)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(c, req); err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				at := time.Now()
-				req := make([]byte, 12)
-				for {
-					if _, err := io.ReadFull(c, req); err != nil {
-						return
-					}
-					if time.Since(at) < deaf {
-						continue
-					}
-					out := append(append([]byte(nil), req[:4]...), 0, 5, 0, req[7], 2)
-					out = binary.BigEndian.AppendUint16(out, 77)
-					if _, err := c.Write(out); err != nil {
-						return
-					}
-				}
-			}()
+			if time.Since(at) < deaf {
+				continue
+			}
+			out := append(append([]byte(nil), req[:4]...), 0, 5, 0, req[7], 2)
+			out = binary.BigEndian.AppendUint16(out, 77)
+			if _, err := c.Write(out); err != nil {
+				return
+			}
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
-	return ln.Addr().String()
 }
 
 // The config's unit_id_check and first_read_delay reach the driver.

@@ -15,17 +15,23 @@ import (
 	"github.com/linegate/linegate/drivers/modbus"
 )
 
+// modbusScanOptions are the flags of `linegate modbus scan`.
+type modbusScanOptions struct {
+	g           *globals
+	conn        modbusConn
+	units       string
+	addresses   string
+	tables      string
+	step        int
+	maxRequests int
+	unitsOnly   bool
+	asJSON      bool
+	asYAML      bool
+	name        string
+}
+
 func newModbusScanCmd(g *globals) *cobra.Command {
-	var (
-		conn        modbusConn
-		units       string
-		addresses   string
-		tables      string
-		step        int
-		maxRequests int
-		unitsOnly   bool
-		asJSON      bool
-	)
+	o := &modbusScanOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "scan ADDRESS",
 		Short: "Find which unit ids answer and which address ranges they serve",
@@ -38,65 +44,75 @@ lower --step to look closer. At most --max-requests reads per table.
 
 A unit id that does not answer costs one --timeout, so scanning 1-247 against
 a gateway with nothing behind it takes 247 timeouts. Exit 0 when at least one
-unit answered, 1 when none did or the device is unreachable, 2 on a bad flag.`,
+unit answered, 1 when none did or the device is unreachable, 2 on a bad flag.
+With --yaml it prints a device block per unit that answered, one raw tag per
+readable register and bit (at most 250), to rename, type and scale.`,
 		Example: `  linegate modbus scan 10.0.0.21
   linegate modbus scan 10.0.0.21 --units 1-10 --timeout 100ms --units-only
   linegate modbus scan 10.0.0.21 --units 1 --addresses 0-65535 --step 500 --json`,
 		Args: exactArgs(1, "ADDRESS (tcp://host:port or host:port)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ur, err := parseRanges(units, 0, 255)
-			if err != nil {
-				return usageError(fmt.Errorf("--units %w", err))
-			}
-			ar, err := parseRanges(addresses, 0, 0xFFFF)
-			if err != nil || len(ar) != 1 {
-				return usageError(fmt.Errorf("--addresses %q: want one range N-M within 0..65535", addresses))
-			}
-			var tbls []string
-			for _, t := range strings.Split(tables, ",") {
-				t = strings.TrimSpace(t)
-				if !slices.Contains([]string{"holding", "input", "coil", "discrete"}, t) {
-					return usageError(fmt.Errorf("--tables %q: want holding, input, coil, discrete", t))
-				}
-				tbls = append(tbls, t)
-			}
-			if step < 1 || maxRequests < 1 {
-				return usageError(errors.New("--step and --max-requests: want at least 1"))
-			}
-			if _, err := conn.driver(args[0], 1, "", nil); err != nil {
-				return err // checks the address and --timeout
-			}
-			sc := &scanner{conn: conn, addr: args[0], lo: ar[0][0], hi: ar[0][1], step: step, budget: maxRequests, tables: tbls, ranges: !unitsOnly}
-			var progress io.Writer = io.Discard
-			if isTerminal(g.stderr) && !asJSON {
-				progress = g.stderr
-			}
-			doc, err := sc.run(cmd.Context(), ur, progress)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if err := writeJSON(g.stdout, doc); err != nil {
-					return err
-				}
-			} else {
-				printScan(g.stdout, doc, unitsOnly)
-			}
-			if len(doc.Units) == 0 {
-				return &exitError{exitFailed, fmt.Errorf("no unit id of %s answered", units)}
-			}
-			return nil
-		},
+		RunE: o.run,
 	}
-	conn.addFlags(cmd.Flags(), 200*time.Millisecond)
-	cmd.Flags().StringVar(&units, "units", "1-247", "unit ids to try: 1-247, or a list like 1,2,10-20")
-	cmd.Flags().StringVar(&addresses, "addresses", "0-9999", "address range to search in each table")
-	cmd.Flags().StringVar(&tables, "tables", "holding,input,coil,discrete", "tables to search")
-	cmd.Flags().IntVar(&step, "step", 100, "distance between probes")
-	cmd.Flags().IntVar(&maxRequests, "max-requests", 1000, "reads per table at most")
-	cmd.Flags().BoolVar(&unitsOnly, "units-only", false, "only find the unit ids, not their ranges")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	o.conn.addFlags(cmd.Flags(), 200*time.Millisecond)
+	cmd.Flags().StringVar(&o.units, "units", "1-247", "unit ids to try: 1-247, or a list like 1,2,10-20")
+	cmd.Flags().StringVar(&o.addresses, "addresses", "0-9999", "address range to search in each table")
+	cmd.Flags().StringVar(&o.tables, "tables", "holding,input,coil,discrete", "tables to search")
+	cmd.Flags().IntVar(&o.step, "step", 100, "distance between probes")
+	cmd.Flags().IntVar(&o.maxRequests, "max-requests", 1000, "reads per table at most")
+	cmd.Flags().BoolVar(&o.unitsOnly, "units-only", false, "only find the unit ids, not their ranges")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&o.asYAML, "yaml", false, "print a device block per unit, with a raw tag per readable address")
+	cmd.Flags().StringVar(&o.name, "name", "plc", "with --yaml: the device name (with _u<unit> when several units answer)")
 	return cmd
+}
+
+func (o *modbusScanOptions) run(cmd *cobra.Command, args []string) error {
+	ur, err := parseRanges(o.units, 0, 255)
+	if err != nil {
+		return usageError(fmt.Errorf("--units %w", err))
+	}
+	ar, err := parseRanges(o.addresses, 0, 0xFFFF)
+	if err != nil || len(ar) != 1 {
+		return usageError(fmt.Errorf("--addresses %q: want one range N-M within 0..65535", o.addresses))
+	}
+	var tbls []string
+	for _, t := range strings.Split(o.tables, ",") {
+		t = strings.TrimSpace(t)
+		if !slices.Contains([]string{"holding", "input", "coil", "discrete"}, t) {
+			return usageError(fmt.Errorf("--tables %q: want holding, input, coil, discrete", t))
+		}
+		tbls = append(tbls, t)
+	}
+	if o.step < 1 || o.maxRequests < 1 {
+		return usageError(errors.New("--step and --max-requests: want at least 1"))
+	}
+	if _, err := o.conn.driver(args[0], 1, "", nil); err != nil {
+		return err // checks the address and --timeout
+	}
+	sc := &scanner{conn: o.conn, addr: args[0], lo: ar[0][0], hi: ar[0][1], step: o.step, budget: o.maxRequests, tables: tbls, ranges: !o.unitsOnly}
+	var progress io.Writer = io.Discard
+	if isTerminal(o.g.stderr) && !o.asJSON && !o.asYAML {
+		progress = o.g.stderr
+	}
+	doc, err := sc.run(cmd.Context(), ur, progress)
+	if err != nil {
+		return err
+	}
+	if o.asYAML {
+		if err := printScanYAML(o.g.stdout, doc, o.name); err != nil {
+			return err
+		}
+	} else if o.asJSON {
+		if err := writeJSON(o.g.stdout, doc); err != nil {
+			return err
+		}
+	} else {
+		printScan(o.g.stdout, doc, o.unitsOnly)
+	}
+	if len(doc.Units) == 0 {
+		return &exitError{exitFailed, fmt.Errorf("no unit id of %s answered", o.units)}
+	}
+	return nil
 }
 
 type scanDoc struct {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/configs"
+	"github.com/linegate/linegate/uplink"
 )
 
 func newMQTTCmd(g *globals) *cobra.Command {
@@ -31,9 +32,7 @@ func newMQTTCmd(g *globals) *cobra.Command {
 		Use:   "mqtt",
 		Short: "Check a broker (connect, round trip, TLS) and watch what linegate publishes",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return usageError(errors.New("mqtt: name a subcommand: check or tail"))
-		},
+		RunE:  needSubcommand("mqtt: name a subcommand: check or tail"),
 	}
 	cmd.AddCommand(newMQTTCheckCmd(g), newMQTTTailCmd(g))
 	return cmd
@@ -180,7 +179,11 @@ func connectMQTT(ctx context.Context, broker string, d mqttDial, lost func(error
 		return c, fmt.Errorf("connect %s: no CONNACK within %v", u.Redacted(), d.timeout)
 	}
 	if err := tok.Error(); err != nil {
-		return c, fmt.Errorf("connect %s: %w", u.Redacted(), err)
+		err = uplink.DialError(err)
+		if (u.Scheme == "ssl" || u.Scheme == "wss") && uplink.ClosedInHandshake(err) {
+			err = fmt.Errorf("%s: %w", uplink.NotTLSHint, err)
+		}
+		return c, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
 	}
 	c.connect = time.Since(start)
 	mu.Lock()
@@ -308,11 +311,15 @@ func printMQTTCheck(w io.Writer, doc mqttCheckDoc, now time.Time) {
 	fmt.Fprintf(w, "%-11s FAIL  %s\n", doc.Step, doc.Error)
 }
 
+// mqttCheckOptions are the flags of `linegate mqtt check`.
+type mqttCheckOptions struct {
+	g      *globals
+	f      mqttFlags
+	asJSON bool
+}
+
 func newMQTTCheckCmd(g *globals) *cobra.Command {
-	var (
-		f      mqttFlags
-		asJSON bool
-	)
+	o := &mqttCheckOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "check BROKER",
 		Short: "Connect, publish and receive a message, and show latency and TLS details",
@@ -327,42 +334,48 @@ never printed. Exit 0 when the round trip worked, 1 when a step failed,
   linegate mqtt check ssl://mes-broker:8883 --ca-file ca.pem --username line1 --password-file pw.txt
   linegate mqtt check ssl://10.0.0.9:8883 --ca-file ca.pem --cert-file gw.pem --key-file gw.key --json`,
 		Args: exactArgs(1, "BROKER (tcp://host:port, ssl://host:port, ws:// or wss://)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := f.dialOptions()
-			if err != nil {
-				return err
-			}
-			if _, err := brokerURL(args[0]); err != nil {
-				return usageError(err)
-			}
-			doc := checkBroker(cmd.Context(), args[0], d, f.insecure)
-			if asJSON {
-				if err := writeJSON(g.stdout, doc); err != nil {
-					return err
-				}
-			} else {
-				printMQTTCheck(g.stdout, doc, time.Now())
-			}
-			if !doc.OK {
-				return &exitError{exitFailed, fmt.Errorf("mqtt check %s: %s failed", doc.Broker, doc.Step)}
-			}
-			return nil
-		},
+		RunE: o.run,
 	}
-	f.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	o.f.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
 	return cmd
 }
 
+func (o *mqttCheckOptions) run(cmd *cobra.Command, args []string) error {
+	d, err := o.f.dialOptions()
+	if err != nil {
+		return err
+	}
+	if _, err := brokerURL(args[0]); err != nil {
+		return usageError(err)
+	}
+	doc := checkBroker(cmd.Context(), args[0], d, o.f.insecure)
+	if o.asJSON {
+		if err := writeJSON(o.g.stdout, doc); err != nil {
+			return err
+		}
+	} else {
+		printMQTTCheck(o.g.stdout, doc, time.Now())
+	}
+	if !doc.OK {
+		return &exitError{exitFailed, fmt.Errorf("mqtt check %s: %s failed", doc.Broker, doc.Step)}
+	}
+	return nil
+}
+
+// mqttTailOptions are the flags of `linegate mqtt tail`.
+type mqttTailOptions struct {
+	g      *globals
+	f      mqttFlags
+	broker string
+	config string
+	raw    bool
+	asJSON bool
+	count  int
+}
+
 func newMQTTTailCmd(g *globals) *cobra.Command {
-	var (
-		f      mqttFlags
-		broker string
-		config string
-		raw    bool
-		asJSON bool
-		count  int
-	)
+	o := &mqttTailOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "tail [TOPIC]",
 		Short: "Subscribe and pretty-print linegate payloads as they arrive",
@@ -377,102 +390,104 @@ bad flag.`,
   linegate mqtt tail 'linegate/plant-a/+/+/press01/#' --broker tcp://mes-broker:1883 --raw
   linegate mqtt tail -c /etc/linegate/linegate.yaml      # broker, credentials and TLS of the config`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := f.dialOptions()
-			if err != nil {
-				return err
-			}
-			topic := "linegate/#"
-			if config != "" {
-				cfg, err := loadConfig(config)
-				if err != nil {
-					return err
-				}
-				if broker == "" && len(cfg.Uplink.Brokers) > 0 {
-					broker = cfg.Uplink.Brokers[0]
-				}
-				if d.username == "" {
-					d.username, d.password = cfg.Uplink.Username, cfg.Uplink.Password.Reveal()
-				}
-				if d.tls == nil {
-					if d.tls, err = agent.BrokerTLS(cfg.Uplink.TLS); err != nil {
-						return usageError(err)
-					}
-				}
-				topic = cfg.Uplink.TopicPrefix + "/#"
-			}
-			if len(args) == 1 {
-				topic = args[0]
-			}
-			if broker == "" {
-				return usageError(errors.New("--broker URL (or -c FILE) is required"))
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-
-			var mu sync.Mutex
-			n := 0
-			handler := func(_ paho.Client, m paho.Message) {
-				mu.Lock()
-				defer mu.Unlock()
-				if count > 0 && n >= count {
-					return
-				}
-				n++
-				switch {
-				case asJSON:
-					var payload any = json.RawMessage(m.Payload())
-					if !json.Valid(m.Payload()) {
-						payload = string(m.Payload())
-					}
-					b, _ := json.Marshal(struct {
-						Topic    string `json:"topic"`
-						Retained bool   `json:"retained"`
-						Payload  any    `json:"payload"`
-					}{m.Topic(), m.Retained(), payload})
-					fmt.Fprintf(g.stdout, "%s\n", b)
-				case raw || !json.Valid(m.Payload()):
-					fmt.Fprintf(g.stdout, "%s %s\n", m.Topic(), m.Payload())
-				default:
-					fmt.Fprintln(g.stdout, describe(m.Topic(), m.Payload()))
-				}
-				if count > 0 && n >= count {
-					cancel()
-				}
-			}
-			var lostErr error
-			c, err := connectMQTT(ctx, broker, d, func(err error) {
-				mu.Lock()
-				lostErr = err
-				mu.Unlock()
-				cancel()
-			})
-			if err != nil {
-				return &exitError{exitFailed, err}
-			}
-			defer c.client.Disconnect(250)
-			if err := waitToken(c.client.Subscribe(topic, 1, handler), d.timeout); err != nil {
-				return &exitError{exitFailed, fmt.Errorf("subscribe %s: %w", topic, err)}
-			}
-			if !asJSON && !raw {
-				fmt.Fprintf(g.stderr, "tail %s on %s (Ctrl-C to stop)\n", topic, c.broker.Redacted())
-			}
-			<-ctx.Done()
-			mu.Lock()
-			defer mu.Unlock()
-			if lostErr != nil {
-				return &exitError{exitFailed, fmt.Errorf("connection to %s lost: %w", c.broker.Redacted(), lostErr)}
-			}
-			return nil
-		},
+		RunE: o.run,
 	}
-	f.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&broker, "broker", "", "broker URL (tcp://host:port, ssl://, ws://, wss://)")
-	cmd.Flags().StringVarP(&config, "config", "c", "", "take broker, credentials, TLS and topic prefix from this config")
-	cmd.Flags().BoolVar(&raw, "raw", false, "print topic and payload as they are")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per message")
-	cmd.Flags().IntVarP(&count, "count", "n", 0, "stop after this many messages (0 = until Ctrl-C)")
+	o.f.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&o.broker, "broker", "", "broker URL (tcp://host:port, ssl://, ws://, wss://)")
+	cmd.Flags().StringVarP(&o.config, "config", "c", "", "take broker, credentials, TLS and topic prefix from this config")
+	cmd.Flags().BoolVar(&o.raw, "raw", false, "print topic and payload as they are")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print one JSON object per message")
+	cmd.Flags().IntVarP(&o.count, "count", "n", 0, "stop after this many messages (0 = until Ctrl-C)")
 	return cmd
+}
+
+func (o *mqttTailOptions) run(cmd *cobra.Command, args []string) error {
+	d, err := o.f.dialOptions()
+	if err != nil {
+		return err
+	}
+	topic := "linegate/#"
+	if o.config != "" {
+		cfg, err := loadConfig(o.config)
+		if err != nil {
+			return err
+		}
+		if o.broker == "" && len(cfg.Uplink.Brokers) > 0 {
+			o.broker = cfg.Uplink.Brokers[0]
+		}
+		if d.username == "" {
+			d.username, d.password = cfg.Uplink.Username, cfg.Uplink.Password.Reveal()
+		}
+		if d.tls == nil {
+			if d.tls, err = agent.BrokerTLS(cfg.Uplink.TLS); err != nil {
+				return usageError(err)
+			}
+		}
+		topic = cfg.Uplink.TopicPrefix + "/#"
+	}
+	if len(args) == 1 {
+		topic = args[0]
+	}
+	if o.broker == "" {
+		return usageError(errors.New("--broker URL (or -c FILE) is required"))
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var mu sync.Mutex
+	n := 0
+	handler := func(_ paho.Client, m paho.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		if o.count > 0 && n >= o.count {
+			return
+		}
+		n++
+		switch {
+		case o.asJSON:
+			var payload any = json.RawMessage(m.Payload())
+			if !json.Valid(m.Payload()) {
+				payload = string(m.Payload())
+			}
+			b, _ := json.Marshal(struct {
+				Topic    string `json:"topic"`
+				Retained bool   `json:"retained"`
+				Payload  any    `json:"payload"`
+			}{m.Topic(), m.Retained(), payload})
+			fmt.Fprintf(o.g.stdout, "%s\n", b)
+		case o.raw || !json.Valid(m.Payload()):
+			fmt.Fprintf(o.g.stdout, "%s %s\n", m.Topic(), m.Payload())
+		default:
+			fmt.Fprintln(o.g.stdout, describe(m.Topic(), m.Payload()))
+		}
+		if o.count > 0 && n >= o.count {
+			cancel()
+		}
+	}
+	var lostErr error
+	c, err := connectMQTT(ctx, o.broker, d, func(err error) {
+		mu.Lock()
+		lostErr = err
+		mu.Unlock()
+		cancel()
+	})
+	if err != nil {
+		return &exitError{exitFailed, err}
+	}
+	defer c.client.Disconnect(250)
+	if err := waitToken(c.client.Subscribe(topic, 1, handler), d.timeout); err != nil {
+		return &exitError{exitFailed, fmt.Errorf("subscribe %s: %w", topic, err)}
+	}
+	if !o.asJSON && !o.raw {
+		fmt.Fprintf(o.g.stderr, "tail %s on %s (Ctrl-C to stop)\n", topic, c.broker.Redacted())
+	}
+	<-ctx.Done()
+	mu.Lock()
+	defer mu.Unlock()
+	if lostErr != nil {
+		return &exitError{exitFailed, fmt.Errorf("connection to %s lost: %w", c.broker.Redacted(), lostErr)}
+	}
+	return nil
 }

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/testdata/peers"
 )
 
@@ -27,7 +29,7 @@ func TestMQTTCheckEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dead := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	pw := writeFile(t, "pw", "Sup3r-s3cret\n")
 
 	tests := []struct {
@@ -40,7 +42,8 @@ func TestMQTTCheckEmbedded(t *testing.T) {
 		{"round trip", []string{"mqtt", "check", "tcp://" + broker.addr}, exitOK, []string{"connect     ok", "tls         none (plain tcp)", "round trip  ok", "(qos 1 on linegate/_check/linegate-diag-"}, nil},
 		{"host:port and password", []string{"mqtt", "check", broker.addr, "--username", "u", "--password-file", pw}, exitOK, []string{"broker      tcp://" + broker.addr}, nil},
 		{"json", []string{"mqtt", "check", "tcp://" + broker.addr, "--json"}, exitOK, []string{`"ok": true`, `"round_trip_ms": `}, nil},
-		{"unreachable", []string{"mqtt", "check", "tcp://" + dead, "--timeout", "1s"}, exitFailed, []string{"connect     FAIL", "connection refused"}, []string{"connect failed"}},
+		{"unreachable", []string{"mqtt", "check", "tcp://" + dead, "--timeout", "1s"}, exitFailed, []string{"connect     FAIL  connect to tcp://" + dead + ": connection refused\n"}, []string{"connect failed"}},
+		{"ssl to a plain port", []string{"mqtt", "check", "ssl://" + broker.addr, "--timeout", "2s"}, exitFailed, []string{"connect to ssl://" + broker.addr + ": is TLS on?"}, []string{"connect failed"}},
 		{"bad scheme", []string{"mqtt", "check", "http://" + broker.addr}, exitUsage, nil, []string{"scheme must be tcp, ssl, ws or wss"}},
 		{"missing password file", []string{"mqtt", "check", broker.addr, "--password-file", filepath.Join(t.TempDir(), "nope")}, exitUsage, nil, []string{"--password-file"}},
 		{"no broker", []string{"mqtt", "check"}, exitUsage, nil, []string{"want BROKER"}},
@@ -52,6 +55,9 @@ func TestMQTTCheckEmbedded(t *testing.T) {
 			out, errOut := runCLI(t, tt.args, tt.code, tt.stdout, tt.stderr)
 			if strings.Contains(out+errOut, "Sup3r-s3cret") {
 				t.Fatal("the password was printed")
+			}
+			if strings.Contains(out+errOut, "network Error") {
+				t.Errorf("paho's wording leaks:\n%s%s", out, errOut)
 			}
 		})
 	}
@@ -68,7 +74,7 @@ func TestMQTTTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, stop := startCmd(t, "mqtt", "tail", "--broker", "tcp://"+broker.addr, "--count", "3")
-	waitFor(t, "the retained status", 10*time.Second, func() bool { return strings.Contains(out.String(), "gateway online") })
+	testkit.WaitFor(t, 10*time.Second, "the retained status", func() bool { return strings.Contains(out.String(), "gateway online") })
 	data := `{"schema":"linegate/v1","id":"line1-pc:7","gateway":"line1-pc","seq":7,"site":"plant-a","area":"assembly","line":"line1","equipment":"press01","class":"process","ts":"2026-11-27T10:15:02.123Z","historical":false,"readings":[{"tag":"temperature","value":23.5,"unit":"degC","quality":"good","ts":"2026-11-27T10:15:02.101Z"},{"tag":"speed","value":null,"quality":"bad","error":"modbus exception 2 (illegal data address)","ts":"2026-11-27T10:15:02.101Z"}]}`
 	for _, p := range []struct{ topic, payload string }{
 		{"linegate/plant-a/assembly/line1/press01/process", data},
@@ -79,7 +85,7 @@ func TestMQTTTail(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "three messages", 10*time.Second, func() bool { return strings.Contains(out.String(), "not json") })
+	testkit.WaitFor(t, 10*time.Second, "three messages", func() bool { return strings.Contains(out.String(), "not json") })
 	if code := stop(); code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
@@ -104,7 +110,7 @@ func TestMQTTCheckMosquitto(t *testing.T) {
 	dir := t.TempDir()
 	ca, caKey := writeCA(t, dir)
 	writeServerCert(t, dir, ca, caKey)
-	tlsPort, pwPort := peers.FreePort(t), peers.FreePort(t)
+	tlsPort, pwPort := testkit.FreePort(t), testkit.FreePort(t)
 	pwFile := filepath.Join(dir, "passwd")
 	if out, err := exec.Command("mosquitto_passwd", "-c", "-b", pwFile, "line1", "s3cret").CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_passwd: %v: %s", err, out)
@@ -122,7 +128,7 @@ password_file %s`, tlsPort, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "se
 	})
 	for _, p := range []int{tlsPort, pwPort} {
 		addr := fmt.Sprintf("127.0.0.1:%d", p)
-		waitFor(t, "listener "+addr, 10*time.Second, func() bool {
+		testkit.WaitFor(t, 10*time.Second, "listener "+addr, func() bool {
 			c, err := net.Dial("tcp", addr)
 			if err == nil {
 				c.Close()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,25 +19,9 @@ import (
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers"
 	"github.com/linegate/linegate/drivers/sim"
+	"github.com/linegate/linegate/internal/testkit"
 	"github.com/linegate/linegate/uplink"
 )
-
-// -update rewrites the golden files; other tests of the package may define
-// the same flag, so it is shared rather than declared twice.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files in testdata/")
-	}
-}
-
-func updating() bool {
-	f := flag.Lookup("update")
-	if f == nil {
-		return false
-	}
-	v, _ := f.Value.(flag.Getter).Get().(bool)
-	return v
-}
 
 // goldenBase is the source time of the golden steps: 13:59 in Berlin, a
 // minute before the 14:00 shift change.
@@ -279,7 +262,7 @@ func TestNormalizationGolden(t *testing.T) {
 		t.Run(c.file, func(t *testing.T) {
 			got := runGolden(t, line, c.device, c.steps, c.tweak)
 			path := filepath.Join("..", "..", "testdata", "normalization", c.file)
-			if updating() {
+			if testkit.Updating() {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
 					t.Fatal(err)
 				}

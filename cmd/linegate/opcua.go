@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -43,9 +42,7 @@ server certificates linegate trusts, rejected/ the ones it refused.
 
 Exit codes: 0 ok, 1 failed (unreachable, refused, a bad value), 2 usage.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return usageError(errors.New("opcua: name a subcommand: endpoints, browse, read, subscribe, cert or trust"))
-		},
+		RunE: needSubcommand("opcua: name a subcommand: endpoints, browse, read, subscribe, cert or trust"),
 	}
 	cmd.AddCommand(newOPCUAEndpointsCmd(g), newOPCUABrowseCmd(g), newOPCUAReadCmd(g), newOPCUASubscribeCmd(g),
 		newOPCUACertCmd(g), newOPCUATrustCmd(g))
@@ -108,105 +105,136 @@ func (c *opcuaConn) driver(endpoint string, tags []opcua.Tag, interval time.Dura
 	return d, nil
 }
 
+// opcuaEndpointsOptions are the flags of `linegate opcua endpoints`.
+type opcuaEndpointsOptions struct {
+	g       *globals
+	asJSON  bool
+	timeout time.Duration
+}
+
 func newOPCUAEndpointsCmd(g *globals) *cobra.Command {
-	var (
-		asJSON  bool
-		timeout time.Duration
-	)
+	o := &opcuaEndpointsOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "endpoints URL",
 		Short: "List the endpoints (security policy, mode, logins, certificate) a server offers",
 		Example: `  linegate opcua endpoints opc.tcp://10.0.0.5:4840
   linegate opcua endpoints opc.tcp://10.0.0.5:4840 --json`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			eps, err := opcua.GetEndpoints(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(g.stdout, eps)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "POLICY\tMODE\tLEVEL\tLOGINS\tCERTIFICATE (SHA-1)\tURL")
-			for _, e := range eps {
-				p := e.Policy
-				if !e.Supported {
-					p += " (unsupported)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", p, e.Mode, e.Level, strings.Join(e.Logins, ","), dash(e.Thumbprint), e.URL)
-			}
-			return tw.Flush()
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "timeout")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Second, "timeout")
 	return cmd
 }
 
+func (o *opcuaEndpointsOptions) run(cmd *cobra.Command, args []string) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+	defer cancel()
+	eps, err := opcua.GetEndpoints(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if o.asJSON {
+		return writeJSON(o.g.stdout, eps)
+	}
+	tw := tabwriter.NewWriter(o.g.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLICY\tMODE\tLEVEL\tLOGINS\tCERTIFICATE (SHA-1)\tURL")
+	for _, e := range eps {
+		p := e.Policy
+		if !e.Supported {
+			p += " (unsupported)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", p, e.Mode, e.Level, strings.Join(e.Logins, ","), dash(e.Thumbprint), e.URL)
+	}
+	return tw.Flush()
+}
+
+// opcuaBrowseOptions are the flags of `linegate opcua browse`.
+type opcuaBrowseOptions struct {
+	g      *globals
+	conn   opcuaConn
+	depth  int
+	asJSON bool
+	asYAML bool
+	by     browseYAML
+}
+
 func newOPCUABrowseCmd(g *globals) *cobra.Command {
-	var (
-		conn   opcuaConn
-		depth  int
-		asJSON bool
-	)
+	o := &opcuaBrowseOptions{g: g}
 	cmd := &cobra.Command{
-		Use:   "browse URL [NODE]",
+		Use:   "browse URL [NODE] [--yaml [--filter GLOB] [--name DEVICE]]",
 		Short: "Browse the address space from the Objects folder or a node",
 		Long: `Browse lists the nodes below NODE (a node id like ns=2;s=Line1 or a browse
 path like Objects/Line1/Press01; default the Objects folder), depth levels
-deep, with the node id and browse path to put in a config.`,
+deep, with the node id and browse path to put in a config. With --yaml it
+prints the variables found (those whose browse path or name match --filter)
+as a device block, ready to paste under devices:.`,
 		Example: `  linegate opcua browse opc.tcp://10.0.0.5:4840
   linegate opcua browse opc.tcp://10.0.0.5:4840 "ns=3;s=\"DB_Oven\"" --depth 3
-  linegate opcua browse opc.tcp://10.0.0.5:4840 Objects/Line1 --security-policy auto --username op`,
+  linegate opcua browse opc.tcp://10.0.0.5:4840 Objects/Line1 --security-policy auto --username op
+  linegate opcua browse opc.tcp://10.0.0.5:4840 Objects/Oven02 --depth 3 --yaml --filter "*Temp*"`,
 		Args: cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if depth < 1 || depth > 20 {
-				return usageError(fmt.Errorf("--depth %d: want 1..20", depth))
-			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			d, err := conn.driver(args[0], nil, 0, log)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			node := ""
-			if len(args) == 2 {
-				node = args[1]
-			}
-			var refs []opcua.Ref
-			tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
-			if !asJSON {
-				fmt.Fprintln(tw, "PATH\tCLASS\tNODE ID")
-			}
-			err = d.Browse(cmd.Context(), node, depth, func(r opcua.Ref) {
-				if asJSON {
-					refs = append(refs, r)
-					return
-				}
-				fmt.Fprintf(tw, "%s%s\t%s\t%s\n", strings.Repeat("  ", r.Depth-1), r.BrowseName, r.NodeClass, r.NodeID)
-			})
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if refs == nil {
-					refs = []opcua.Ref{}
-				}
-				return writeJSON(g.stdout, refs)
-			}
-			return tw.Flush()
-		},
+		RunE: o.run,
 	}
-	conn.addFlags(cmd.Flags())
-	cmd.Flags().IntVar(&depth, "depth", 1, "levels to browse (1 = the children only)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	o.conn.addFlags(cmd.Flags())
+	cmd.Flags().IntVar(&o.depth, "depth", 1, "levels to browse (1 = the children only)")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&o.asYAML, "yaml", false, "print the variables found as a device block of linegate YAML")
+	cmd.Flags().StringVar(&o.by.filter, "filter", "", `with --yaml: only variables whose browse path or name match this glob ("*Temp*", "Zone?/*")`)
+	cmd.Flags().StringVar(&o.by.name, "name", "", "with --yaml: the device name (default: from NODE)")
 	return cmd
+}
+
+func (o *opcuaBrowseOptions) run(cmd *cobra.Command, args []string) error {
+	if o.depth < 1 || o.depth > 20 {
+		return usageError(fmt.Errorf("--depth %d: want 1..20", o.depth))
+	}
+	if err := checkFilter(o.by.filter); err != nil {
+		return err
+	}
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	d, err := o.conn.driver(args[0], nil, 0, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	node := ""
+	if len(args) == 2 {
+		node = args[1]
+	}
+	var refs []opcua.Ref
+	tw := tabwriter.NewWriter(o.g.stdout, 2, 4, 2, ' ', 0)
+	if !o.asJSON {
+		fmt.Fprintln(tw, "PATH\tCLASS\tNODE ID")
+	}
+	o.by.endpoint, o.by.conn, o.by.start = args[0], &o.conn, node
+	err = d.Browse(cmd.Context(), node, o.depth, func(r opcua.Ref) {
+		if o.asYAML {
+			o.by.add(r)
+			return
+		}
+		if o.asJSON {
+			refs = append(refs, r)
+			return
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", strings.Repeat("  ", r.Depth-1), r.BrowseName, r.NodeClass, r.NodeID)
+	})
+	if err != nil {
+		return err
+	}
+	if o.asYAML {
+		return o.by.write(o.g.stdout)
+	}
+	if o.asJSON {
+		if refs == nil {
+			refs = []opcua.Ref{}
+		}
+		return writeJSON(o.g.stdout, refs)
+	}
+	return tw.Flush()
 }
 
 // opcuaValue is one node's value as the read and subscribe commands print it.
@@ -252,11 +280,15 @@ func nodeTags(nodes []string) []opcua.Tag {
 	return tags
 }
 
+// opcuaReadOptions are the flags of `linegate opcua read`.
+type opcuaReadOptions struct {
+	g      *globals
+	conn   opcuaConn
+	asJSON bool
+}
+
 func newOPCUAReadCmd(g *globals) *cobra.Command {
-	var (
-		conn   opcuaConn
-		asJSON bool
-	)
+	o := &opcuaReadOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "read URL NODE...",
 		Short: "Read nodes once (node ids or browse paths), with quality and source timestamp",
@@ -269,57 +301,63 @@ is not good.`,
   LINEGATE_OPCUA_PASSWORD=secret linegate opcua read opc.tcp://10.0.0.5:4840 "ns=3;i=1001" \
       --security-policy Basic256Sha256 --username op --json`,
 		Args: cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			nodes := args[1:]
-			d, err := conn.driver(args[0], nodeTags(nodes), 0, log)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			out := make([]drivers.Sample, len(nodes))
-			if err := d.Read(cmd.Context(), out); err != nil {
-				return err
-			}
-			vals := make([]opcuaValue, len(nodes))
-			bad := 0
-			for i, s := range out {
-				vals[i] = opcuaValueOf(nodes[i], s)
-				if s.Quality != drivers.Good {
-					bad++
-				}
-			}
-			if asJSON {
-				err = writeJSON(g.stdout, vals)
-			} else {
-				tw := tabwriter.NewWriter(g.stdout, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NODE\tVALUE\tSOURCE TS")
-				for _, v := range vals {
-					fmt.Fprintln(tw, v.text())
-				}
-				err = tw.Flush()
-			}
-			if err == nil && bad > 0 {
-				err = &exitError{exitFailed, fmt.Errorf("%d of %d node(s) not good", bad, len(nodes))}
-			}
-			return err
-		},
+		RunE: o.run,
 	}
-	conn.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	o.conn.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
 	return cmd
 }
 
+func (o *opcuaReadOptions) run(cmd *cobra.Command, args []string) error {
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	nodes := args[1:]
+	d, err := o.conn.driver(args[0], nodeTags(nodes), 0, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	out := make([]drivers.Sample, len(nodes))
+	if err := d.Read(cmd.Context(), out); err != nil {
+		return err
+	}
+	vals := make([]opcuaValue, len(nodes))
+	bad := 0
+	for i, s := range out {
+		vals[i] = opcuaValueOf(nodes[i], s)
+		if s.Quality != drivers.Good {
+			bad++
+		}
+	}
+	if o.asJSON {
+		err = writeJSON(o.g.stdout, vals)
+	} else {
+		tw := tabwriter.NewWriter(o.g.stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tVALUE\tSOURCE TS")
+		for _, v := range vals {
+			fmt.Fprintln(tw, v.text())
+		}
+		err = tw.Flush()
+	}
+	if err == nil && bad > 0 {
+		err = &exitError{exitFailed, fmt.Errorf("%d of %d node(s) not good", bad, len(nodes))}
+	}
+	return err
+}
+
+// opcuaSubscribeOptions are the flags of `linegate opcua subscribe`.
+type opcuaSubscribeOptions struct {
+	g        *globals
+	conn     opcuaConn
+	interval time.Duration
+	duration time.Duration
+	asJSON   bool
+}
+
 func newOPCUASubscribeCmd(g *globals) *cobra.Command {
-	var (
-		conn     opcuaConn
-		interval time.Duration
-		duration time.Duration
-		asJSON   bool
-	)
+	o := &opcuaSubscribeOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "subscribe URL NODE...",
 		Short: "Subscribe to nodes and print every change until Ctrl-C",
@@ -330,46 +368,48 @@ included. Ctrl-C or --duration stops it.`,
 		Example: `  linegate opcua subscribe opc.tcp://10.0.0.5:4840 "ns=2;s=Oven02.Zone1.Temp" --interval 200ms
   linegate opcua subscribe opc.tcp://10.0.0.5:4840 Objects/Oven01/Parts --duration 30s --json`,
 		Args: cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if interval < 10*time.Millisecond {
-				return usageError(fmt.Errorf("--interval %v: want 10ms or more", interval))
-			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			nodes := args[1:]
-			d, err := conn.driver(args[0], nodeTags(nodes), interval, log)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if duration > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, duration)
-				defer cancel()
-			}
-			return d.Subscribe(ctx, func(cs []drivers.Change) {
-				for _, c := range cs {
-					printChange(g.stdout, opcuaValueOf(nodes[c.Index], c.Sample), asJSON)
-				}
-			}, func(err error) {
-				if err != nil {
-					fmt.Fprintf(g.stderr, "linegate: %s: down: %v\n", args[0], err)
-					return
-				}
-				p, m := d.Security()
-				fmt.Fprintf(g.stderr, "linegate: %s: subscribed (%s/%s), %d node(s)\n", args[0], p, m, len(nodes))
-			})
-		},
+		RunE: o.run,
 	}
-	conn.addFlags(cmd.Flags())
-	cmd.Flags().DurationVar(&interval, "interval", time.Second, "publishing and sampling interval")
-	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0 = until Ctrl-C)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per change")
+	o.conn.addFlags(cmd.Flags())
+	cmd.Flags().DurationVar(&o.interval, "interval", time.Second, "publishing and sampling interval")
+	cmd.Flags().DurationVar(&o.duration, "duration", 0, "stop after this long (0 = until Ctrl-C)")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print one JSON object per change")
 	return cmd
+}
+
+func (o *opcuaSubscribeOptions) run(cmd *cobra.Command, args []string) error {
+	if o.interval < 10*time.Millisecond {
+		return usageError(fmt.Errorf("--interval %v: want 10ms or more", o.interval))
+	}
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	nodes := args[1:]
+	d, err := o.conn.driver(args[0], nodeTags(nodes), o.interval, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+	return d.Subscribe(ctx, func(cs []drivers.Change) {
+		for _, c := range cs {
+			printChange(o.g.stdout, opcuaValueOf(nodes[c.Index], c.Sample), o.asJSON)
+		}
+	}, func(err error) {
+		if err != nil {
+			fmt.Fprintf(o.g.stderr, "linegate: %s: down: %v\n", args[0], err)
+			return
+		}
+		p, m := d.Security()
+		fmt.Fprintf(o.g.stderr, "linegate: %s: subscribed (%s/%s), %d node(s)\n", args[0], p, m, len(nodes))
+	})
 }
 
 func printChange(w io.Writer, v opcuaValue, asJSON bool) {
@@ -380,12 +420,16 @@ func printChange(w io.Writer, v opcuaValue, asJSON bool) {
 	fmt.Fprintln(w, strings.ReplaceAll(v.text(), "\t", "  "))
 }
 
+// opcuaCertOptions are the flags of `linegate opcua cert`.
+type opcuaCertOptions struct {
+	g      *globals
+	pkiDir string
+	uri    string
+	asJSON bool
+}
+
 func newOPCUACertCmd(g *globals) *cobra.Command {
-	var (
-		pkiDir string
-		uri    string
-		asJSON bool
-	)
+	o := &opcuaCertOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "cert",
 		Short: "Show linegate's client certificate, creating it if there is none",
@@ -397,47 +441,55 @@ Portal, certificate manager) when the server does not accept unknown clients.`,
 		Example: `  linegate opcua cert --pki-dir /var/lib/linegate/pki
   linegate opcua cert --json`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			p, err := opcua.OpenPKI(pkiDir)
-			if err != nil {
-				return err
-			}
-			own, err := p.Own(uri)
-			if err != nil {
-				return err
-			}
-			c := own.Cert
-			info := struct {
-				Created    bool      `json:"created"`
-				Cert       string    `json:"cert"`
-				Key        string    `json:"key"`
-				URI        string    `json:"application_uri"`
-				Subject    string    `json:"subject"`
-				Thumbprint string    `json:"thumbprint"`
-				NotBefore  time.Time `json:"not_before"`
-				NotAfter   time.Time `json:"not_after"`
-				DNS        []string  `json:"dns_names"`
-			}{own.Created, own.CertPath, own.KeyPath, own.URI, c.Subject.String(), opcua.Thumbprint(own.DER), c.NotBefore.UTC(), c.NotAfter.UTC(), c.DNSNames}
-			if asJSON {
-				return writeJSON(g.stdout, info)
-			}
-			if own.Created {
-				fmt.Fprintf(g.stdout, "created a new client certificate\n")
-			}
-			fmt.Fprintf(g.stdout, "certificate      %s\nkey              %s\napplication URI  %s\nsubject          %s\nSHA-1            %s\nvalid            %s .. %s\nDNS names        %s\n",
-				info.Cert, info.Key, info.URI, info.Subject, info.Thumbprint,
-				info.NotBefore.Format(time.DateOnly), info.NotAfter.Format(time.DateOnly), strings.Join(info.DNS, ", "))
-			return nil
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().StringVar(&pkiDir, "pki-dir", defaultPKIDir, "pki folder (own/ trusted/ rejected/)")
-	cmd.Flags().StringVar(&uri, "application-uri", "", "ApplicationURI of a new certificate (default urn:linegate:<hostname>)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&o.pkiDir, "pki-dir", defaultPKIDir, "pki folder (own/ trusted/ rejected/)")
+	cmd.Flags().StringVar(&o.uri, "application-uri", "", "ApplicationURI of a new certificate (default urn:linegate:<hostname>)")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
 	return cmd
 }
 
+func (o *opcuaCertOptions) run(_ *cobra.Command, _ []string) error {
+	p, err := opcua.OpenPKI(o.pkiDir)
+	if err != nil {
+		return err
+	}
+	own, err := p.Own(o.uri)
+	if err != nil {
+		return err
+	}
+	c := own.Cert
+	info := struct {
+		Created    bool      `json:"created"`
+		Cert       string    `json:"cert"`
+		Key        string    `json:"key"`
+		URI        string    `json:"application_uri"`
+		Subject    string    `json:"subject"`
+		Thumbprint string    `json:"thumbprint"`
+		NotBefore  time.Time `json:"not_before"`
+		NotAfter   time.Time `json:"not_after"`
+		DNS        []string  `json:"dns_names"`
+	}{own.Created, own.CertPath, own.KeyPath, own.URI, c.Subject.String(), opcua.Thumbprint(own.DER), c.NotBefore.UTC(), c.NotAfter.UTC(), c.DNSNames}
+	if o.asJSON {
+		return writeJSON(o.g.stdout, info)
+	}
+	if own.Created {
+		fmt.Fprintf(o.g.stdout, "created a new client certificate\n")
+	}
+	fmt.Fprintf(o.g.stdout, "certificate      %s\nkey              %s\napplication URI  %s\nsubject          %s\nSHA-1            %s\nvalid            %s .. %s\nDNS names        %s\n",
+		info.Cert, info.Key, info.URI, info.Subject, info.Thumbprint,
+		info.NotBefore.Format(time.DateOnly), info.NotAfter.Format(time.DateOnly), strings.Join(info.DNS, ", "))
+	return nil
+}
+
+// opcuaTrustOptions are the flags of `linegate opcua trust`.
+type opcuaTrustOptions struct {
+	g      *globals
+	pkiDir string
+}
+
 func newOPCUATrustCmd(g *globals) *cobra.Command {
-	var pkiDir string
+	o := &opcuaTrustOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "trust FILE|THUMBPRINT",
 		Short: "Trust a server certificate: a file, or the thumbprint of one in rejected/",
@@ -450,21 +502,23 @@ gateway picks the certificate up on its next connect attempt.`,
 		Example: `  linegate opcua trust --pki-dir /var/lib/linegate/pki 3F2A...C9
   linegate opcua trust --pki-dir /var/lib/linegate/pki /tmp/plc-oven02.der`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			p, err := opcua.OpenPKI(pkiDir)
-			if err != nil {
-				return err
-			}
-			path, err := p.Trust(args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "trusted: %s\n", path)
-			return nil
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().StringVar(&pkiDir, "pki-dir", defaultPKIDir, "pki folder (own/ trusted/ rejected/)")
+	cmd.Flags().StringVar(&o.pkiDir, "pki-dir", defaultPKIDir, "pki folder (own/ trusted/ rejected/)")
 	return cmd
+}
+
+func (o *opcuaTrustOptions) run(_ *cobra.Command, args []string) error {
+	p, err := opcua.OpenPKI(o.pkiDir)
+	if err != nil {
+		return err
+	}
+	path, err := p.Trust(args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.g.stdout, "trusted: %s\n", path)
+	return nil
 }
 
 // quietStdLog sends the standard library's logger, which gopcua's server

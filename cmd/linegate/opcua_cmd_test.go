@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/cmd/internal/agent"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers"
@@ -230,7 +232,7 @@ devices:
 				}()
 			}
 			defer func() { cancel(); <-done }()
-			peers.WaitFor(t, 20*time.Second, "5 different levels", func() bool {
+			testkit.WaitFor(t, 20*time.Second, "5 different levels", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
 				return len(seen) >= 5

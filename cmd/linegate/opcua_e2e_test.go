@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers/sim"
 )
 
@@ -73,7 +75,7 @@ func TestOPCUAEndToEnd(t *testing.T) {
 				}
 				return false
 			}
-			waitFor(t, "oven readings", 20*time.Second, func() bool {
+			testkit.WaitFor(t, 20*time.Second, "oven readings", func() bool {
 				return has("/oven01/process", `{"tag":"zone1_temp","value":2`, `"unit":"degC","quality":"good"`) &&
 					has("/oven01/process", `"tag":"zone2_temp","value":2`) &&
 					has("/oven01/process", `{"tag":"sensor4","value":null,"quality":"bad","error":"ns=1;s=Oven01.Sensor4: BadSensorFailure"`) &&
@@ -85,13 +87,13 @@ func TestOPCUAEndToEnd(t *testing.T) {
 			}
 
 			oven.Stop()
-			waitFor(t, "device_down event", 20*time.Second, func() bool {
+			testkit.WaitFor(t, 20*time.Second, "device_down event", func() bool {
 				return has("/events", `"event":"device_down"`, `"device":"oven01"`)
 			})
 			if err := oven.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "device_up event", 30*time.Second, func() bool {
+			testkit.WaitFor(t, 30*time.Second, "device_up event", func() bool {
 				return has("/events", `"event":"device_up"`, `"device":"oven01"`)
 			})
 		})

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -80,7 +82,7 @@ func pageDemo(t *testing.T) (*sim.PressLine, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", peers.FreePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	cfg.HTTP.Listen = &addr
 	cfg.HTTP.Token = configs.Secret(pageTestToken)
 	a, err := agent.New(cfg, discard, agent.Options{Version: version})
@@ -101,7 +103,7 @@ func pageDemo(t *testing.T) (*sim.PressLine, string) {
 			t.Error("pipeline did not stop")
 		}
 	})
-	peers.WaitFor(t, 10*time.Second, "the agent's HTTP endpoint", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the agent's HTTP endpoint", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false
@@ -297,7 +299,7 @@ func TestPageInChromium(t *testing.T) {
 	// The first numeric tag is charted from the start: a line of points
 	// (for the README's screenshot, a longer one).
 	points, wait := 3, 15*time.Second
-	if *update {
+	if testkit.Updating() {
 		points, wait = 30, 60*time.Second
 	}
 	waitPage("a trend of press01/temperature", wait,
@@ -306,7 +308,7 @@ func TestPageInChromium(t *testing.T) {
 		t.Error("the page is wider than a 1366x768 screen")
 	}
 	png := screenshot(t, ctx, "status-page-1366x768.png")
-	if *update {
+	if testkit.Updating() {
 		if err := os.WriteFile(filepath.Join("testdata", "status-page.png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}

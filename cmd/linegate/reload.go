@@ -9,8 +9,11 @@ import (
 	"github.com/linegate/linegate/configs"
 )
 
+// reloadOptions are the flags of `linegate reload`.
+type reloadOptions struct{ path string }
+
 func newReloadCmd(g *globals) *cobra.Command {
-	var path string
+	o := &reloadOptions{}
 	cmd := &cobra.Command{
 		Use:   "reload [-c FILE]",
 		Short: "Make the running agent reload its config (SIGHUP)",
@@ -24,14 +27,15 @@ and its config_reload event say what was applied. Under systemd,
 		Example: `  linegate reload                       # the service's config (` + configs.DefaultConfigPath() + `)
   linegate reload -c /etc/linegate/linegate.yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runReload(cmd, path) },
+		RunE: o.run,
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML); default "+configs.DefaultConfigPath())
+	cmd.Flags().StringVarP(&o.path, "config", "c", "", "config file (YAML); default "+configs.DefaultConfigPath())
 	return cmd
 }
 
-// runReload sends SIGHUP to the agent that runs with the config at path.
-func runReload(cmd *cobra.Command, path string) error {
+// run sends SIGHUP to the agent that runs with the config at path.
+func (o *reloadOptions) run(cmd *cobra.Command, _ []string) error {
+	path := o.path
 	if path == "" {
 		path = configs.DefaultConfigPath()
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers/sim"
 )
 
@@ -105,7 +107,7 @@ func TestReloadLive(t *testing.T) {
 
 	write(64, "", reloadDevice("press01", 1, "100ms"), reloadDevice("press02", 2, "100ms"), reloadDevice("press04", 2, "100ms"))
 	agent := startBinary(t, bin, "run", "-c", cfgPath, "--log-format", "json")
-	waitFor(t, "every device publishing", 20*time.Second, func() bool {
+	testkit.WaitFor(t, 20*time.Second, "every device publishing", func() bool {
 		return seen("press01", 0) && seen("press02", 0) && seen("press04", 0)
 	})
 	if _, err := os.Stat(filepath.Join(dir, "linegate.pid")); err != nil {
@@ -119,20 +121,20 @@ func TestReloadLive(t *testing.T) {
 	}
 	// A bad file reaching the agent by SIGHUP: refused, the old one runs on.
 	agent.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, "a refused reload event", 10*time.Second, func() bool { return len(events()) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "a refused reload event", func() bool { return len(events()) == 1 })
 	// A change of the uplink section: refused, restart needed.
 	write(32, "", reloadDevice("press01", 1, "100ms"), reloadDevice("press02", 2, "100ms"), reloadDevice("press04", 2, "100ms"))
 	if code, out := reload(); code != 0 {
 		t.Fatalf("reload: exit %d: %s", code, out)
 	}
-	waitFor(t, "a second refused reload event", 10*time.Second, func() bool { return len(events()) == 2 })
+	testkit.WaitFor(t, 10*time.Second, "a second refused reload event", func() bool { return len(events()) == 2 })
 	for _, e := range events() {
 		if e.Result != "refused" {
 			t.Fatalf("event %+v, want refused", e)
 		}
 	}
 	mark := len(mes.all())
-	waitFor(t, "the old config running on", 10*time.Second, func() bool { return seen("press04", mark) && seen("press02", mark) })
+	testkit.WaitFor(t, 10*time.Second, "the old config running on", func() bool { return seen("press04", mark) && seen("press02", mark) })
 
 	// A good change: press01 unchanged (moved down a line by a comment),
 	// press02 restarted (new interval), press04 removed, press03 added.
@@ -140,13 +142,13 @@ func TestReloadLive(t *testing.T) {
 	if code, out := reload(); code != 0 || !strings.Contains(out, "asked linegate") {
 		t.Fatalf("reload: exit %d: %s", code, out)
 	}
-	waitFor(t, "the config_reload event", 10*time.Second, func() bool { return len(events()) == 3 })
+	testkit.WaitFor(t, 10*time.Second, "the config_reload event", func() bool { return len(events()) == 3 })
 	e := events()[2]
 	if e.Result != "ok" || !slices.Equal(e.Added, []string{"press03"}) || !slices.Equal(e.Removed, []string{"press04"}) || !slices.Equal(e.Restarted, []string{"press02"}) {
 		t.Fatalf("reload event %+v", e)
 	}
 	mark = len(mes.all())
-	waitFor(t, "press03 publishing", 10*time.Second, func() bool { return seen("press03", mark) && seen("press01", mark) && seen("press02", mark) })
+	testkit.WaitFor(t, 10*time.Second, "press03 publishing", func() bool { return seen("press03", mark) && seen("press01", mark) && seen("press02", mark) })
 	stopBinary(t, agent)
 	if !strings.Contains(agent.stderr.String(), "the uplink section changed: restart linegate to apply it") {
 		t.Fatalf("agent log does not say why the reload was refused:\n%s", agent.stderr)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/testdata/peers"
 )
 
@@ -26,7 +28,7 @@ func TestSAFOutage(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{devices: 2})
 	r.start()
-	peers.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
+	testkit.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
 
 	outage := 15 * time.Second
 	if safLong() {
@@ -78,7 +80,7 @@ func TestSAFKill9(t *testing.T) {
 	// A paced replay keeps the drain long enough to be killed in the middle.
 	r := newRig(t, rigOptions{devices: 2, replayRate: 100})
 	p := r.start()
-	peers.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
+	testkit.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
 
 	r.proxy.set(proxyDown)
 	r.proxy.cut()
@@ -88,7 +90,7 @@ func TestSAFKill9(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	r.proxy.set(proxyUp)
 	drainStart := time.Now()
-	peers.WaitFor(t, 60*time.Second, "the drain under way", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "the drain under way", func() bool {
 		n, _, _ := drainRate(r.mes.all(), drainStart)
 		return n >= 100
 	})
@@ -139,10 +141,10 @@ func TestSAFBrokerRestartMidDrain(t *testing.T) {
 			t.Parallel()
 			r := newRig(t, rigOptions{devices: 2, replayRate: 100, persistence: persist})
 			r.start()
-			peers.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
+			testkit.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
 			r.outage(4 * time.Second)
 			drainStart := time.Now()
-			peers.WaitFor(t, 60*time.Second, "the drain under way", func() bool {
+			testkit.WaitFor(t, 60*time.Second, "the drain under way", func() bool {
 				n, _, _ := drainRate(r.mes.all(), drainStart)
 				return n >= 80
 			})
@@ -151,9 +153,9 @@ func TestSAFBrokerRestartMidDrain(t *testing.T) {
 			}
 			r.broker.Stop()
 			r.broker.Start()
-			peers.WaitFor(t, 20*time.Second, "MES back", r.mes.subscribed.Load)
+			testkit.WaitFor(t, 20*time.Second, "MES back", r.mes.subscribed.Load)
 			r.proxy.set(proxyUp)
-			peers.WaitFor(t, 60*time.Second, "agent reconnected", func() bool {
+			testkit.WaitFor(t, 60*time.Second, "agent reconnected", func() bool {
 				st, ok := r.status()
 				return ok && st.Uplink.Connected && st.Uplink.Reconnects >= 2
 			})
@@ -178,7 +180,7 @@ func TestSAFStallingBroker(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{devices: 4})
 	r.start()
-	peers.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
+	testkit.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
 	goroutines0 := r.metric("go_goroutines")
 
 	r.proxy.set(proxyStall)
@@ -237,7 +239,7 @@ func TestSAFBufferCap(t *testing.T) {
 	const maxSize = 256 << 10
 	r := newRig(t, rigOptions{devices: 6, maxSize: "256KiB"})
 	p := r.start()
-	peers.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
+	testkit.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
 
 	// Measure the file while the broker is away and the buffer fills.
 	stop := make(chan struct{})
@@ -258,7 +260,7 @@ func TestSAFBufferCap(t *testing.T) {
 	}()
 	r.proxy.set(proxyDown)
 	r.proxy.cut()
-	peers.WaitFor(t, 60*time.Second, "the buffer overflowing", func() bool { return r.mustStatus().Buffer.Dropped > 0 })
+	testkit.WaitFor(t, 60*time.Second, "the buffer overflowing", func() bool { return r.mustStatus().Buffer.Dropped > 0 })
 	time.Sleep(3 * time.Second) // keep overflowing a while
 	r.proxy.set(proxyUp)
 	last := r.waitDrained(60 * time.Second)
@@ -273,7 +275,7 @@ func TestSAFBufferCap(t *testing.T) {
 	}
 
 	// The MES: every seq arrived or is in an overflow event's range.
-	peers.WaitFor(t, 10*time.Second, "buffer_overflow event", func() bool { return len(r.mes.events("buffer_overflow")) > 0 })
+	testkit.WaitFor(t, 10*time.Second, "buffer_overflow event", func() bool { return len(r.mes.events("buffer_overflow")) > 0 })
 	inRange := map[uint64]bool{}
 	var announced uint64
 	for _, e := range r.mes.events("buffer_overflow") {
@@ -362,14 +364,14 @@ func TestSAFCorruptBuffer(t *testing.T) {
 			// A first run leaves a file with messages the broker never got.
 			r.proxy.set(proxyDown)
 			p := r.start()
-			peers.WaitFor(t, 20*time.Second, "a backlog", func() bool { return r.mustStatus().Buffer.Messages >= 30 })
+			testkit.WaitFor(t, 20*time.Second, "a backlog", func() bool { return r.mustStatus().Buffer.Messages >= 30 })
 			p.term(t)
 			lastSeq := r.mustStatusAfter(p)
 			c.spoil(t, r.bufPath)
 
 			r.proxy.set(proxyUp)
 			p = r.start()
-			peers.WaitFor(t, 20*time.Second, "buffer_corrupt event", func() bool { return len(r.mes.events("buffer_corrupt")) > 0 })
+			testkit.WaitFor(t, 20*time.Second, "buffer_corrupt event", func() bool { return len(r.mes.events("buffer_corrupt")) > 0 })
 			ev := r.mes.events("buffer_corrupt")[0]
 			moved, _ := ev["moved_to"].(string)
 			if !strings.HasPrefix(moved, r.bufPath+".corrupt-") {
@@ -381,7 +383,7 @@ func TestSAFCorruptBuffer(t *testing.T) {
 			if !strings.Contains(p.log(), "BUFFER FILE CORRUPT") {
 				t.Errorf("no loud log line:\n%s", p.log())
 			}
-			peers.WaitFor(t, 20*time.Second, "data on the fresh buffer", func() bool { return len(r.mes.dataArrivals()) > 0 })
+			testkit.WaitFor(t, 20*time.Second, "data on the fresh buffer", func() bool { return len(r.mes.dataArrivals()) > 0 })
 			first := r.mes.dataArrivals()[0].seq
 			if first <= lastSeq {
 				t.Errorf("fresh buffer starts at seq %d, the old one reached %d: seqs reused", first, lastSeq)
@@ -419,7 +421,7 @@ func TestSAFDiskFull(t *testing.T) {
 	mnt := peers.MountTmpfs(t, "4m")
 	r := newRig(t, rigOptions{devices: 6, bufDir: mnt, maxSize: "64MiB"})
 	p := r.start()
-	peers.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
+	testkit.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
 
 	// Broker down, and the disk filled but for 256 KiB that the backlog
 	// takes within seconds.
@@ -427,10 +429,10 @@ func TestSAFDiskFull(t *testing.T) {
 	r.proxy.cut()
 	filler := filepath.Join(mnt, "filler")
 	peers.FillDisk(t, filler, 256<<10)
-	peers.WaitFor(t, 60*time.Second, "linegate_buffer_disk_full 1", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "linegate_buffer_disk_full 1", func() bool {
 		return r.metric("linegate_buffer_disk_full") == 1
 	})
-	peers.WaitFor(t, 30*time.Second, "drops on the full disk", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "drops on the full disk", func() bool {
 		return r.metric("linegate_buffer_dropped_messages_total") > 0
 	})
 	time.Sleep(3 * time.Second) // keep the disk full a while: drops, retries, no crash
@@ -451,7 +453,7 @@ func TestSAFDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	peers.WaitFor(t, 30*time.Second, "linegate_buffer_disk_full 0", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "linegate_buffer_disk_full 0", func() bool {
 		return r.metric("linegate_buffer_disk_full") == 0
 	})
 	last = max(last, r.waitDrained(60*time.Second))
@@ -459,7 +461,7 @@ func TestSAFDiskFull(t *testing.T) {
 	// Created, delivered, missing (each in an announced range), duplicated.
 	inRange := map[uint64]bool{}
 	var announced uint64
-	peers.WaitFor(t, 10*time.Second, "buffer_overflow event", func() bool { return len(r.mes.events("buffer_overflow")) > 0 })
+	testkit.WaitFor(t, 10*time.Second, "buffer_overflow event", func() bool { return len(r.mes.events("buffer_overflow")) > 0 })
 	for _, e := range r.mes.events("buffer_overflow") {
 		from, to, n := uint64(e["dropped_seq_from"].(float64)), uint64(e["dropped_seq_to"].(float64)), uint64(e["dropped"].(float64))
 		for s := from; s <= to; s++ {
@@ -507,7 +509,7 @@ func TestSAFReplayRate(t *testing.T) {
 	const rate = 50.0
 	r := newRig(t, rigOptions{devices: 2, replayRate: rate})
 	r.start()
-	peers.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
+	testkit.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
 	r.outage(5 * time.Second)
 	up := time.Now()
 	backlog := r.mustStatus().Buffer.Messages

@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/linegate/linegate/cmd/internal/agent"
@@ -219,7 +221,7 @@ func startMES(t *testing.T, brokerURL string, persistent bool) *safMES {
 		t.Fatalf("MES connect: %v", tok.Error())
 	}
 	t.Cleanup(func() { m.c.Disconnect(100) })
-	peers.WaitFor(t, 10*time.Second, "MES subscribed", m.subscribed.Load)
+	testkit.WaitFor(t, 10*time.Second, "MES subscribed", m.subscribed.Load)
 	return m
 }
 
@@ -408,7 +410,7 @@ func newRig(t *testing.T, o rigOptions) *safRig {
 		r.devProxy = startProxy(t, devAddr)
 		devAddr = r.devProxy.addr()
 	}
-	r.httpAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	r.httpAddr = fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	var devs strings.Builder
 	for i := 1; i <= o.devices; i++ {
 		fmt.Fprintf(&devs, `  - name: press%02d
@@ -464,7 +466,7 @@ func (r *safRig) start() *safProc {
 			r.t.Logf("linegate run %d stderr (last 6000 bytes):\n%s", n+1, tail(p.log(), 6000))
 		}
 	})
-	peers.WaitFor(r.t, 15*time.Second, "linegate /healthz", func() bool {
+	testkit.WaitFor(r.t, 15*time.Second, "linegate /healthz", func() bool {
 		if !p.alive() {
 			r.t.Fatalf("linegate exited at start:\n%s", p.log())
 		}
@@ -542,7 +544,7 @@ func (r *safRig) polls() uint64 {
 func (r *safRig) waitDrained(timeout time.Duration) uint64 {
 	r.t.Helper()
 	var last uint64
-	peers.WaitFor(r.t, timeout, "buffer drained and every seq at the MES", func() bool {
+	testkit.WaitFor(r.t, timeout, "buffer drained and every seq at the MES", func() bool {
 		st, ok := r.status()
 		if !ok || !st.Uplink.Connected || st.Buffer.Messages != 0 {
 			return false
@@ -559,7 +561,7 @@ func (r *safRig) outage(d time.Duration) {
 	r.t.Helper()
 	r.proxy.set(proxyDown)
 	r.proxy.cut()
-	peers.WaitFor(r.t, 10*time.Second, "agent sees the outage", func() bool {
+	testkit.WaitFor(r.t, 10*time.Second, "agent sees the outage", func() bool {
 		st, ok := r.status()
 		return ok && !st.Uplink.Connected
 	})

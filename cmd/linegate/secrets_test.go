@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // The secrets of TestSecretsNeverShown: distinct, so that a leak names its
@@ -94,9 +96,9 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			httpAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 			cfg := writeFile(t, "secrets.yaml", fmt.Sprintf(secretsConfig, filepath.Join(t.TempDir(), "buffer.db"),
-				tt.brokerURL, tt.uplinkSecret, httpAddr, line.Addr(), freePort(t), tt.opcuaSecret))
+				tt.brokerURL, tt.uplinkSecret, httpAddr, line.Addr(), testkit.FreePort(t), tt.opcuaSecret))
 			var seen strings.Builder // everything printed or served
 			record := func(what, s string) { fmt.Fprintf(&seen, "--- %s\n%s\n", what, s) }
 
@@ -112,11 +114,11 @@ func TestSecretsNeverShown(t *testing.T) {
 			record("check --connect", out+errOut)
 
 			logs := startRunDebug(t, cfg)
-			waitFor(t, "the agent publishing", 20*time.Second, func() bool {
+			testkit.WaitFor(t, 20*time.Second, "the agent publishing", func() bool {
 				code, _, _ := run(t, "status", "-c", cfg)
 				return code == exitOK || strings.Contains(logs.String(), "oven01") && bodyOf(t, httpAddr, "/status", secretToken, nil) != ""
 			})
-			waitFor(t, "the OPC UA device's error in /status", 20*time.Second, func() bool {
+			testkit.WaitFor(t, 20*time.Second, "the OPC UA device's error in /status", func() bool {
 				return strings.Contains(bodyOf(t, httpAddr, "/status", secretToken, nil), `"name": "oven01"`) &&
 					strings.Contains(bodyOf(t, httpAddr, "/status", secretToken, nil), "last_error")
 			})
@@ -187,9 +189,9 @@ func TestSecretsNotInGoroutineDump(t *testing.T) {
 	if err := os.WriteFile(opcuaPass, []byte(secretOPCUAFile+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	cfg := writeFile(t, "secrets.yaml", fmt.Sprintf(secretsConfig, filepath.Join(dir, "buffer.db"),
-		"tcp://"+broker.addr, `  password: "${MQTT_PASSWORD}"`, httpAddr, line.Addr(), freePort(t), "password_file: "+opcuaPass))
+		"tcp://"+broker.addr, `  password: "${MQTT_PASSWORD}"`, httpAddr, line.Addr(), testkit.FreePort(t), "password_file: "+opcuaPass))
 	var stderr bytes.Buffer
 	var mu sync.Mutex
 	q := exec.Command(bin, "run", "-c", cfg, "--log-level", "debug")
@@ -208,7 +210,7 @@ func TestSecretsNotInGoroutineDump(t *testing.T) {
 			<-done
 		}
 	})
-	waitFor(t, "the agent serving", 20*time.Second, func() bool { return bodyOf(t, httpAddr, "/healthz", "", nil) == "ok\n" })
+	testkit.WaitFor(t, 20*time.Second, "the agent serving", func() bool { return bodyOf(t, httpAddr, "/healthz", "", nil) == "ok\n" })
 	if err := q.Process.Signal(syscall.SIGQUIT); err != nil {
 		t.Fatal(err)
 	}

@@ -187,13 +187,14 @@ func (a *agentProgram) Stop(service.Service) error {
 	return <-a.done
 }
 
+// serviceOptions are the flags of `linegate service` and its subcommands.
+type serviceOptions struct {
+	g    *globals
+	path string // the config the service runs with (absolute once resolved)
+}
+
 func newServiceCmd(g *globals) *cobra.Command {
-	var path string
-	svc := func(run func(ctx context.Context) error) (service.Service, serviceSpec, []string, error) {
-		spec, notes := serviceSpecFor(path)
-		s, err := service.New(&agentProgram{run: run}, serviceConfig(spec, runtime.GOOS))
-		return s, spec, notes, err
-	}
+	o := &serviceOptions{g: g}
 	root := &cobra.Command{
 		Use:   "service install|uninstall|start|stop|status",
 		Short: "Install and control linegate as a system service (systemd, Windows)",
@@ -207,108 +208,139 @@ root / Administrator.
 Default config: ` + configs.DefaultConfigPath() + `.`,
 		Args: cobra.NoArgs,
 	}
-	root.PersistentFlags().StringVarP(&path, "config", "c", configs.DefaultConfigPath(), "config file (YAML)")
-	action := func(name, short string, act func(cmd *cobra.Command, s service.Service, notes []string) error) *cobra.Command {
-		return &cobra.Command{
-			Use: name, Short: short, Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				abs, err := filepath.Abs(path)
-				if err != nil {
-					return usageError(err)
-				}
-				path = abs
-				s, _, notes, err := svc(nil)
-				if err != nil {
-					return fmt.Errorf("service: %w", err)
-				}
-				return act(cmd, s, notes)
-			},
-		}
+	root.PersistentFlags().StringVarP(&o.path, "config", "c", configs.DefaultConfigPath(), "config file (YAML)")
+	sub := func(use, short string, run func(*cobra.Command, []string) error) *cobra.Command {
+		return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: run}
 	}
-	out := func(cmd *cobra.Command) io.Writer { return cmd.OutOrStdout() }
+	run := sub("run", "Run the agent under the service manager", o.runService)
+	run.Hidden = true // what the Windows SCM starts; on Linux systemd runs "run"
 	root.AddCommand(
-		action("install", "Install the service (does not start it)", func(cmd *cobra.Command, s service.Service, notes []string) error {
-			for _, n := range notes {
-				fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
-			}
-			if runtime.GOOS == "linux" {
-				if err := ensureServiceUser(out(cmd)); err != nil {
-					return err
-				}
-			}
-			if err := s.Install(); err != nil {
-				return fmt.Errorf("service install: %w", err)
-			}
-			fmt.Fprintf(out(cmd), "installed service %s (%s) with config %s; start it with: linegate service start\n", serviceName, s.Platform(), path)
-			return nil
-		}),
-		action("uninstall", "Stop and remove the service (keeps config and buffer)", func(cmd *cobra.Command, s service.Service, _ []string) error {
-			_ = s.Stop() // not running is fine
-			if err := s.Uninstall(); err != nil {
-				return fmt.Errorf("service uninstall: %w", err)
-			}
-			fmt.Fprintf(out(cmd), "removed service %s; config and buffer are kept\n", serviceName)
-			return nil
-		}),
-		action("start", "Start the service", func(cmd *cobra.Command, s service.Service, _ []string) error {
-			if err := s.Start(); err != nil {
-				return fmt.Errorf("service start: %w", err)
-			}
-			fmt.Fprintln(out(cmd), "started", serviceName)
-			return nil
-		}),
-		action("stop", "Stop the service", func(cmd *cobra.Command, s service.Service, _ []string) error {
-			if err := s.Stop(); err != nil {
-				return fmt.Errorf("service stop: %w", err)
-			}
-			fmt.Fprintln(out(cmd), "stopped", serviceName)
-			return nil
-		}),
-		action("status", "Say whether the service runs (exit 1 when it does not)", func(cmd *cobra.Command, s service.Service, _ []string) error {
-			st, err := s.Status()
-			switch {
-			case errors.Is(err, service.ErrNotInstalled):
-				return &exitError{exitFailed, errors.New("service not installed")}
-			case err != nil:
-				return fmt.Errorf("service status: %w", err)
-			case st == service.StatusRunning:
-				fmt.Fprintln(out(cmd), serviceName, "running")
-				return nil
-			}
-			return &exitError{exitFailed, fmt.Errorf("%s stopped", serviceName)}
-		}),
-		&cobra.Command{
-			Use: "unit", Short: "Print the systemd unit that install writes", Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				abs, err := filepath.Abs(path)
-				if err != nil {
-					return usageError(err)
-				}
-				path = abs
-				spec, notes := serviceSpecFor(path)
-				for _, n := range notes {
-					fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
-				}
-				exe, err := os.Executable()
-				if err != nil {
-					return err
-				}
-				return renderUnit(out(cmd), spec, exe)
-			},
-		},
-		&cobra.Command{
-			// What the Windows SCM starts; on Linux systemd runs "run".
-			Use: "run", Short: "Run the agent under the service manager", Hidden: true, Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				s, _, _, err := svc(func(ctx context.Context) error { return runAgent(ctx, g, cmd, path) })
-				if err != nil {
-					return fmt.Errorf("service: %w", err)
-				}
-				return s.Run()
-			},
-		},
+		sub("install", "Install the service (does not start it)", o.runInstall),
+		sub("uninstall", "Stop and remove the service (keeps config and buffer)", o.runUninstall),
+		sub("start", "Start the service", o.runStart),
+		sub("stop", "Stop the service", o.runStop),
+		sub("status", "Say whether the service runs (exit 1 when it does not)", o.runStatus),
+		sub("unit", "Print the systemd unit that install writes", o.runUnit),
+		run,
 	)
 	return root
+}
+
+// service resolves the config path and makes the service handle; run is
+// what the service manager runs (nil: only controlling it).
+func (o *serviceOptions) service(run func(ctx context.Context) error) (service.Service, []string, error) {
+	abs, err := filepath.Abs(o.path)
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	o.path = abs
+	spec, notes := serviceSpecFor(o.path)
+	s, err := service.New(&agentProgram{run: run}, serviceConfig(spec, runtime.GOOS))
+	if err != nil {
+		return nil, nil, fmt.Errorf("service: %w", err)
+	}
+	return s, notes, nil
+}
+
+func (o *serviceOptions) runInstall(cmd *cobra.Command, _ []string) error {
+	s, notes, err := o.service(nil)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
+	}
+	if runtime.GOOS == "linux" {
+		if err := ensureServiceUser(cmd.OutOrStdout()); err != nil {
+			return err
+		}
+	}
+	if err := s.Install(); err != nil {
+		return fmt.Errorf("service install: %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "installed service %s (%s) with config %s; start it with: linegate service start\n", serviceName, s.Platform(), o.path)
+	return nil
+}
+
+func (o *serviceOptions) runUninstall(cmd *cobra.Command, _ []string) error {
+	s, _, err := o.service(nil)
+	if err != nil {
+		return err
+	}
+	_ = s.Stop() // not running is fine
+	if err := s.Uninstall(); err != nil {
+		return fmt.Errorf("service uninstall: %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "removed service %s; config and buffer are kept\n", serviceName)
+	return nil
+}
+
+func (o *serviceOptions) runStart(cmd *cobra.Command, _ []string) error {
+	s, _, err := o.service(nil)
+	if err != nil {
+		return err
+	}
+	if err := s.Start(); err != nil {
+		return fmt.Errorf("service start: %w", err)
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), "started", serviceName)
+	return nil
+}
+
+func (o *serviceOptions) runStop(cmd *cobra.Command, _ []string) error {
+	s, _, err := o.service(nil)
+	if err != nil {
+		return err
+	}
+	if err := s.Stop(); err != nil {
+		return fmt.Errorf("service stop: %w", err)
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), "stopped", serviceName)
+	return nil
+}
+
+func (o *serviceOptions) runStatus(cmd *cobra.Command, _ []string) error {
+	s, _, err := o.service(nil)
+	if err != nil {
+		return err
+	}
+	st, err := s.Status()
+	switch {
+	case errors.Is(err, service.ErrNotInstalled):
+		return &exitError{exitFailed, errors.New("service not installed")}
+	case err != nil:
+		return fmt.Errorf("service status: %w", err)
+	case st == service.StatusRunning:
+		fmt.Fprintln(cmd.OutOrStdout(), serviceName, "running")
+		return nil
+	}
+	return &exitError{exitFailed, fmt.Errorf("%s stopped", serviceName)}
+}
+
+// runUnit prints the unit without a service manager to ask.
+func (o *serviceOptions) runUnit(cmd *cobra.Command, _ []string) error {
+	abs, err := filepath.Abs(o.path)
+	if err != nil {
+		return usageError(err)
+	}
+	o.path = abs
+	spec, notes := serviceSpecFor(o.path)
+	for _, n := range notes {
+		fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return renderUnit(cmd.OutOrStdout(), spec, exe)
+}
+
+func (o *serviceOptions) runService(cmd *cobra.Command, _ []string) error {
+	s, _, err := o.service(func(ctx context.Context) error { return runAgent(ctx, o.g, cmd, o.path) })
+	if err != nil {
+		return err
+	}
+	return s.Run()
 }
 
 // ensureServiceUser creates the system user the unit runs as, if missing.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/linegate/linegate/configs"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // TestServiceUnit checks the systemd unit against the golden file and, where
@@ -21,19 +22,7 @@ func TestServiceUnit(t *testing.T) {
 	if err := renderUnit(&got, spec, "/usr/local/bin/linegate"); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "linegate.service")
-	if *update {
-		if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.String() != string(want) {
-		t.Fatalf("unit differs from %s (go test -run TestServiceUnit -update rewrites it):\n%s", golden, got.String())
-	}
+	testkit.Golden(t, filepath.Join("testdata", "linegate.service"), got.Bytes())
 	for _, must := range []string{
 		"After=network-online.target time-sync.target",
 		"User=linegate", "StateDirectory=linegate", "NoNewPrivileges=yes", "ProtectSystem=strict",

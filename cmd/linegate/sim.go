@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -26,9 +25,7 @@ func newSimCmd(g *globals) *cobra.Command {
 port of your choice, until Ctrl-C. Point a config (configs/demo.yaml), mbpoll
 or "linegate modbus read" at them.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return usageError(errors.New("sim: name a protocol, e.g. linegate sim modbus"))
-		},
+		RunE: needSubcommand("sim: name a protocol, e.g. linegate sim modbus"),
 	}
 	for _, mk := range simCommands() {
 		cmd.AddCommand(mk(g))
@@ -36,11 +33,15 @@ or "linegate modbus read" at them.`,
 	return cmd
 }
 
+// simModbusOptions are the flags of `linegate sim modbus`.
+type simModbusOptions struct {
+	g      *globals
+	listen string
+	units  string
+}
+
 func newSimModbusCmd(g *globals) *cobra.Command {
-	var (
-		listen string
-		units  string
-	)
+	o := &simModbusOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "modbus",
 		Short: "Serve the simulated press line over Modbus TCP",
@@ -55,37 +56,39 @@ accepted. Exit 0 after Ctrl-C, 1 when the port is taken, 2 on a bad flag.`,
 		Example: `  linegate sim modbus
   linegate sim modbus --listen 0.0.0.0:5020 --units 1,2,3`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			ur, err := parseRanges(units, 1, 247)
-			if err != nil {
-				return usageError(fmt.Errorf("--units %w", err))
-			}
-			var ids []byte
-			var nums []int
-			for _, r := range ur {
-				for u := r[0]; u <= r[1]; u++ {
-					ids = append(ids, byte(u))
-					nums = append(nums, u)
-				}
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			line := sim.NewPressLine(sim.Options{Addr: listen, Units: ids, Logger: log.With("component", "sim")})
-			if err := line.Start(ctx); err != nil {
-				return &exitError{exitFailed, fmt.Errorf("sim modbus: %w", err)}
-			}
-			defer line.Stop()
-			fmt.Fprintf(g.stdout, "simulated press line on modbus tcp://%s, unit(s) %s (Ctrl-C to stop)\n", line.Addr(), formatRanges(nums))
-			<-ctx.Done()
-			fmt.Fprintln(g.stdout, "sim modbus: stopped")
-			return line.Stop()
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5020", "address to serve on (port 0 = any free port)")
-	cmd.Flags().StringVar(&units, "units", "1,2", "unit ids to serve, e.g. 1,2 or 1-4")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:5020", "address to serve on (port 0 = any free port)")
+	cmd.Flags().StringVar(&o.units, "units", "1,2", "unit ids to serve, e.g. 1,2 or 1-4")
 	return cmd
+}
+
+func (o *simModbusOptions) run(cmd *cobra.Command, _ []string) error {
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	ur, err := parseRanges(o.units, 1, 247)
+	if err != nil {
+		return usageError(fmt.Errorf("--units %w", err))
+	}
+	var ids []byte
+	var nums []int
+	for _, r := range ur {
+		for u := r[0]; u <= r[1]; u++ {
+			ids = append(ids, byte(u))
+			nums = append(nums, u)
+		}
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	line := sim.NewPressLine(sim.Options{Addr: o.listen, Units: ids, Logger: log.With("component", "sim")})
+	if err := line.Start(ctx); err != nil {
+		return &exitError{exitFailed, fmt.Errorf("sim modbus: %w", err)}
+	}
+	defer line.Stop()
+	fmt.Fprintf(o.g.stdout, "simulated press line on modbus tcp://%s, unit(s) %s (Ctrl-C to stop)\n", line.Addr(), formatRanges(nums))
+	<-ctx.Done()
+	fmt.Fprintln(o.g.stdout, "sim modbus: stopped")
+	return line.Stop()
 }

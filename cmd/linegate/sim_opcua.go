@@ -11,11 +11,15 @@ import (
 	"github.com/linegate/linegate/drivers/sim"
 )
 
+// simOPCUAOptions are the flags of `linegate sim opcua`.
+type simOPCUAOptions struct {
+	g      *globals
+	listen string
+	secure bool
+}
+
 func newSimOPCUACmd(g *globals) *cobra.Command {
-	var (
-		listen string
-		secure bool
-	)
+	o := &simOPCUAOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "opcua",
 		Short: "Serve the simulated oven over OPC UA",
@@ -33,26 +37,28 @@ taken, 2 on a bad flag.`,
   linegate sim opcua --listen 127.0.0.1:4841 --secure
   linegate opcua browse opc.tcp://127.0.0.1:4840 --depth 3`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			quietStdLog(log)
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			oven := sim.NewOven(sim.OvenOptions{Addr: listen, Secure: secure, Logger: log.With("component", "sim")})
-			if err := oven.Start(ctx); err != nil {
-				return &exitError{exitFailed, fmt.Errorf("sim opcua: %w", err)}
-			}
-			defer oven.Stop()
-			fmt.Fprintf(g.stdout, "simulated oven on %s (Ctrl-C to stop)\n", oven.Endpoint())
-			<-ctx.Done()
-			fmt.Fprintln(g.stdout, "sim opcua: stopped")
-			return nil
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:4840", "address to serve on (port 0 = any free port)")
-	cmd.Flags().BoolVar(&secure, "secure", false, "also offer signed and encrypted endpoints")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:4840", "address to serve on (port 0 = any free port)")
+	cmd.Flags().BoolVar(&o.secure, "secure", false, "also offer signed and encrypted endpoints")
 	return cmd
+}
+
+func (o *simOPCUAOptions) run(cmd *cobra.Command, _ []string) error {
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	quietStdLog(log)
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	oven := sim.NewOven(sim.OvenOptions{Addr: o.listen, Secure: o.secure, Logger: log.With("component", "sim")})
+	if err := oven.Start(ctx); err != nil {
+		return &exitError{exitFailed, fmt.Errorf("sim opcua: %w", err)}
+	}
+	defer oven.Stop()
+	fmt.Fprintf(o.g.stdout, "simulated oven on %s (Ctrl-C to stop)\n", oven.Endpoint())
+	<-ctx.Done()
+	fmt.Fprintln(o.g.stdout, "sim opcua: stopped")
+	return nil
 }

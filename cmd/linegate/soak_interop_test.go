@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/linegate/linegate/testdata/peers"
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // TestSoak runs linegate for LINEGATE_SOAK_DURATION (default 30m) under
@@ -28,7 +28,7 @@ func TestSoak(t *testing.T) {
 	}
 	r := newRig(t, rigOptions{devices: 4, persistence: true, devProxy: true})
 	p := r.start()
-	peers.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
+	testkit.WaitFor(t, 20*time.Second, "live messages", func() bool { return r.mes.has(10) })
 
 	type sample struct {
 		at         time.Duration
@@ -57,7 +57,7 @@ func TestSoak(t *testing.T) {
 		time.Sleep(3 * time.Second) // the broker's downtime is the scenario
 		r.broker.Start()
 		restarts++
-		peers.WaitFor(t, 30*time.Second, "MES back", r.mes.subscribed.Load)
+		testkit.WaitFor(t, 30*time.Second, "MES back", r.mes.subscribed.Load)
 		for time.Since(cycleStart) < cycle {
 			time.Sleep(10 * time.Second)
 			take()

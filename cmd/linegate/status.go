@@ -15,13 +15,17 @@ import (
 	"github.com/linegate/linegate/cmd/internal/agent"
 )
 
+// statusOptions are the flags of `linegate status`.
+type statusOptions struct {
+	g       *globals
+	addr    string
+	config  string
+	asJSON  bool
+	timeout time.Duration
+}
+
 func newStatusCmd(g *globals) *cobra.Command {
-	var (
-		addr    string
-		config  string
-		asJSON  bool
-		timeout time.Duration
-	)
+	o := &statusOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the running agent's devices, buffer and uplink (from its /status)",
@@ -34,51 +38,53 @@ is down or the agent does not answer, 2 on a bad flag or config.`,
   linegate status -c /etc/linegate/linegate.yaml   # use its http.listen
   linegate status --addr 127.0.0.1:9870 --json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var token string // http.token of the config, if any
-			if config != "" {
-				cfg, err := loadConfig(config)
-				if err != nil {
-					return err
-				}
-				if addr = cfg.HTTP.ListenAddr(); addr == "" {
-					return usageError(fmt.Errorf("%s: http.listen is off: the agent has no status endpoint", config))
-				}
-				token = cfg.HTTP.Token.Reveal()
-			}
-			body, err := fetchStatus(cmd, addr, token, timeout)
-			if err != nil {
-				return &exitError{exitFailed, err}
-			}
-			var doc agent.Status
-			if err := json.Unmarshal(body, &doc); err != nil {
-				return &exitError{exitFailed, fmt.Errorf("http://%s/status: not a linegate status: %w", addr, err)}
-			}
-			if asJSON {
-				g.stdout.Write(body)
-			} else {
-				printStatus(g.stdout, doc, time.Now())
-			}
-			var down []string
-			for _, d := range doc.Devices {
-				if !d.Up {
-					down = append(down, d.Name)
-				}
-			}
-			if !doc.Uplink.Connected {
-				down = append(down, "uplink")
-			}
-			if len(down) > 0 {
-				return &exitError{exitFailed, fmt.Errorf("down: %s", strings.Join(down, ", "))}
-			}
-			return nil
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:9870", "the agent's http.listen address")
-	cmd.Flags().StringVarP(&config, "config", "c", "", "take the address from this config's http.listen")
-	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print /status as it is")
+	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:9870", "the agent's http.listen address")
+	cmd.Flags().StringVarP(&o.config, "config", "c", "", "take the address from this config's http.listen")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 3*time.Second, "")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print /status as it is")
 	return cmd
+}
+
+func (o *statusOptions) run(cmd *cobra.Command, _ []string) error {
+	var token string // http.token of the config, if any
+	if o.config != "" {
+		cfg, err := loadConfig(o.config)
+		if err != nil {
+			return err
+		}
+		if o.addr = cfg.HTTP.ListenAddr(); o.addr == "" {
+			return usageError(fmt.Errorf("%s: http.listen is off: the agent has no status endpoint", o.config))
+		}
+		token = cfg.HTTP.Token.Reveal()
+	}
+	body, err := fetchStatus(cmd, o.addr, token, o.timeout)
+	if err != nil {
+		return &exitError{exitFailed, err}
+	}
+	var doc agent.Status
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return &exitError{exitFailed, fmt.Errorf("http://%s/status: not a linegate status: %w", o.addr, err)}
+	}
+	if o.asJSON {
+		o.g.stdout.Write(body)
+	} else {
+		printStatus(o.g.stdout, doc, time.Now())
+	}
+	var down []string
+	for _, d := range doc.Devices {
+		if !d.Up {
+			down = append(down, d.Name)
+		}
+	}
+	if !doc.Uplink.Connected {
+		down = append(down, "uplink")
+	}
+	if len(down) > 0 {
+		return &exitError{exitFailed, fmt.Errorf("down: %s", strings.Join(down, ", "))}
+	}
+	return nil
 }
 
 func fetchStatus(cmd *cobra.Command, addr, token string, timeout time.Duration) ([]byte, error) {
@@ -117,6 +123,7 @@ func printStatus(w io.Writer, doc agent.Status, now time.Time) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", d.Name, state, ago(d.LastGoodRead, now), d.Polls, d.Overruns, dash(d.LastError))
 	}
 	tw.Flush()
+	printCommands(w, doc, now)
 	if len(doc.ModbusLinks) > 0 {
 		fmt.Fprintln(w, "\nModbus links (last minute):")
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -128,6 +135,7 @@ func printStatus(w io.Writer, doc agent.Status, now time.Time) {
 		}
 		tw.Flush()
 	}
+	printOEE(w, doc.OEE)
 	b := doc.Buffer
 	fmt.Fprintf(w, "\nbuffer  %s\n", b.Path)
 	fmt.Fprintf(w, "        %d message(s) waiting", b.Messages)

@@ -21,15 +21,19 @@ import (
 	"github.com/linegate/linegate/configs"
 )
 
+// tagsOptions are the flags of `linegate tags`.
+type tagsOptions struct {
+	g       *globals
+	path    string
+	device  string
+	once    bool
+	asJSON  bool
+	refresh time.Duration
+	wait    time.Duration
+}
+
 func newTagsCmd(g *globals) *cobra.Command {
-	var (
-		path    string
-		device  string
-		once    bool
-		asJSON  bool
-		refresh time.Duration
-		wait    time.Duration
-	)
+	o := &tagsOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "tags -c FILE",
 		Short: "Live table of every tag: value, unit, quality and age",
@@ -47,118 +51,140 @@ its own polls to the devices' load.`,
   linegate tags -c linegate.yaml --device press01
   linegate tags -c linegate.yaml --once --json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(path)
-			if err != nil {
-				return err
-			}
-			if refresh <= 0 || wait <= 0 {
-				return usageError(errors.New("--refresh and --wait: want more than 0"))
-			}
-			sel := *cfg
-			if device != "" {
-				sel.Devices = nil
-				for _, d := range cfg.Devices {
-					if d.Name == device {
-						sel.Devices = append(sel.Devices, d)
-					}
-				}
-				if len(sel.Devices) == 0 {
-					return usageError(fmt.Errorf("--device %s: no such device in %s", device, cfg.File))
-				}
-			}
-			devs, err := agent.BuildDevices(&sel, log)
-			if err != nil {
-				return usageError(err)
-			}
-			for i := range devs {
-				for j := range devs[i].Tags {
-					// Show every reading, not only the ones that moved.
-					devs[i].Tags[j].Deadband = 0
-					devs[i].Tags[j].ReportEvery = 0
-				}
-			}
-			sink := newTagsSink(sel.Devices)
-			col, err := collector.New(collector.Options{Devices: devs, Sink: sink, Logger: log.With("component", "collector")})
-			if err != nil {
-				return usageError(err)
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			runCtx, cancel := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				_ = col.Run(runCtx)
-			}()
-			defer func() { cancel(); <-done }()
-
-			if once {
-				deadline := time.NewTimer(wait)
-				defer deadline.Stop()
-				select {
-				case <-sink.complete:
-				case <-deadline.C:
-				case <-ctx.Done():
-				}
-				rows := sink.snapshot()
-				if asJSON {
-					if err := writeJSON(g.stdout, tagsJSON(rows, time.Now())); err != nil {
-						return err
-					}
-				} else {
-					fmt.Fprint(g.stdout, strings.Join(tagsTable(rows, time.Now()), "\n")+"\n")
-				}
-				if n := notGood(rows); n > 0 {
-					return &exitError{exitFailed, fmt.Errorf("%d of %d tag(s) not good", n, len(rows))}
-				}
-				return nil
-			}
-
-			view := newLiveView(g.stdout)
-			tick := time.NewTicker(refresh)
-			defer tick.Stop()
-			printed := map[int]uint64{}
-			for {
-				now := time.Now()
-				rows := sink.snapshot()
-				switch {
-				case asJSON || !view.tty:
-					for i, r := range rows {
-						if r.gen == 0 || printed[i] == r.gen {
-							continue
-						}
-						printed[i] = r.gen
-						if asJSON {
-							b, _ := json.Marshal(tagJSON(r, now))
-							fmt.Fprintf(g.stdout, "%s\n", b)
-						} else {
-							fmt.Fprintf(g.stdout, "%s  %s\n", r.reading.TS.Local().Format("15:04:05.000"), tagLine(r))
-						}
-					}
-				default:
-					head := fmt.Sprintf("%s  %d device(s)  %s  (Ctrl-C to stop)", cfg.File, len(sel.Devices), now.Format("15:04:05"))
-					view.frame(append([]string{head}, tagsTable(rows, now)...))
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-tick.C:
-				}
-			}
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
-	cmd.Flags().StringVarP(&device, "device", "d", "", "show only this device")
-	cmd.Flags().BoolVar(&once, "once", false, "print one snapshot and exit")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().DurationVar(&refresh, "refresh", time.Second, "redraw period")
-	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "with --once: how long to wait for every tag")
+	cmd.Flags().StringVarP(&o.path, "config", "c", "", "config file (YAML)")
+	cmd.Flags().StringVarP(&o.device, "device", "d", "", "show only this device")
+	cmd.Flags().BoolVar(&o.once, "once", false, "print one snapshot and exit")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
+	cmd.Flags().DurationVar(&o.refresh, "refresh", time.Second, "redraw period")
+	cmd.Flags().DurationVar(&o.wait, "wait", 10*time.Second, "with --once: how long to wait for every tag")
 	return cmd
+}
+
+func (o *tagsOptions) run(cmd *cobra.Command, _ []string) error {
+	log, err := o.g.logger()
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(o.path)
+	if err != nil {
+		return err
+	}
+	if o.refresh <= 0 || o.wait <= 0 {
+		return usageError(errors.New("--refresh and --wait: want more than 0"))
+	}
+	sel, err := o.selected(cfg)
+	if err != nil {
+		return err
+	}
+	devs, err := agent.BuildDevices(sel, log)
+	if err != nil {
+		return usageError(err)
+	}
+	for i := range devs {
+		for j := range devs[i].Tags {
+			// Show every reading, not only the ones that moved.
+			devs[i].Tags[j].Deadband = 0
+			devs[i].Tags[j].ReportEvery = 0
+		}
+	}
+	sink := newTagsSink(sel.Devices)
+	col, err := collector.New(collector.Options{Devices: devs, Sink: sink, Logger: log.With("component", "collector")})
+	if err != nil {
+		return usageError(err)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = col.Run(runCtx)
+	}()
+	defer func() { cancel(); <-done }()
+	if o.once {
+		return o.snapshot(ctx, sink)
+	}
+	return o.live(ctx, sink, sel)
+}
+
+// selected is the config with only --device's device (all without it).
+func (o *tagsOptions) selected(cfg *configs.Config) (*configs.Config, error) {
+	sel := *cfg
+	if o.device == "" {
+		return &sel, nil
+	}
+	sel.Devices = nil
+	for _, d := range cfg.Devices {
+		if d.Name == o.device {
+			sel.Devices = append(sel.Devices, d)
+		}
+	}
+	if len(sel.Devices) == 0 {
+		return nil, usageError(fmt.Errorf("--device %s: no such device in %s", o.device, cfg.File))
+	}
+	return &sel, nil
+}
+
+// snapshot is --once: one reading of every tag (or --wait), then the table.
+func (o *tagsOptions) snapshot(ctx context.Context, sink *tagsSink) error {
+	deadline := time.NewTimer(o.wait)
+	defer deadline.Stop()
+	select {
+	case <-sink.complete:
+	case <-deadline.C:
+	case <-ctx.Done():
+	}
+	rows := sink.snapshot()
+	if o.asJSON {
+		if err := writeJSON(o.g.stdout, tagsJSON(rows, time.Now())); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprint(o.g.stdout, strings.Join(tagsTable(rows, time.Now()), "\n")+"\n")
+	}
+	if n := notGood(rows); n > 0 {
+		return &exitError{exitFailed, fmt.Errorf("%d of %d tag(s) not good", n, len(rows))}
+	}
+	return nil
+}
+
+// live redraws the table on a terminal, or prints each new reading as a
+// line when piped, until ctx ends.
+func (o *tagsOptions) live(ctx context.Context, sink *tagsSink, sel *configs.Config) error {
+	out := o.g.stdout
+	view := newLiveView(out)
+	tick := time.NewTicker(o.refresh)
+	defer tick.Stop()
+	printed := map[int]uint64{}
+	for {
+		now := time.Now()
+		rows := sink.snapshot()
+		switch {
+		case o.asJSON || !view.tty:
+			for i, r := range rows {
+				if r.gen == 0 || printed[i] == r.gen {
+					continue
+				}
+				printed[i] = r.gen
+				if o.asJSON {
+					b, _ := json.Marshal(tagJSON(r, now))
+					fmt.Fprintf(out, "%s\n", b)
+				} else {
+					fmt.Fprintf(out, "%s  %s\n", r.reading.TS.Local().Format("15:04:05.000"), tagLine(r))
+				}
+			}
+		default:
+			head := fmt.Sprintf("%s  %d device(s)  %s  (Ctrl-C to stop)", sel.File, len(sel.Devices), now.Format("15:04:05"))
+			view.frame(append([]string{head}, tagsTable(rows, now)...))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 // tagRow is the latest reading of one tag.

@@ -12,11 +12,16 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Use:   "version",
 		Short: "Print the version, commit and build date",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintln(g.stdout, versionLine())
-			return nil
-		},
+		RunE:  (&versionOptions{g}).run,
 	}
+}
+
+// versionOptions: `linegate version` has no flags of its own.
+type versionOptions struct{ g *globals }
+
+func (o *versionOptions) run(*cobra.Command, []string) error {
+	fmt.Fprintln(o.g.stdout, versionLine())
+	return nil
 }
 
 // versionLine is what "linegate version" and "linegate --version" print.

@@ -29,6 +29,9 @@ type Tag struct {
 	// zero Tag needs no care.
 	Bit       int
 	ByteOrder string // "" = the device's; ABCD | CDAB | BADC | DCBA
+	// ReadModifyWrite lets Write change a Bit tag by rewriting its whole
+	// register; only safe when nothing else writes that register.
+	ReadModifyWrite bool
 }
 
 // Config of one Modbus device (one unit id).

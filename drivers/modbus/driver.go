@@ -54,6 +54,7 @@ const (
 // the collector reports a device going down or up.
 type Driver struct {
 	fields         []field
+	rmw            []bool // per field: Tag.ReadModifyWrite
 	reqs           []Request
 	log            *slog.Logger
 	pause          time.Duration
@@ -107,7 +108,9 @@ func New(cfg Config) (*Driver, error) {
 	}
 	order, _ := parseByteOrder(cfg.ByteOrder)
 	fields := make([]field, len(cfg.Tags))
+	rmw := make([]bool, len(cfg.Tags))
 	for i, tag := range cfg.Tags {
+		rmw[i] = tag.ReadModifyWrite
 		f, err := compile(tag, order, cfg.MaxRegisters)
 		if err != nil {
 			name := tag.Name
@@ -163,6 +166,7 @@ func New(cfg Config) (*Driver, error) {
 	t := &linkTransport{l: l, p: packager, timeout: cfg.Timeout, anyUnit: cfg.AnyUnitID}
 	return &Driver{
 		fields:         fields,
+		rmw:            rmw,
 		reqs:           reqs,
 		active:         newActive(reqs),
 		log:            cfg.Logger,

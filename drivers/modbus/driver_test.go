@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers"
 )
 
@@ -161,7 +163,7 @@ func TestReadServerStopsAndReturns(t *testing.T) {
 
 	b.setWords("holding", 10, 2)
 	startServer(t, b, addr)
-	waitFor(t, "reconnect", func() bool {
+	testkit.WaitFor(t, waitTimeout, "reconnect", func() bool {
 		out, err = read(t, d)
 		return err == nil
 	})
@@ -224,7 +226,7 @@ func TestReadTimeout(t *testing.T) {
 		wantBad(t, out, i, "i/o timeout")
 	}
 	// Two timeouts in a row end the cycle: the third request is not sent.
-	waitFor(t, "two requests at the server", func() bool { return len(got) >= 2 })
+	testkit.WaitFor(t, waitTimeout, "two requests at the server", func() bool { return len(got) >= 2 })
 	if n := len(got); n != 2 {
 		t.Errorf("server saw %d requests, want 2", n)
 	}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers"
 	"github.com/linegate/linegate/drivers/modbus"
 	"github.com/linegate/linegate/testdata/peers"
@@ -187,7 +189,7 @@ func TestInteropRTUSharedBus(t *testing.T) {
 		srv.Unmute(2)
 		var last error
 		// pymodbus may drop the first request after the unmute.
-		peers.WaitFor(t, 20*time.Second, "unit 2 back", func() bool {
+		testkit.WaitFor(t, 20*time.Second, "unit 2 back", func() bool {
 			out, last = interopRead(drvs[1], len(devs[1].tags))
 			return last == nil && out[0].Quality == drivers.Good
 		})

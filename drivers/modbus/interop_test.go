@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers"
 	"github.com/linegate/linegate/drivers/modbus"
 	"github.com/linegate/linegate/drivers/sim"
@@ -461,7 +463,7 @@ func TestInteropPeerRestart(t *testing.T) {
 					t.Logf("last read: %v", last)
 				}
 			}()
-			peers.WaitFor(t, 20*time.Second, "good readings after the server restarted", func() bool {
+			testkit.WaitFor(t, 20*time.Second, "good readings after the server restarted", func() bool {
 				out, last = interopRead(d, len(l.tags))
 				return last == nil && allGood(out)
 			})

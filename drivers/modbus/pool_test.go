@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers"
 )
 
@@ -166,7 +168,7 @@ func TestPoolSharesOneConnection(t *testing.T) {
 		t.Errorf("%d connections open with one driver left, want 1", open)
 	}
 	drvs[2].Close()
-	waitFor(t, "connection closed after the last driver", func() bool { _, open := fw.counts(); return open == 0 })
+	testkit.WaitFor(t, waitTimeout, "connection closed after the last driver", func() bool { _, open := fw.counts(); return open == 0 })
 	// Read after Close connects again.
 	if _, err := read(t, drvs[0]); err != nil {
 		t.Fatal(err)
@@ -242,7 +244,7 @@ func TestPoolDevicesTakeTurnsPollByPoll(t *testing.T) {
 			go func() { _, err := read(t, first); errs <- err }()
 			<-held
 			go func() { _, err := read(t, second); errs <- err }()
-			waitFor(t, "second poll waiting for the link", func() bool { return linkWaiters(second.l) > 0 })
+			testkit.WaitFor(t, waitTimeout, "second poll waiting for the link", func() bool { return linkWaiters(second.l) > 0 })
 			b.releaseHeld()
 			for range 2 {
 				if err := <-errs; err != nil {
@@ -442,7 +444,7 @@ func TestTransientExceptionKeepsPlan(t *testing.T) {
 			mu.Unlock()
 			// 10 and 11 count as a silent device: it backs off first.
 			var out []drivers.Sample
-			waitFor(t, "an answer", func() bool {
+			testkit.WaitFor(t, waitTimeout, "an answer", func() bool {
 				var err error
 				out, err = read(t, d)
 				return err == nil

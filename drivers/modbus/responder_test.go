@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
 	"github.com/linegate/linegate/testdata/peers"
 )
 
@@ -66,40 +67,7 @@ func startResponder(t testing.TB, framer string, hold map[uint16]uint16, quirk f
 	var wg sync.WaitGroup
 	switch framer {
 	case "tcp":
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Addr = ln.Addr().String()
-		conns := map[net.Conn]bool{}
-		var cmu sync.Mutex
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				cmu.Lock()
-				conns[c] = true
-				cmu.Unlock()
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					r.serveTCP(c)
-				}()
-			}
-		}()
-		t.Cleanup(func() {
-			ln.Close()
-			cmu.Lock()
-			for c := range conns {
-				c.Close()
-			}
-			cmu.Unlock()
-			wg.Wait()
-		})
+		r.Addr = testkit.Serve(t, r.serveTCP)
 	default:
 		pty := peers.StartPtyPair(t)
 		f, err := os.OpenFile(pty.A, os.O_RDWR|syscall.O_NOCTTY, 0)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/linegate/linegate/drivers"
@@ -206,7 +208,7 @@ func TestRTUCancelAndClose(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Read(ctx, make([]drivers.Sample, 1)) }()
-	waitFor(t, "the request on the line", func() bool { return peer.requests() == 1 })
+	testkit.WaitFor(t, waitTimeout, "the request on the line", func() bool { return peer.requests() == 1 })
 	cancel()
 	select {
 	case err := <-done:
@@ -217,7 +219,7 @@ func TestRTUCancelAndClose(t *testing.T) {
 		t.Fatal("Read did not return after cancel")
 	}
 	go func() { done <- d.Read(context.Background(), make([]drivers.Sample, 1)) }()
-	waitFor(t, "the second request on the line", func() bool { return peer.requests() == 2 })
+	testkit.WaitFor(t, waitTimeout, "the second request on the line", func() bool { return peer.requests() == 2 })
 	d.Close()
 	select {
 	case err := <-done:
@@ -244,7 +246,7 @@ func TestRTUPeerHangsUp(t *testing.T) {
 	d := rtuDriver(t, nil, peer.path, 1, 5*time.Second, tg("holding", 0, "uint16"))
 	done := make(chan error, 1)
 	go func() { done <- d.Read(context.Background(), make([]drivers.Sample, 1)) }()
-	waitFor(t, "the request on the line", func() bool { return peer.requests() == 1 })
+	testkit.WaitFor(t, waitTimeout, "the request on the line", func() bool { return peer.requests() == 1 })
 	peer.m.Close() // the adapter is unplugged: reads fail with EIO
 	select {
 	case err := <-done:

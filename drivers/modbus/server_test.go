@@ -7,11 +7,17 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
 	mbserver "github.com/simonvetter/modbus"
 )
+
+// waitTimeout bounds the waits for conditions that normally hold in
+// milliseconds.
+const waitTimeout = 15 * time.Second
 
 // bank is the register map of a test device, served by a real
 // simonvetter/modbus server. Addresses from limit on answer exception 2.
@@ -221,121 +227,42 @@ func startServer(t testing.TB, b *bank, addr string) (string, func()) {
 // got receives one value per request read.
 func silentServer(t *testing.T) (addr string, got <-chan struct{}) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ch := make(chan struct{}, 100)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	addr = testkit.Serve(t, func(c net.Conn) {
+		buf := make([]byte, 260)
 		for {
-			c, err := l.Accept()
-			if err != nil {
+			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				buf := make([]byte, 260)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					select {
-					case ch <- struct{}{}:
-					default:
-					}
-				}
-			}()
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
-	return l.Addr().String(), ch
+	return addr, ch
 }
 
 // rawServer answers each request with reply(request ADU), written as is;
 // a nil reply closes the connection. accepts counts connections.
 func rawServer(t *testing.T, reply func(req []byte) []byte) (addr string, accepts func() int) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	n := 0
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	var n atomic.Int32
+	addr = testkit.Serve(t, func(c net.Conn) {
+		n.Add(1)
+		req := make([]byte, 12) // every read request ADU is 12 bytes
 		for {
-			c, err := l.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(c, req); err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			n++
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				req := make([]byte, 12) // every read request ADU is 12 bytes
-				for {
-					if _, err := io.ReadFull(c, req); err != nil {
-						return
-					}
-					resp := reply(req)
-					if resp == nil {
-						return
-					}
-					if _, err := c.Write(resp); err != nil && !errors.Is(err, net.ErrClosed) {
-						return
-					}
-				}
-			}()
+			resp := reply(req)
+			if resp == nil {
+				return
+			}
+			if _, err := c.Write(resp); err != nil && !errors.Is(err, net.ErrClosed) {
+				return
+			}
 		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
-	return l.Addr().String(), func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return n
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return addr, func() int { return int(n.Load()) }
 }

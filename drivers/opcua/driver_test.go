@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	gopcua "github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 
@@ -105,7 +107,7 @@ func TestSubscribeEveryType(t *testing.T) {
 	o := startOven(t, sim.OvenOptions{})
 	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: typeTags(o)})
 	r := subscribe(t, d)
-	waitFor(t, 30*time.Second, "a sample of every tag", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "a sample of every tag", func() bool {
 		for i := range typeCases {
 			if _, ok := r.sample(i); !ok {
 				return false
@@ -122,7 +124,7 @@ func TestSubscribeEveryType(t *testing.T) {
 	}
 	// The process moves: the zone temperature changes keep coming.
 	before := r.total()
-	waitFor(t, 30*time.Second, "more changes", func() bool { return r.total() > before+5 })
+	testkit.WaitFor(t, 30*time.Second, "more changes", func() bool { return r.total() > before+5 })
 }
 
 func TestBrowsePath(t *testing.T) {
@@ -157,7 +159,7 @@ func TestBrowsePath(t *testing.T) {
 	t.Run("subscribe", func(t *testing.T) {
 		d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: tags})
 		r := subscribe(t, d)
-		waitFor(t, 30*time.Second, "every tag", func() bool {
+		testkit.WaitFor(t, 30*time.Second, "every tag", func() bool {
 			for i := range tags {
 				if _, ok := r.sample(i); !ok {
 					return false
@@ -215,7 +217,7 @@ func TestRestartPoll(t *testing.T) {
 	if err := o.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "reads good again", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "reads good again", func() bool {
 		return d.Read(ctx, out) == nil && out[0].Quality == drivers.Good && out[1].Value == "PCB-4711"
 	})
 }
@@ -226,9 +228,9 @@ func TestRestartSubscribe(t *testing.T) {
 	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: tags, Timeout: time.Second, ConnectTimeout: 2 * time.Second})
 	r := subscribe(t, d)
 	up := func() bool { n, err := r.lastState(); return n > 0 && err == nil }
-	waitFor(t, 30*time.Second, "device up", up)
+	testkit.WaitFor(t, 30*time.Second, "device up", up)
 	o.Stop()
-	waitFor(t, 15*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
+	testkit.WaitFor(t, 15*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
 	for i := range tags {
 		if s, _ := r.sample(i); s.Quality != drivers.Bad || s.Err == nil {
 			t.Errorf("tag %d while down: %v %v", i, s.Quality, s.Err)
@@ -237,8 +239,8 @@ func TestRestartSubscribe(t *testing.T) {
 	if err := o.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "device up again", up)
-	waitFor(t, 30*time.Second, "good values again", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "device up again", up)
+	testkit.WaitFor(t, 30*time.Second, "good values again", func() bool {
 		a, _ := r.sample(0)
 		b, _ := r.sample(1)
 		return a.Quality == drivers.Good && b.Quality == drivers.Good
@@ -251,9 +253,9 @@ func TestStatusChange(t *testing.T) {
 	tags := []Tag{{Name: "z1", Node: o.NodeID("Zone1.Temperature")}, {Name: "hum", Node: o.NodeID("Humidity")}}
 	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: tags})
 	r := subscribe(t, d)
-	waitFor(t, 30*time.Second, "humidity uncertain", func() bool { s, _ := r.sample(1); return s.Quality == drivers.Uncertain })
+	testkit.WaitFor(t, 30*time.Second, "humidity uncertain", func() bool { s, _ := r.sample(1); return s.Quality == drivers.Uncertain })
 	o.SetStatus("Humidity", ua.StatusBadCommunicationError)
-	waitFor(t, 30*time.Second, "humidity bad", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "humidity bad", func() bool {
 		s, _ := r.sample(1)
 		return s.Quality == drivers.Bad && s.Err != nil && strings.Contains(s.Err.Error(), "BadCommunicationError")
 	})
@@ -261,7 +263,7 @@ func TestStatusChange(t *testing.T) {
 		t.Errorf("z1: %v %v, want good", s.Quality, s.Err)
 	}
 	o.SetStatus("Humidity", ua.StatusOK)
-	waitFor(t, 30*time.Second, "humidity good", func() bool { s, _ := r.sample(1); return s.Quality == drivers.Good && s.Value == 41.5 })
+	testkit.WaitFor(t, 30*time.Second, "humidity good", func() bool { s, _ := r.sample(1); return s.Quality == drivers.Good && s.Value == 41.5 })
 }
 
 func TestUnreachable(t *testing.T) {
@@ -324,14 +326,14 @@ func TestNetworkCut(t *testing.T) {
 	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: tags, Timeout: 500 * time.Millisecond, ConnectTimeout: time.Second})
 	r := subscribe(t, d)
 	up := func() bool { n, err := r.lastState(); return n > 0 && err == nil }
-	waitFor(t, 30*time.Second, "device up", up)
+	testkit.WaitFor(t, 30*time.Second, "device up", up)
 	o.Cut(true)
-	waitFor(t, 20*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
+	testkit.WaitFor(t, 20*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
 	if s, _ := r.sample(0); s.Quality != drivers.Bad {
 		t.Errorf("z1 while cut: %v", s.Quality)
 	}
 	o.Cut(false)
-	waitFor(t, 20*time.Second, "device up again", up)
+	testkit.WaitFor(t, 20*time.Second, "device up again", up)
 }
 
 // TestReresolve: the PLC comes back with new node ids (a program
@@ -352,16 +354,16 @@ func TestReresolve(t *testing.T) {
 				r := subscribe(t, d)
 				get = func(i int) drivers.Sample { s, _ := r.sample(i); return s }
 			}
-			waitFor(t, 30*time.Second, "good values", func() bool { return get(0).Quality == drivers.Good && get(1).Quality == drivers.Good })
+			testkit.WaitFor(t, 30*time.Second, "good values", func() bool { return get(0).Quality == drivers.Good && get(1).Quality == drivers.Good })
 			o.Stop()
-			waitFor(t, 20*time.Second, "bad values", func() bool { return get(0).Quality == drivers.Bad })
+			testkit.WaitFor(t, 20*time.Second, "bad values", func() bool { return get(0).Quality == drivers.Bad })
 			o.Renumber("v2.")
 			if err := o.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
 			// Good again means resolved again: the old node id is unknown now.
-			waitFor(t, 20*time.Second, "the browse path resolved to the new node", func() bool { return get(0).Quality == drivers.Good })
-			waitFor(t, 30*time.Second, "the node id tag bad", func() bool {
+			testkit.WaitFor(t, 20*time.Second, "the browse path resolved to the new node", func() bool { return get(0).Quality == drivers.Good })
+			testkit.WaitFor(t, 30*time.Second, "the node id tag bad", func() bool {
 				s := get(1)
 				return s.Quality == drivers.Bad && s.Err != nil && strings.Contains(s.Err.Error(), "BadNodeIdUnknown")
 			})
@@ -394,7 +396,7 @@ func TestSubscribePanicIsDeviceDown(t *testing.T) {
 			t.Errorf("Subscribe: %v", err)
 		}
 	}()
-	waitFor(t, 30*time.Second, "the device down with the panic, then up again", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the device down with the panic, then up again", func() bool {
 		states := r.allStates()
 		for k, err := range states {
 			if err != nil && strings.Contains(err.Error(), "internal error (panic: boom)") {
@@ -403,7 +405,7 @@ func TestSubscribePanicIsDeviceDown(t *testing.T) {
 		}
 		return false
 	})
-	waitFor(t, 30*time.Second, "good samples again", func() bool { s, ok := r.sample(0); return ok && s.Quality == drivers.Good })
+	testkit.WaitFor(t, 30*time.Second, "good samples again", func() bool { s, ok := r.sample(0); return ok && s.Quality == drivers.Good })
 }
 
 func TestReadPanicIsDeviceError(t *testing.T) {

@@ -49,18 +49,6 @@ func newDriver(t testing.TB, cfg Config) *Driver {
 	return d
 }
 
-// waitFor polls cond until it holds or fails the test after timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // recorder collects what Subscribe delivers.
 type recorder struct {
 	mu      sync.Mutex

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	gopcua "github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 
@@ -60,7 +62,7 @@ func TestInteropOPCUANone(t *testing.T) {
 	t.Run("subscribe", func(t *testing.T) {
 		d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: nodeTags, Interval: 200 * time.Millisecond})
 		r := subscribe(t, d)
-		waitFor(t, 15*time.Second, "every tag", func() bool {
+		testkit.WaitFor(t, 15*time.Second, "every tag", func() bool {
 			for i := range nodeTags {
 				if _, ok := r.sample(i); !ok {
 					return false
@@ -70,7 +72,7 @@ func TestInteropOPCUANone(t *testing.T) {
 		})
 		checkNodeSamples(t, func(i int) drivers.Sample { s, _ := r.sample(i); return s })
 		first, _ := r.sample(0)
-		waitFor(t, 15*time.Second, "the temperature to move", func() bool { s, _ := r.sample(0); return s.Value != first.Value })
+		testkit.WaitFor(t, 15*time.Second, "the temperature to move", func() bool { s, _ := r.sample(0); return s.Value != first.Value })
 	})
 }
 
@@ -139,7 +141,7 @@ func TestInteropOPCUAClientRefused(t *testing.T) {
 	srv.TrustClient(d.own.DER, "linegate")
 	d = newDriver(t, cfg)
 	var last error
-	waitFor(t, 20*time.Second, "the server to accept linegate's certificate", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the server to accept linegate's certificate", func() bool {
 		d.nextDial = time.Time{} // retry now, not after the backoff
 		last = d.Read(context.Background(), out)
 		return last == nil
@@ -157,17 +159,17 @@ func TestInteropOPCUARestart(t *testing.T) {
 	d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: nodeTags[:3], Interval: 200 * time.Millisecond, Timeout: time.Second, ConnectTimeout: 3 * time.Second})
 	r := subscribe(t, d)
 	up := func() bool { n, err := r.lastState(); return n > 0 && err == nil }
-	waitFor(t, 15*time.Second, "device up", up)
+	testkit.WaitFor(t, 15*time.Second, "device up", up)
 	srv.Stop()
-	waitFor(t, 20*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
+	testkit.WaitFor(t, 20*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
 	for i := range 3 {
 		if s, _ := r.sample(i); s.Quality != drivers.Bad {
 			t.Errorf("tag %d while down: %v", i, s.Quality)
 		}
 	}
 	srv.Start()
-	waitFor(t, 40*time.Second, "device up again", up)
-	waitFor(t, 15*time.Second, "good values again", func() bool {
+	testkit.WaitFor(t, 40*time.Second, "device up again", up)
+	testkit.WaitFor(t, 15*time.Second, "good values again", func() bool {
 		for i := range 3 {
 			if s, _ := r.sample(i); s.Quality != drivers.Good {
 				return false
@@ -234,7 +236,7 @@ func TestInteropOPCUAQuiet(t *testing.T) {
 	srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
 	d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: quietTags, Interval: time.Second})
 	r := subscribe(t, d)
-	waitFor(t, 20*time.Second, "the initial values", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the initial values", func() bool {
 		for i := range quietTags {
 			if s, ok := r.sample(i); !ok || s.Quality != drivers.Good {
 				return false
@@ -310,17 +312,17 @@ func TestInteropOPCUASubscriptionFaults(t *testing.T) {
 			srv := peers.StartNodeOPCUA(t, peers.NodeOPCUAOptions{AutoAccept: true})
 			d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: quietTags, Interval: 200 * time.Millisecond, KeepAlive: keepAlive})
 			r := subscribe(t, d)
-			waitFor(t, 20*time.Second, "the initial values", func() bool { return allGood(r, len(quietTags)) })
+			testkit.WaitFor(t, 20*time.Second, "the initial values", func() bool { return allGood(r, len(quietTags)) })
 			// A keep-alive first: the subscription is known to be live.
-			waitFor(t, 10*keepAlive, "a keep-alive", func() bool { return d.keepAlives.Load() > 0 })
+			testkit.WaitFor(t, 10*keepAlive, "a keep-alive", func() bool { return d.keepAlives.Load() > 0 })
 			start := time.Now()
 			tc.fault(srv)
-			waitFor(t, 15*keepAlive, "the tags bad with "+tc.want, func() bool { _, ok := badWith(r, tc.want); return ok })
+			testkit.WaitFor(t, 15*keepAlive, "the tags bad with "+tc.want, func() bool { _, ok := badWith(r, tc.want); return ok })
 			t.Logf("%s: the tags went bad %v after the fault (keep-alive %v)", tc.name, time.Since(start).Round(10*time.Millisecond), keepAlive)
 			if tc.mend != nil {
 				tc.mend(srv)
 			}
-			waitFor(t, 15*keepAlive, "good values again", func() bool { return allGood(r, len(quietTags)) })
+			testkit.WaitFor(t, 15*keepAlive, "good values again", func() bool { return allGood(r, len(quietTags)) })
 			if n := srv.Sessions(); n != 1 {
 				t.Errorf("the server saw %d CreateSession calls, want 1", n)
 			}
@@ -367,7 +369,7 @@ func TestInteropOPCUAHiddenLimit(t *testing.T) {
 				r = subscribe(t, d)
 				good = func() bool { return allGood(r, len(tags)) }
 			}
-			waitFor(t, 20*time.Second, "every tag good", good)
+			testkit.WaitFor(t, 20*time.Second, "every tag good", good)
 			refused := srv.TooManyOperations()
 			if refused == 0 {
 				t.Fatal("the server refused no call: the test does not test the hidden limit")
@@ -389,10 +391,10 @@ func TestInteropOPCUAHiddenLimit(t *testing.T) {
 			}
 			srv.Stop()
 			if r != nil {
-				waitFor(t, 20*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
+				testkit.WaitFor(t, 20*time.Second, "device down", func() bool { _, err := r.lastState(); return err != nil })
 			}
 			srv.Start()
-			waitFor(t, 40*time.Second, "every tag good after the restart", good)
+			testkit.WaitFor(t, 40*time.Second, "every tag good after the restart", good)
 			if n := srv.TooManyOperations(); n != refused {
 				t.Errorf("the server refused %d calls after the restart: the learned limit was forgotten", n-refused)
 			}
@@ -440,15 +442,15 @@ func TestInteropOPCUARenumber(t *testing.T) {
 				}
 				return true
 			}
-			waitFor(t, 20*time.Second, "each tag's own value", own)
+			testkit.WaitFor(t, 20*time.Second, "each tag's own value", own)
 			srv.Stop()
 			srv.SetRenumber(true)
 			if mode == "subscribe" {
-				waitFor(t, 20*time.Second, "the tags bad", func() bool { return get(0).Quality == drivers.Bad })
+				testkit.WaitFor(t, 20*time.Second, "the tags bad", func() bool { return get(0).Quality == drivers.Bad })
 			}
 			srv.Start()
 			// Wrong values must never show as good on the way back.
-			waitFor(t, 40*time.Second, "each tag's own value after the renumbering restart", func() bool {
+			testkit.WaitFor(t, 40*time.Second, "each tag's own value after the renumbering restart", func() bool {
 				for i := range tags {
 					if s := get(i); s.Quality == drivers.Good && s.Value != want[i] {
 						t.Fatalf("tag %s: %v good, the value of another node (want %v)", tags[i].Name, s.Value, want[i])
@@ -489,7 +491,7 @@ func TestInteropOPCUAClockAhead(t *testing.T) {
 	t.Run("subscribe", func(t *testing.T) {
 		d := newDriver(t, Config{Endpoint: srv.Endpoint, Tags: tags, Interval: 200 * time.Millisecond})
 		r := subscribe(t, d)
-		waitFor(t, 15*time.Second, "both tags", func() bool { _, a := r.sample(0); _, b := r.sample(1); return a && b })
+		testkit.WaitFor(t, 15*time.Second, "both tags", func() bool { _, a := r.sample(0); _, b := r.sample(1); return a && b })
 		check(t, func(i int) drivers.Sample { s, _ := r.sample(i); return s })
 	})
 }

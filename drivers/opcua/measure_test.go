@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	"github.com/linegate/linegate/drivers/sim"
 )
 
@@ -29,7 +31,7 @@ func TestMeasureMonitoredItems(t *testing.T) {
 	}
 	d := newDriver(t, Config{Endpoint: o.Endpoint(), Tags: tags, Interval: 100 * time.Millisecond, SamplingInterval: 100 * time.Millisecond})
 	r := subscribe(t, d)
-	waitFor(t, 30*time.Second, "every item's first value", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "every item's first value", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return len(r.last) == n

@@ -48,6 +48,9 @@ func (h handler) readBits(id uint8, reg string, addr, qty uint16) ([]bool, error
 	}
 	h.p.mu.Lock()
 	defer h.p.mu.Unlock()
+	if h.p.fails(u.id, reg, addr, qty) {
+		return nil, mbserver.ErrServerDeviceFailure
+	}
 	t := u.table(reg)
 	res := make([]bool, qty)
 	for i := range res {
@@ -66,6 +69,9 @@ func (h handler) readWords(id uint8, reg string, addr, qty uint16) ([]uint16, er
 	}
 	h.p.mu.Lock()
 	defer h.p.mu.Unlock()
+	if h.p.fails(u.id, reg, addr, qty) {
+		return nil, mbserver.ErrServerDeviceFailure
+	}
 	t := u.table(reg)
 	return append([]uint16(nil), t.words[addr:addr+qty]...), nil
 }

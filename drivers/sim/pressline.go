@@ -39,9 +39,10 @@ type PressLine struct {
 	clock func() time.Time
 	addr  string // as asked, until Start
 
-	mu     sync.Mutex // guards units, frozen
-	units  map[byte]*unit
-	frozen bool
+	mu      sync.Mutex // guards units, frozen, failing
+	units   map[byte]*unit
+	frozen  bool
+	failing map[failAt]bool // see Fail
 
 	life    sync.Mutex // guards the fields below: Start and Stop
 	started bool

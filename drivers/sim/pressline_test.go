@@ -11,12 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linegate/linegate/internal/testkit"
+
 	goburrow "github.com/goburrow/modbus"
 
 	"github.com/linegate/linegate/drivers"
 	"github.com/linegate/linegate/drivers/modbus"
 	"github.com/linegate/linegate/drivers/sim"
 )
+
+// waitTimeout bounds the waits for conditions that normally hold in
+// milliseconds.
+const waitTimeout = 15 * time.Second
 
 // fakeClock is a settable clock; calls counts how often the line read it,
 // so a test can wait for simulation ticks.
@@ -49,18 +55,7 @@ func (c *fakeClock) Calls() int {
 func (c *fakeClock) waitTicks(t *testing.T, n int) {
 	t.Helper()
 	target := c.Calls() + n
-	waitFor(t, "simulation ticks", func() bool { return c.Calls() >= target })
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, waitTimeout, "simulation ticks", func() bool { return c.Calls() >= target })
 }
 
 func startLine(t *testing.T, opts sim.Options) *sim.PressLine {
@@ -287,13 +282,13 @@ func TestLineFollowsClock(t *testing.T) {
 	between(t, "run_hours rise", v["run_hours"].(float64)-hours, 59.0/3600, 61.0/3600)
 
 	clock.Set(base.Add(565 * time.Second))
-	waitFor(t, "fault", func() bool { return readMap(t, d)["state"] == int64(sim.Fault) })
+	testkit.WaitFor(t, waitTimeout, "fault", func() bool { return readMap(t, d)["state"] == int64(sim.Fault) })
 	v = readMap(t, d)
 	if v["status"] != int64(sim.StatusFault|sim.StatusEStop) || v["speed"] != int64(0) || v["force"] != 0.0 || v["status_text"] != "PRESS-01 FAULT" {
 		t.Errorf("in fault: %v", v)
 	}
 	clock.Set(base.Add(590 * time.Second))
-	waitFor(t, "stopped", func() bool { return readMap(t, d)["state"] == int64(sim.Stopped) })
+	testkit.WaitFor(t, waitTimeout, "stopped", func() bool { return readMap(t, d)["state"] == int64(sim.Stopped) })
 	v = readMap(t, d)
 	if v["door_open"] != true || v["status"] != int64(sim.StatusDoor) {
 		t.Errorf("stopped: %v", v)
@@ -415,7 +410,7 @@ func TestStartStop(t *testing.T) {
 		}
 		addr := p.Addr()
 		cancel()
-		waitFor(t, "server gone", func() bool {
+		testkit.WaitFor(t, waitTimeout, "server gone", func() bool {
 			c, err := net.Dial("tcp", addr)
 			if err == nil {
 				c.Close()

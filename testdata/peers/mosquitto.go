@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // MosquittoPath is where Debian's mosquitto package puts the broker.
@@ -50,7 +52,7 @@ func StartMosquitto(t testing.TB, opts MosquittoOptions) *Mosquitto {
 	need(t, MosquittoPath, "mosquitto")
 	port := opts.Port
 	if port == 0 {
-		port = FreePort(t)
+		port = testkit.FreePort(t)
 	}
 	if port == 1883 {
 		t.Fatal("mosquitto: port 1883 belongs to the system broker; use another")

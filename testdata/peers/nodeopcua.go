@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // NodePath is the Node.js the OPC UA peer runs on (node-opcua 2.182 wants
@@ -55,7 +57,8 @@ type NodeOPCUAOptions struct {
 // Oven.Heater (Boolean), Oven.Sensor4 (BadSensorFailure), Oven.Level (0..1 in
 // steps of 0.02 every 100 ms), browsable as
 // Objects/Line1/Oven/<name>; ns=1;s=Quiet.Setpoint (Double 180.5),
-// Quiet.Mode (Int32 3), Quiet.Batch (String "B-0815"), which never change;
+// Quiet.Mode (Int32 3), Quiet.Batch (String "B-0815"), which never change,
+// Quiet.Locked (Double 5, read-only: a Write gets BadNotWritable);
 // Objects/Plant/A, B, C (Double 1.5, 2.5, 3.5) in namespace
 // urn:linegate:plant, with numeric ids and as s=Plant.A etc. See
 // opcua_server.js.
@@ -259,7 +262,7 @@ func (s *NodeOPCUA) control(sig os.Signal, ack string) {
 	if err := s.p.notify(sig); err != nil {
 		t.Fatalf("node-opcua: %v", err)
 	}
-	WaitFor(t, 10*time.Second, "node-opcua: "+ack, seen)
+	testkit.WaitFor(t, 10*time.Second, "node-opcua: "+ack, seen)
 }
 
 // Stop ends the server (SIGTERM, then SIGKILL after 5s) and waits for it.

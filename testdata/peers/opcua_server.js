@@ -15,6 +15,7 @@
 //   Objects/Line1/Quiet/Setpoint    ns=1;s=Quiet.Setpoint    Double 180.5, never changes
 //   Objects/Line1/Quiet/Mode        ns=1;s=Quiet.Mode        Int32 3, never changes
 //   Objects/Line1/Quiet/Batch       ns=1;s=Quiet.Batch       String "B-0815", never changes
+//   Objects/Line1/Quiet/Locked      ns=1;s=Quiet.Locked      Double 5, access level CurrentRead (a Write: BadNotWritable)
 //   Objects/Plant/A, B, C           nsu=urn:linegate:plant;s=Plant.A ...  Double 1.5, 2.5, 3.5,
 //                                   with numeric ids too (ns=<plant>;i=1000.. in creation order)
 // With "renumber": true the server is a PLC after a program download: it
@@ -175,6 +176,12 @@ async function main() {
             value: new Variant({ dataType, value }),
         });
     }
+    // Read-only by its access level: a Write gets BadNotWritable.
+    ns.addVariable({
+        componentOf: quiet, browseName: "Locked", nodeId: "s=Quiet.Locked", dataType: "Double",
+        accessLevel: "CurrentRead", userAccessLevel: "CurrentRead",
+        value: new Variant({ dataType: DataType.Double, value: 5 }),
+    });
 
     if (spec.renumber) {
         // The new namespace takes index 2 and the numeric ids the plant's

@@ -34,44 +34,6 @@ func Interop(t testing.TB) {
 	}
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
-// never 1883 (a system Mosquitto may own it). Prefer letting the peer bind
-// port 0 where it can (StartPymodbus does): this one can race.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	for range 10 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if port != 1883 {
-			return port
-		}
-	}
-	t.Fatal("free port: the kernel keeps handing out 1883")
-	return 0
-}
-
-// pollInterval of WaitFor: short against the test's run time, long enough
-// not to load the race detector.
-const pollInterval = 20 * time.Millisecond
-
-// WaitFor polls cond until it is true, and fails the test if that takes
-// longer than timeout. what names the condition in the failure
-// ("broker accepting connections"). Call it from the test's goroutine.
-func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(pollInterval)
-	}
-}
-
 // Dir is the directory of this package's sources (testdata/peers), where
 // the peer scripts live; found from the source file's path so that tests of
 // any package find them (not with -trimpath).

@@ -6,18 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linegate/linegate/internal/testkit"
 )
 
 // These tests check the harness itself. ./... does not reach testdata, so
 // run them by hand: LINEGATE_INTEROP=1 go test -race ./testdata/peers/
-
-func TestFreePort(t *testing.T) {
-	for range 20 {
-		if p := FreePort(t); p <= 0 || p == 1883 {
-			t.Fatalf("FreePort = %d", p)
-		}
-	}
-}
 
 func mosquittoPub(t *testing.T, m *Mosquitto, args ...string) {
 	t.Helper()
@@ -58,7 +52,7 @@ func TestMosquittoRetainedSurvivesRestartWithPersistence(t *testing.T) {
 		t.Fatalf("after restart got %q, want the persisted retained message", got)
 	}
 	m.Kill()
-	WaitFor(t, 5*time.Second, "port closed after Kill", func() bool { return !dialable(m.Addr) })
+	testkit.WaitFor(t, 5*time.Second, "port closed after Kill", func() bool { return !dialable(m.Addr) })
 }
 
 func TestMosquittoExtraListenerWithPassword(t *testing.T) {
@@ -68,12 +62,12 @@ func TestMosquittoExtraListenerWithPassword(t *testing.T) {
 	if out, err := exec.Command("mosquitto_passwd", "-c", "-b", pw, "user", "secret").CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_passwd: %v: %s", err, out)
 	}
-	port2 := FreePort(t)
+	port2 := testkit.FreePort(t)
 	m := StartMosquitto(t, MosquittoOptions{
 		GlobalConfig: "per_listener_settings true",
 		ExtraConfig:  "listener " + itoa(port2) + " 127.0.0.1\nallow_anonymous false\npassword_file " + pw,
 	})
-	WaitFor(t, 5*time.Second, "second listener", func() bool { return dialable(hostPort(port2)) })
+	testkit.WaitFor(t, 5*time.Second, "second listener", func() bool { return dialable(hostPort(port2)) })
 	args := []string{"-h", "127.0.0.1", "-p", itoa(port2), "-t", "x", "-m", "y"}
 	if err := exec.Command("mosquitto_pub", args...).Run(); err == nil {
 		t.Fatal("anonymous publish on the password listener succeeded")

@@ -24,6 +24,8 @@ type process struct {
 	path    string
 	args    []string
 	logPath string
+	// env, if set, is the program's whole environment (nil: the test's).
+	env []string
 	// onLine, if set, sees every line the program prints on stdout; it runs
 	// on exec's copying goroutine and must not block.
 	onLine func(line string)
@@ -64,6 +66,7 @@ func (p *process) start() error {
 	}
 	fmt.Fprintf(logf, "--- %s %s: %s %q\n", time.Now().Format(time.TimeOnly), p.name, p.path, p.args)
 	cmd := exec.Command(p.path, p.args...)
+	cmd.Env = p.env
 	cmd.Stdout = logf
 	if p.onLine != nil {
 		cmd.Stdout = &lineWriter{w: logf, onLine: p.onLine}
@@ -177,7 +180,7 @@ func (p *process) waitReady(timeout time.Duration, what string, ready func() boo
 			p.stop()
 			p.t.Fatalf("%s: no %s within %v; log:\n%s", p.name, what, timeout, p.log())
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(20 * time.Millisecond) // as testkit.WaitFor
 	}
 }
 

@@ -54,3 +54,44 @@ func SparkplugDecode(t testing.TB, payloads [][]byte) []map[string]any {
 	}
 	return res
 }
+
+// SparkplugEncode encodes Sparkplug B payloads, each given as the JSON
+// object sparkplug-payload's encodePayload takes
+// ({"timestamp":..., "metrics":[{"name":"setpoint","type":"Float","value":52.5}]}),
+// with that package (sparkplug_encode.js). It fails the test when node or
+// the package is missing.
+func SparkplugEncode(t testing.TB, payloads []string) [][]byte {
+	t.Helper()
+	need(t, NodePath, "nodejs")
+	dir := Dir(t)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "sparkplug-payload", "package.json")); err != nil {
+		t.Fatalf("sparkplug-payload is not installed: run npm ci in %s (.ci/run does): %v", dir, err)
+	}
+	var in bytes.Buffer
+	for _, p := range payloads {
+		in.WriteString(p)
+		in.WriteByte('\n')
+	}
+	cmd := exec.Command(NodePath, filepath.Join(dir, "sparkplug_encode.js"))
+	cmd.Stdin = &in
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sparkplug_encode.js: %v\n%s", err, stderr.String())
+	}
+	var res [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		b, err := base64.StdEncoding.DecodeString(sc.Text())
+		if err != nil {
+			t.Fatalf("sparkplug_encode.js printed %q: %v", sc.Text(), err)
+		}
+		res = append(res, b)
+	}
+	if len(res) != len(payloads) {
+		t.Fatalf("sparkplug_encode.js encoded %d payloads of %d\n%s", len(res), len(payloads), stderr.String())
+	}
+	return res
+}

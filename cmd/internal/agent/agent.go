@@ -25,6 +25,7 @@ import (
 
 	"github.com/linegate/linegate/buffer"
 	"github.com/linegate/linegate/collector"
+	"github.com/linegate/linegate/commands"
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers/modbus"
 	"github.com/linegate/linegate/uplink"
@@ -55,6 +56,10 @@ type Agent struct {
 	col   *collector.Collector
 	up    *uplink.Uplink
 	devs  *deviceSet // the running devices' digests and drivers, for reload
+	// cmds takes the MES's commands (nil unless uplink.commands); its
+	// ledger is closed with the buffer.
+	cmds   *commands.Service
+	ledger *commands.Ledger
 }
 
 // shutdownGrace bounds how long a stopping agent keeps publishing what is
@@ -76,7 +81,7 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	pool := modbus.NewPool()
-	devices, err := buildDevicesIn(pool, cfg.Devices, log)
+	devices, err := buildDevicesIn(pool, cfg.Devices, log, true)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +102,10 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
 	}
+	if err := configs.CheckBufferPath(cfg.Buffer.Path); err != nil {
+		closeDevices()
+		return nil, err
+	}
 	a.queue, err = buffer.Open(buffer.Options{
 		Path:           cfg.Buffer.Path,
 		MaxSize:        int64(cfg.Buffer.MaxSize),
@@ -109,9 +118,22 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		closeDevices()
 		return nil, err
 	}
+	// Cycles are split to fit uplink.max_message_size before the buffer
+	// numbers them.
+	split, err := uplink.NewSplitter(a.queue, uplink.SplitConfig{
+		MaxMessageSize: int(cfg.Uplink.MaxMessageSize),
+		TopicPrefix:    cfg.Uplink.TopicPrefix,
+		Gateway:        uplink.Gateway{ID: cfg.Gateway.ID, Site: cfg.Gateway.Site, Area: cfg.Gateway.Area, Line: cfg.Gateway.Line},
+		Logger:         log.With("component", "collector"),
+	})
+	if err != nil {
+		closeDevices()
+		a.queue.Close()
+		return nil, err
+	}
 	a.col, err = collector.New(collector.Options{
 		Devices:    devices,
-		Sink:       a.queue,
+		Sink:       split,
 		Logger:     log.With("component", "collector"),
 		Registerer: a.reg,
 	})
@@ -119,6 +141,16 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		closeDevices()
 		a.queue.Close()
 		return nil, err
+	}
+	a.cmds, a.ledger, err = openCommands(cfg, a.col, a.queue, a.reg, log.With("component", "commands"))
+	if err != nil {
+		closeDevices()
+		a.queue.Close()
+		return nil, err
+	}
+	var cmdHandler uplink.CommandHandler
+	if a.cmds != nil {
+		cmdHandler = dcmdWriter{a.cmds}
 	}
 	u := cfg.Uplink
 	a.up, err = uplink.New(uplink.Config{
@@ -137,16 +169,22 @@ func New(cfg *configs.Config, log *slog.Logger, opts Options) (*Agent, error) {
 		ReplayRate:  u.ReplayRate,
 		AckTimeout:  u.AckTimeout.D(),
 		BackoffMax:  u.ReconnectMax.D(),
+		MaxPacket:   int(u.MaxMessageSize),
 		Format:      u.Format,
 		GroupID:     u.GroupID,
 		EdgeNode:    u.EdgeNode,
+		PrimaryHost: u.PrimaryHost,
+		BdSeqFile:   BdSeqPath(cfg.Buffer.Path),
+		Devices:     sparkplugDevices(cfg),
 		Version:     opts.Version,
 		Logger:      log.With("component", "uplink"),
 		Registerer:  a.reg,
+		Commands:    cmdHandler,
 	}, a.queue)
 	if err != nil {
 		closeDevices()
 		a.queue.Close()
+		a.closeLedger()
 		return nil, err
 	}
 	return a, nil
@@ -198,7 +236,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	stopUplink()
 	wg.Wait()
 	closeErr := a.queue.Close()
+	a.closeLedger()
 	return errors.Join(upErr, flushErr, closeErr, httpErr)
+}
+
+func (a *Agent) closeLedger() {
+	if a.ledger != nil {
+		if err := a.ledger.Close(); err != nil {
+			a.log.Warn("commands: close ledger", "err", err)
+		}
+	}
 }
 
 // watchSignals writes the pid file (so that `linegate reload` finds this

@@ -20,14 +20,16 @@ import (
 // when the last of its drivers closes (the collector closes them all when
 // it stops).
 func BuildDevices(cfg *configs.Config, log *slog.Logger) ([]collector.Device, error) {
-	return buildDevicesIn(modbus.NewPool(), cfg.Devices, log)
+	return buildDevicesIn(modbus.NewPool(), cfg.Devices, log, false)
 }
 
 // buildDevicesIn builds devs with their Modbus links in pool (a reload
 // reuses the running agent's, so that a restarted device shares its port
 // with the devices that keep running). On an error the drivers already made
-// are closed.
-func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger) (_ []collector.Device, err error) {
+// are closed. compact compacts each device's tags as it is built
+// (collector.Device.Compact), for the collector: the full tags of all
+// devices are then never live at once.
+func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger, compact bool) (_ []collector.Device, err error) {
 	var out []collector.Device
 	defer func() {
 		if err != nil {
@@ -59,15 +61,19 @@ func buildDevicesIn(pool *modbus.Pool, devs []configs.Device, log *slog.Logger) 
 			drv.Close()
 			return nil, err
 		}
-		out = append(out, collector.Device{
-			Name:     d.Name,
-			Interval: d.PollInterval.D(),
-			Driver:   drv,
-			Tags:     collectorTags(d),
-			Shifts:   shifts,
-			// OPC UA pushes changes in subscribe mode (the default).
-			Subscribe: d.Driver == "opcua" && d.Mode == "subscribe",
-		})
+		cd := collector.Device{
+			Name:      d.Name,
+			Interval:  d.PollInterval.D(),
+			Driver:    drv,
+			Tags:      collectorTags(d),
+			Shifts:    shifts,
+			OEE:       oeePlan(d),
+			Subscribe: d.Subscribes(),
+		}
+		if compact {
+			cd.Compact()
+		}
+		out = append(out, cd)
 	}
 	return out, nil
 }
@@ -86,13 +92,8 @@ func collectorTags(d configs.Device) []collector.Tag {
 			ReportEvery: t.ReportEvery.D(),
 			States:      t.States,
 			Counter:     t.Counter,
-			CounterBits: 16 * configs.RegisterWidth(t.Type, t.Length),
-		}
-		if d.Driver == "opcua" {
-			ct.CounterBits = 64 // the node's own type sets the width; no register count to go by
-		}
-		if f, ok := configs.DurationUnits[t.Unit]; ok && t.Class == "time" {
-			ct.ToSeconds = f
+			CounterBits: t.CounterBits(d.Driver),
+			ToSeconds:   t.SecondsFactor(),
 		}
 		normalizationRules(&ct, t, d)
 		tags = append(tags, ct)
@@ -104,9 +105,8 @@ func collectorTags(d configs.Device) []collector.Tag {
 // and alarm bits, timestamps, staleness) into a collector tag;
 // collectorTags does scale, offset, deadband and counters.
 func normalizationRules(ct *collector.Tag, t configs.Tag, d configs.Device) {
-	if len(t.RawRange) == 2 && len(t.Range) == 2 {
-		ct.Map = &collector.LinearMap{RawLo: t.RawRange[0], RawHi: t.RawRange[1], Lo: t.Range[0], Hi: t.Range[1]}
-		ct.Scale, ct.Offset = 0, 0
+	if rawLo, rawHi, lo, hi, ok := t.LinearMap(); ok {
+		ct.Map = &collector.LinearMap{RawLo: rawLo, RawHi: rawHi, Lo: lo, Hi: hi}
 	}
 	if len(t.Limits) == 2 {
 		ct.Limits = &[2]float64{t.Limits[0], t.Limits[1]}
@@ -123,18 +123,16 @@ func normalizationRules(ct *collector.Tag, t configs.Tag, d configs.Device) {
 	ct.Timestamp = t.Timestamp
 	ct.Location = d.Location
 	ct.StaleAfter = t.StaleAfter.D()
-	if t.Timestamp != "" {
-		ct.ToSeconds = 0 // a point in time, not a duration
-	}
 }
 
-// shiftPlan is the device's shift plan for the state times, nil without
-// shifts.
+// shiftPlan is the device's plan for the state times: its shifts, or
+// calendar days when it has none; nil without a state tag.
 func shiftPlan(d configs.Device) (*collector.ShiftPlan, error) {
-	if len(d.Shifts) == 0 {
+	starts := d.PeriodStarts()
+	if starts == nil {
 		return nil, nil
 	}
-	p, err := collector.NewShiftPlan(d.Shifts, d.Location, d.StateTimesEvery.D())
+	p, err := collector.NewShiftPlan(starts, d.Location, d.StateTimesEvery.D())
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", d.Name, err)
 	}

@@ -3,7 +3,6 @@ package agent
 import (
 	"fmt"
 	"log/slog"
-	"math"
 
 	"github.com/linegate/linegate/configs"
 	"github.com/linegate/linegate/drivers/modbus"
@@ -19,17 +18,13 @@ func NewModbusDriver(d configs.Device, log *slog.Logger) (*modbus.Driver, error)
 // newModbusIn makes a driver that shares its port or connection through
 // pool (nil: its own).
 func newModbusIn(pool *modbus.Pool, d configs.Device, log *slog.Logger) (*modbus.Driver, error) {
-	gap := d.MaxGapValue()
-	if gap == 0 {
-		gap = -1 // the driver's 0 means "default"; the config's 0 means "never bridge"
-	}
 	mc := modbus.Config{
 		Device:         d.Name,
 		Address:        d.Address,
 		UnitID:         d.UnitIDValue(),
 		Timeout:        d.Timeout.D(),
 		ByteOrder:      d.ByteOrder,
-		MaxGap:         gap,
+		MaxGap:         d.ModbusMaxGap(),
 		Pause:          d.PauseBetweenRequests.D(),
 		CloseAfterPoll: d.CloseAfterPoll,
 		MaxConnections: d.MaxConnections,
@@ -50,6 +45,8 @@ func newModbusIn(pool *modbus.Pool, d configs.Device, log *slog.Logger) (*modbus
 			Length:    t.Length,
 			Bit:       t.BitValue(),
 			ByteOrder: t.ByteOrder,
+			// Only a writable tag's bit is ever rewritten.
+			ReadModifyWrite: t.ReadModifyWrite && t.Writable,
 		})
 	}
 	drv, err := modbus.New(mc)
@@ -69,7 +66,7 @@ func NewOPCUADriver(d configs.Device, log *slog.Logger) (*opcua.Driver, error) {
 		PKIDir:             d.PKIDir,
 		Interval:           d.PollInterval.D(),
 		SamplingInterval:   d.SamplingInterval.D(),
-		QueueSize:          uint32(max(d.QueueSize, 0)),
+		QueueSize:          d.QueueSizeValue(),
 		KeepAlive:          d.KeepAlive.D(),
 		MaxClockSkew:       d.MaxClockSkew.D(),
 		AllowPlainPassword: d.AllowPlainPassword,
@@ -82,8 +79,8 @@ func NewOPCUADriver(d configs.Device, log *slog.Logger) (*opcua.Driver, error) {
 	}
 	for _, t := range d.Tags {
 		tag := opcua.Tag{Name: t.Name, Node: t.Node, BrowsePath: t.BrowsePath}
-		if d.Mode == "subscribe" {
-			tag.Deadband = serverDeadband(t)
+		if d.Subscribes() {
+			tag.Deadband = t.ServerDeadband()
 		}
 		c.Tags = append(c.Tags, tag)
 	}
@@ -92,29 +89,4 @@ func NewOPCUADriver(d configs.Device, log *slog.Logger) (*opcua.Driver, error) {
 		return nil, fmt.Errorf("device %s: %w", d.Name, err)
 	}
 	return drv, nil
-}
-
-// serverDeadband is the deadband handed to the OPC UA server as the
-// monitored item's filter. deadband is in the units of the published value
-// (after scale, raw_range → range and the ms → s of a time tag); the server
-// compares the node's raw values, so it gets the deadband in raw units. And
-// half of it: the server reports only a change that exceeds its deadband,
-// and the collector's own deadband, applied to the published value, is the
-// one that decides.
-func serverDeadband(t configs.Tag) float64 {
-	if t.Deadband <= 0 {
-		return 0
-	}
-	factor := t.ScaleValue()
-	if len(t.RawRange) == 2 && len(t.Range) == 2 {
-		factor = (t.Range[1] - t.Range[0]) / (t.RawRange[1] - t.RawRange[0])
-	}
-	if f, ok := configs.DurationUnits[t.Unit]; ok && t.Class == "time" && t.Timestamp == "" {
-		factor *= f
-	}
-	raw := t.Deadband / math.Abs(factor) / 2
-	if math.IsNaN(raw) || math.IsInf(raw, 0) {
-		return 0 // no server filter: the collector filters alone
-	}
-	return raw
 }

@@ -1,7 +1,7 @@
 package agent
 
 import (
-	"github.com/linegate/linegate/testdata/peers"
+	"github.com/linegate/linegate/internal/testkit"
 
 	"fmt"
 	"io"
@@ -34,12 +34,12 @@ devices:
 func startPageServer(t *testing.T, token string) string {
 	t.Helper()
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", peers.FreePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	tok := ""
 	if token != "" {
 		tok = fmt.Sprintf(", token: %q", token)
 	}
-	text := fmt.Sprintf(pageConfig, filepath.Join(dir, "buffer.db"), peers.FreePort(t), addr, tok, peers.FreePort(t))
+	text := fmt.Sprintf(pageConfig, filepath.Join(dir, "buffer.db"), testkit.FreePort(t), addr, tok, testkit.FreePort(t))
 	cfg, err := configs.Parse("page.yaml", []byte(text), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)

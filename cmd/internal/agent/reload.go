@@ -49,7 +49,12 @@ func (s *deviceSet) set(cfgs []configs.Device, devs []collector.Device) {
 	s.running = make(map[string]collector.Device, len(cfgs))
 	for i, d := range cfgs {
 		s.digest[d.Name] = deviceDigest(d)
-		s.running[d.Name] = devs[i]
+		// Replace keeps a device whose Driver is the running one as it
+		// runs, tags and all, so its entry needs no tags: keeping them
+		// would hold a second copy of every tag description.
+		run := devs[i]
+		run.Tags = nil
+		s.running[d.Name] = run
 	}
 }
 
@@ -98,7 +103,7 @@ func (a *Agent) applyReload(next *configs.Config) (collector.ReplaceResult, erro
 			changed = append(changed, d)
 		}
 	}
-	built, err := buildDevicesIn(s.pool, changed, a.log)
+	built, err := buildDevicesIn(s.pool, changed, a.log, true)
 	if err != nil {
 		return collector.ReplaceResult{}, err
 	}
@@ -122,6 +127,9 @@ func (a *Agent) applyReload(next *configs.Config) (collector.ReplaceResult, erro
 		return res, err
 	}
 	s.set(next.Devices, list)
+	if a.cmds != nil {
+		a.cmds.SetDevices(commandDevices(next.Devices, true))
+	}
 	if a.opts.LogLevel != nil {
 		var l slog.Level
 		if l.UnmarshalText([]byte(next.Log.Level)) == nil {

@@ -1,6 +1,10 @@
 package agent
 
-import "time"
+import (
+	"time"
+
+	"github.com/linegate/linegate/collector"
+)
 
 // Status is the agent's state as /status serves it (JSON), `linegate
 // status` prints it and the bench reads it: the devices, the buffer, the
@@ -14,6 +18,9 @@ type Status struct {
 	// ModbusLinks: the load of each serial port and TCP address the
 	// Modbus devices use, over the last minute.
 	ModbusLinks []ModbusLinkStatus `json:"modbus_links,omitempty"`
+	// OEE: the current and the last shifts of each device with an oee:
+	// block (collector/OEE.md).
+	OEE []collector.OEEStatus `json:"oee,omitempty"`
 }
 
 // ModbusLinkStatus is the load of one serial port or TCP address.
@@ -41,6 +48,8 @@ type DeviceStatus struct {
 	LastPoll     *time.Time `json:"last_poll,omitempty"`
 	Polls        uint64     `json:"polls"`
 	Overruns     uint64     `json:"overruns"`
+	// Commands are the device's last commands from the MES, newest first.
+	Commands []CommandStatus `json:"commands,omitempty"`
 }
 
 type BufferStatus struct {
@@ -78,12 +87,14 @@ func optTime(t time.Time) *time.Time {
 // Status returns the agent's state now; safe to call while it runs.
 func (a *Agent) Status() Status {
 	doc := Status{Gateway: a.cfg.Gateway.ID, Version: a.opts.Version}
+	recent := a.recentCommands()
 	for _, d := range a.col.Status() {
 		doc.Devices = append(doc.Devices, DeviceStatus{
 			Name: d.Name, Up: d.Up, LastError: d.LastError, LastGoodRead: optTime(d.LastGoodRead), LastPoll: optTime(d.LastPoll),
-			Polls: d.Polls, Overruns: d.Overruns,
+			Polls: d.Polls, Overruns: d.Overruns, Commands: recent[d.Name],
 		})
 	}
+	doc.OEE = a.col.OEE()
 	bs := a.queue.Stats()
 	doc.Buffer = BufferStatus{
 		Path: a.cfg.Buffer.Path, Messages: int64(bs.Messages), FileBytes: bs.FileSize, MaxBytes: int64(a.cfg.Buffer.MaxSize),

@@ -317,6 +317,8 @@
         renderBuffer(doc, now);
         renderTags(doc, now);
         renderChart(doc, now);
+        // Other parts of the page (oee.js) draw from the same answer.
+        document.dispatchEvent(new CustomEvent("linegate:live", { detail: doc }));
         lastOK = new Date();
         banner("");
       }
