@@ -14,7 +14,7 @@ TESTFLAGS ?= -race -count=1 -p 1 -timeout 15m
 # Each fuzz target runs this long (CI: 5s). Minimizing a new interesting
 # input is bounded too, or one slow minimization eats the whole budget.
 FUZZTIME ?= 10s
-FUZZ_TARGETS := ./configs:FuzzParse ./collector:FuzzEmit ./drivers/modbus:FuzzDecode ./drivers/opcua:FuzzVariant ./drivers/opcua:FuzzPublished ./buffer:FuzzDecodeMessage ./uplink:FuzzAppendJSON ./uplink:FuzzSparkplugNCMD ./commands:FuzzParseCommand ./cmd/internal/tagimport:FuzzParse
+FUZZ_TARGETS := ./configs:FuzzParse ./collector:FuzzEmit ./drivers/modbus:FuzzDecode ./drivers/opcua:FuzzVariant ./drivers/opcua:FuzzPublished ./buffer:FuzzDecodeMessage ./buffer:FuzzCheckPages ./uplink:FuzzAppendJSON ./uplink:FuzzSparkplugNCMD ./commands:FuzzParseCommand ./cmd/internal/tagimport:FuzzParse
 GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0
 
 .PHONY: build test demo lint fuzz bench bench-100k bench-telegraf vulncheck proto dist clean

@@ -84,6 +84,7 @@ func (q *Queue) run(ctx context.Context) {
 		// pending and is retried.
 		err := q.commitLocked(false)
 		q.maybeRelease(time.Now())
+		q.maybeDiskRoom(time.Now())
 		q.commitMu.Unlock()
 		if err != nil {
 			later.Reset(q.interval)
@@ -145,12 +146,13 @@ type work struct {
 	evAcks    []uint64
 	bad       []uint64
 	badErr    string
+	mem       memDrop // messages dropped from memory (disk full)
 	mark      uint64
 	firstDone bool // acks, events and bad records are committed
 }
 
 func (w *work) empty() bool {
-	return len(w.msgs) == 0 && len(w.events) == 0 && len(w.acks) == 0 && len(w.evAcks) == 0 && len(w.bad) == 0
+	return len(w.msgs) == 0 && len(w.events) == 0 && len(w.acks) == 0 && len(w.evAcks) == 0 && len(w.bad) == 0 && w.mem.n == 0
 }
 
 // txInput is what one bbolt transaction does.
@@ -164,6 +166,8 @@ type txInput struct {
 	trimTo  int64  // > 0: keep at most this cost of messages (backstop)
 	dropNew bool   // drop all of msgs: bbolt cannot fit even one alone
 	mark    uint64 // events with ID <= mark may have been handed out
+	mem     memDrop
+	delDone bool // commitTx committed acks, bad records and mem on their own
 }
 
 // txOutcome is the queue state after a transaction, applied to the Queue
@@ -191,8 +195,8 @@ type txOutcome struct {
 // budget to a file written with a larger max_size).
 func (q *Queue) commitLocked(force bool) error {
 	q.mu.Lock()
-	w := work{msgs: q.pending, events: q.pendingEvents, bad: q.unreadable, badErr: q.unreadableErr, mark: q.evMark}
-	q.pending, q.pendingEvents, q.unreadable, q.pendingBytes = nil, nil, nil, 0
+	w := work{msgs: q.pending, events: q.pendingEvents, bad: q.unreadable, badErr: q.unreadableErr, mark: q.evMark, mem: q.memDropped}
+	q.pending, q.pendingEvents, q.unreadable, q.pendingBytes, q.memDropped = nil, nil, nil, 0, memDrop{}
 	q.mu.Unlock()
 	q.ackMu.Lock()
 	for s := range q.acks {
@@ -244,7 +248,10 @@ func (q *Queue) applyWork(w *work) (added bool, err error) {
 	for !w.firstDone || len(w.msgs) > 0 {
 		in := txInput{mark: w.mark}
 		if !w.firstDone {
-			in.acks, in.evAcks, in.events, in.bad, in.badErr = w.acks, w.evAcks, w.events, w.bad, w.badErr
+			in.acks, in.evAcks, in.events, in.bad, in.badErr, in.mem = w.acks, w.evAcks, w.events, w.bad, w.badErr, w.mem
+		}
+		if q.disk.full {
+			in.trimTo = q.disk.cap // the file cannot grow
 		}
 		n, size := 0, int64(0)
 		for n < len(w.msgs) {
@@ -257,6 +264,11 @@ func (q *Queue) applyWork(w *work) (added bool, err error) {
 		}
 		in.msgs = w.msgs[:n]
 		done, a, err := q.commitTx(&in)
+		if in.delDone {
+			// Committed on their own: not to be retried (and the loss
+			// they announced not announced twice).
+			w.bad, w.mem = nil, memDrop{}
+		}
 		if err != nil {
 			return added, err
 		}
@@ -284,8 +296,22 @@ func (q *Queue) commitTx(in *txInput) (int, bool, error) {
 			}
 			return len(in.msgs), out.added, nil
 		}
-		if !errors.Is(err, berrors.ErrMaxSizeReached) || attempt == maxBackstopAttempts {
+		full := isDiskFull(err)
+		if !errors.Is(err, berrors.ErrMaxSizeReached) && !full || attempt == maxBackstopAttempts {
 			return 0, false, err
+		}
+		if full && q.noteDiskFull(err) {
+			continue // the reserve's room is free now: try again as is
+		}
+		if !in.delDone && (len(in.acks) > 0 || len(in.evAcks) > 0 || len(in.bad) > 0 || in.mem.n > 0) {
+			// Acknowledgements free space whatever the new messages
+			// need: commit them (and the loss already known) first, on
+			// their own.
+			del := txInput{acks: in.acks, evAcks: in.evAcks, bad: in.bad, badErr: in.badErr, mem: in.mem, mark: in.mark}
+			if _, err := q.runTx(&del); err == nil {
+				in.acks, in.evAcks, in.bad, in.mem, in.delDone = nil, nil, nil, memDrop{}, true
+				continue
+			}
 		}
 		q.mu.Lock()
 		live := q.live
@@ -531,6 +557,13 @@ func (q *Queue) txBody(tx *bolt.Tx, in *txInput, out *txOutcome) error {
 	}
 
 	// 4. Events for what was lost.
+	if in.mem.n > 0 {
+		if out.dropN == 0 || in.mem.from < out.dropFrom {
+			out.dropFrom = in.mem.from
+		}
+		out.dropTo = max(out.dropTo, in.mem.to)
+		out.dropN += in.mem.n
+	}
 	if out.dropN > 0 {
 		out.dropped += out.dropN
 		if err := q.putOverflowEvent(eb, in.mark, out); err != nil {
@@ -808,11 +841,16 @@ func (q *Queue) flushDropLog() {
 func (q *Queue) requeue(w *work) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.pending = slices.Concat(w.msgs, q.pending)
-	q.pendingBytes = 0
-	for _, m := range q.pending {
+	// pendingBytes holds what was appended meanwhile; add what comes back
+	// (not a walk of everything pending on every retry).
+	for _, m := range w.msgs {
 		q.pendingBytes += int64(cap(m.rec))
 	}
+	q.pending = slices.Concat(w.msgs, q.pending)
+	if !w.firstDone {
+		q.memDropped.add(w.mem)
+	}
+	q.shedPendingLocked()
 	if !w.firstDone {
 		q.pendingEvents = slices.Concat(w.events, q.pendingEvents)
 		q.unreadable = slices.Concat(w.bad, q.unreadable)

@@ -88,7 +88,7 @@ func TestCorruptFileMovedAside(t *testing.T) {
 			clear(b[2*pageSize:])
 			os.WriteFile(path, b, 0o600)
 		}},
-		{name: "branch pages pointing outside the file", nextSeq: 3001, reason: "crashed bbolt", make: func(t *testing.T, path string) {
+		{name: "branch pages pointing outside the file", nextSeq: 3001, reason: "out of bounds", make: func(t *testing.T, path string) {
 			// bbolt follows these through its mmap: without guard this is
 			// a fatal fault, not a panic.
 			writeRealBuffer(t, path, 3000)
@@ -121,6 +121,25 @@ func TestCorruptFileMovedAside(t *testing.T) {
 				}
 			}
 			os.WriteFile(path, b, 0o600)
+		}},
+		// The faults below are in bounds: bbolt's check (in a goroutine
+		// of its own) and its freelist rebuild follow them, and a page
+		// that references its ancestor recursed until the stack overflowed.
+		{name: "branch referencing itself", nextSeq: 3001, reason: "referenced twice", make: func(t *testing.T, path string) {
+			spoilPage(t, path, "branch", func(id int, p []byte) {
+				binary.LittleEndian.PutUint64(p[16+8:], uint64(id))
+			})
+		}},
+		{name: "two branch elements, one child", nextSeq: 3001, reason: "referenced twice", make: func(t *testing.T, path string) {
+			spoilPage(t, path, "branch", func(_ int, p []byte) {
+				copy(p[16+16+8:16+16+16], p[16+8:16+16])
+			})
+		}},
+		{name: "leaf keys out of order", nextSeq: 3001, reason: "not above the previous", make: func(t *testing.T, path string) {
+			spoilPage(t, path, "leaf", swapFirstKeys)
+		}},
+		{name: "branch keys out of order", nextSeq: 3001, reason: "page check", make: func(t *testing.T, path string) {
+			spoilPage(t, path, "branch", swapFirstKeys)
 		}},
 		{name: "foreign bbolt file", nextSeq: 1, reason: "not a linegate buffer", make: func(t *testing.T, path string) {
 			rawUpdate(t, path, func(tx *bolt.Tx) error {
@@ -255,4 +274,66 @@ func TestEmptyFileIsFresh(t *testing.T) {
 	if seq := mustAppend(t, q, sampleMessage(0, 1)); seq != 1 {
 		t.Fatalf("seq %d", seq)
 	}
+}
+
+// spoilPage writes a real 3000-message buffer at path, then lets spoil
+// change the bytes of the first page of type typ ("branch", "leaf") with at
+// least two elements of 8-byte keys: a message bucket's page.
+func spoilPage(t *testing.T, path, typ string, spoil func(id int, page []byte)) {
+	t.Helper()
+	writeRealBuffer(t, path, 3000)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := db.Info().PageSize
+	var ids []int
+	db.View(func(tx *bolt.Tx) error {
+		for id := 2; ; id++ {
+			info, err := tx.Page(id)
+			if info == nil || err != nil {
+				return err
+			}
+			if info.Type == typ && info.Count >= 2 {
+				ids = append(ids, id)
+			}
+		}
+	})
+	db.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		p := b[id*ps : (id+1)*ps]
+		ksize := binary.LittleEndian.Uint32(p[16+4:]) // branch: ksize at 4
+		if typ == "leaf" {
+			ksize = binary.LittleEndian.Uint32(p[16+8:])
+		}
+		if ksize != 8 {
+			continue
+		}
+		spoil(id, p)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("setup: no %s page with 8-byte keys among %v", typ, ids)
+}
+
+// swapFirstKeys swaps the keys of a page's first two elements (8 bytes each).
+func swapFirstKeys(_ int, p []byte) {
+	key := func(i int) []byte {
+		elem := p[16+16*i:]
+		pos := binary.LittleEndian.Uint32(elem[0:]) // branch: pos first
+		if binary.LittleEndian.Uint16(p[8:]) == 0x02 {
+			pos = binary.LittleEndian.Uint32(elem[4:]) // leaf: flags, pos
+		}
+		return elem[pos : pos+8]
+	}
+	var a [8]byte
+	copy(a[:], key(0))
+	copy(key(0), key(1))
+	copy(key(1), a[:])
 }

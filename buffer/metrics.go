@@ -23,6 +23,7 @@ type metrics struct {
 	commitErrors  prometheus.Counter
 	commitSeconds prometheus.Histogram
 	appends       prometheus.Counter
+	diskFull      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, waiting, oldestAge func() float64) (*metrics, error) {
@@ -64,9 +65,13 @@ func newMetrics(reg prometheus.Registerer, waiting, oldestAge func() float64) (*
 			Name: "linegate_buffer_append_total",
 			Help: "Messages appended to the buffer.",
 		}),
+		diskFull: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "linegate_buffer_disk_full",
+			Help: "1 while the file system under the buffer is full: the oldest messages make room for new ones, as when the buffer is full.",
+		}),
 	}
 	m.collectors = []prometheus.Collector{m.messages, m.bytes, m.fileBytes, m.oldestAge,
-		m.dropped, m.commits, m.commitErrors, m.commitSeconds, m.appends}
+		m.dropped, m.commits, m.commitErrors, m.commitSeconds, m.appends, m.diskFull}
 	if reg == nil {
 		return m, nil
 	}

@@ -167,6 +167,12 @@ func Open(opts Options) (*Queue, error) {
 			"path", path, "file_bytes", q.fileSize, "max_size", q.bud.maxFile)
 		err = q.compactLocked()
 	}
+	if err == nil {
+		if rerr := q.makeReserve(); rerr != nil {
+			q.log.Warn("buffer: cannot reserve room for a full disk; when the disk fills, acknowledgements wait for room",
+				"path", path, "bytes", reserveSize(maxSize), "error", rerr)
+		}
+	}
 	q.commitMu.Unlock()
 	if err != nil {
 		q.dbMu.Lock()
@@ -334,6 +340,11 @@ func verifyFile(path string) (verifyResult, error) {
 		if db, err = openBolt(path, MinMaxSize, true); err != nil {
 			return err
 		}
+		// bbolt validated the meta pages; walk the tree ourselves before
+		// bbolt follows it (see checkPages).
+		if err := checkFilePages(path, st.Size()); err != nil {
+			return err
+		}
 		return verifyDB(path, db, st.Size(), &vr)
 	})
 	if db != nil {
@@ -346,7 +357,7 @@ func verifyDB(path string, db *bolt.DB, fileSize int64, vr *verifyResult) error 
 	corrupt := func(format string, args ...any) error {
 		return &CorruptError{Path: path, Err: fmt.Errorf(format, args...)}
 	}
-	err := db.View(func(tx *bolt.Tx) error {
+	return db.View(func(tx *bolt.Tx) error {
 		if tx.Size() > fileSize {
 			return corrupt("truncated: the file has %d bytes, its meta page says %d", fileSize, tx.Size())
 		}
@@ -405,25 +416,17 @@ func verifyDB(path string, db *bolt.DB, fileSize int64, vr *verifyResult) error 
 		}
 		return nil
 	})
+}
+
+// checkFilePages runs checkPages on the file at path.
+func checkFilePages(path string, size int64) error {
+	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("buffer: %w", err)
 	}
-	// bbolt's own consistency check: every page reachable once, or free;
-	// keys in order.
-	var errs []error
-	err = db.View(func(tx *bolt.Tx) error {
-		for e := range tx.Check() {
-			if len(errs) < 3 {
-				errs = append(errs, e)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(errs) > 0 {
-		return &CorruptError{Path: path, Err: fmt.Errorf("bbolt consistency check: %w", errors.Join(errs...))}
+	defer f.Close()
+	if err := checkPages(f, size); err != nil {
+		return &CorruptError{Path: path, Err: fmt.Errorf("page check: %w", err)}
 	}
 	return nil
 }

@@ -153,6 +153,7 @@ type Queue struct {
 	sidecarErr    bool
 	released      time.Time // last maybeRelease; committer only (release.go)
 	drops         dropLog
+	memDropped    memDrop // messages dropped from memory, for the next commit's loss event
 
 	committed chan struct{}
 	// appended wakes the committer; appendN counts appends, so that it
@@ -172,6 +173,8 @@ type Queue struct {
 	readScratch atomic.Pointer[readScratch]
 
 	recs recPool // records of committed messages, for the next appends
+
+	disk diskState // committer only (commitMu)
 }
 
 // pendingRec is an encoded record waiting for a commit (without its CRC).
@@ -193,9 +196,10 @@ type liveState struct {
 
 // Append assigns m the next seq and queues it for the next group commit. It
 // returns at once; the message becomes readable (and survives a crash) only
-// after that commit. Append fails when m cannot be encoded, is too large for
-// the buffer, or the disk has refused commits for longer than the buffer
-// could hold in memory.
+// after that commit. Append fails when m cannot be encoded or is too large
+// for the buffer. While commits fail (a full disk), at most memCap bytes of
+// messages wait in memory; beyond that the oldest waiting are dropped and
+// announced by the next commit's buffer_overflow event.
 func (q *Queue) Append(m Message) (uint64, error) {
 	// Encode outside the lock: appenders only contend for the seq.
 	rec, err := appendMessage(q.recs.get(messageSizeHint(&m)), &m)
@@ -214,17 +218,14 @@ func (q *Queue) Append(m Message) (uint64, error) {
 		q.mu.Unlock()
 		return 0, ErrClosed
 	}
-	if q.commitErr != nil && q.pendingBytes > q.bud.data {
-		err := q.commitErr
-		q.mu.Unlock()
-		return 0, fmt.Errorf("buffer: append %s/%s: commits are failing and %d bytes are already waiting in memory: %w",
-			m.Equipment, m.Class, q.bud.data, err)
-	}
 	seq := q.nextSeq
 	q.nextSeq++
 	setRecordID(rec, seq)
 	q.pending = append(q.pending, pendingRec{id: seq, rec: rec})
 	q.pendingBytes += int64(cap(rec)) // the memory it holds until the commit
+	if q.commitErr != nil {
+		q.shedPendingLocked()
+	}
 	q.mu.Unlock()
 	q.appendN.Add(1)
 	select {

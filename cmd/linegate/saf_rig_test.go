@@ -343,6 +343,7 @@ type rigOptions struct {
 	replayRate  float64
 	persistence bool // Mosquitto persistence, and a persistent MES session
 	bufDir      string
+	devProxy    bool // the devices are reached through safRig.devProxy (to flap them)
 }
 
 type safRig struct {
@@ -354,6 +355,7 @@ type safRig struct {
 	httpAddr string
 	broker   *peers.Mosquitto
 	proxy    *safProxy
+	devProxy *safProxy // with rigOptions.devProxy: between linegate and the press line
 	mes      *safMES
 	procs    []*safProc
 }
@@ -403,6 +405,11 @@ func newRig(t *testing.T, o rigOptions) *safRig {
 	}
 	r.cfgPath = filepath.Join(dir, "linegate.yaml")
 	r.bufPath = filepath.Join(o.bufDir, "buffer.db")
+	devAddr := line.Addr()
+	if o.devProxy {
+		r.devProxy = startProxy(t, devAddr)
+		devAddr = r.devProxy.addr()
+	}
 	r.httpAddr = fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	var devs strings.Builder
 	for i := 1; i <= o.devices; i++ {
@@ -417,7 +424,7 @@ func newRig(t *testing.T, o rigOptions) *safRig {
       - {name: speed, class: process, register: input, address: 4, type: int16, scale: 0.1, unit: rpm}
       - {name: state, class: equipment, register: holding, address: 10, type: uint16}
       - {name: cycle_time, class: time, register: holding, address: 14, type: uint16, unit: ms}
-`, i, line.Addr(), i, safPoll)
+`, i, devAddr, i, safPoll)
 	}
 	cfg := fmt.Sprintf(`gateway: {id: saf-gw, site: plant-a, area: assembly, line: line1}
 buffer: {path: %s, max_size: %s, commit_interval: 50ms}
