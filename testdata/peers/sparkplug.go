@@ -19,38 +19,19 @@ import (
 // the package is missing.
 func SparkplugDecode(t testing.TB, payloads [][]byte) []map[string]any {
 	t.Helper()
-	need(t, NodePath, "nodejs")
-	dir := Dir(t)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "sparkplug-payload", "package.json")); err != nil {
-		t.Fatalf("sparkplug-payload is not installed: run npm ci in %s (.ci/run does): %v", dir, err)
-	}
-	var in bytes.Buffer
-	for _, p := range payloads {
-		in.WriteString(base64.StdEncoding.EncodeToString(p))
-		in.WriteByte('\n')
-	}
-	cmd := exec.Command(NodePath, filepath.Join(dir, "sparkplug_decode.js"))
-	cmd.Stdin = &in
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("sparkplug_decode.js: %v\n%s", err, stderr.String())
+	in := make([]string, len(payloads))
+	for i, p := range payloads {
+		in[i] = base64.StdEncoding.EncodeToString(p)
 	}
 	var res []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for sc.Scan() {
-		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+	for _, line := range sparkplugScript(t, "sparkplug_decode.js", in) {
+		d := json.NewDecoder(bytes.NewReader(line))
 		d.UseNumber()
 		var m map[string]any
 		if err := d.Decode(&m); err != nil {
-			t.Fatalf("sparkplug_decode.js printed %q: %v", sc.Text(), err)
+			t.Fatalf("sparkplug_decode.js printed %q: %v", line, err)
 		}
 		res = append(res, m)
-	}
-	if len(res) != len(payloads) {
-		t.Fatalf("sparkplug_decode.js decoded %d payloads of %d\n%s", len(res), len(payloads), stderr.String())
 	}
 	return res
 }
@@ -62,36 +43,47 @@ func SparkplugDecode(t testing.TB, payloads [][]byte) []map[string]any {
 // the package is missing.
 func SparkplugEncode(t testing.TB, payloads []string) [][]byte {
 	t.Helper()
+	var res [][]byte
+	for _, line := range sparkplugScript(t, "sparkplug_encode.js", payloads) {
+		b, err := base64.StdEncoding.DecodeString(string(line))
+		if err != nil {
+			t.Fatalf("sparkplug_encode.js printed %q: %v", line, err)
+		}
+		res = append(res, b)
+	}
+	return res
+}
+
+// sparkplugScript feeds one line per input to a node script that uses
+// sparkplug-payload and returns its output lines, one per input.
+func sparkplugScript(t testing.TB, script string, lines []string) [][]byte {
+	t.Helper()
 	need(t, NodePath, "nodejs")
 	dir := Dir(t)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "sparkplug-payload", "package.json")); err != nil {
 		t.Fatalf("sparkplug-payload is not installed: run npm ci in %s (.ci/run does): %v", dir, err)
 	}
 	var in bytes.Buffer
-	for _, p := range payloads {
-		in.WriteString(p)
+	for _, l := range lines {
+		in.WriteString(l)
 		in.WriteByte('\n')
 	}
-	cmd := exec.Command(NodePath, filepath.Join(dir, "sparkplug_encode.js"))
+	cmd := exec.Command(NodePath, filepath.Join(dir, script))
 	cmd.Stdin = &in
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("sparkplug_encode.js: %v\n%s", err, stderr.String())
+		t.Fatalf("%s: %v\n%s", script, err, stderr.String())
 	}
 	var res [][]byte
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for sc.Scan() {
-		b, err := base64.StdEncoding.DecodeString(sc.Text())
-		if err != nil {
-			t.Fatalf("sparkplug_encode.js printed %q: %v", sc.Text(), err)
-		}
-		res = append(res, b)
+		res = append(res, append([]byte(nil), sc.Bytes()...))
 	}
-	if len(res) != len(payloads) {
-		t.Fatalf("sparkplug_encode.js encoded %d payloads of %d\n%s", len(res), len(payloads), stderr.String())
+	if len(res) != len(lines) {
+		t.Fatalf("%s answered %d of %d payloads\n%s", script, len(res), len(lines), stderr.String())
 	}
 	return res
 }

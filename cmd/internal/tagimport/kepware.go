@@ -42,13 +42,7 @@ func parseKepware(rows []row, res *Result) error {
 			res.skip(r.line, "address %q: arrays, strings and driver-specific addresses are not mapped", addr)
 			continue
 		}
-		reg, n, bit, err := parseModicon(addr)
-		if err != nil {
-			res.skip(r.line, "%v", err)
-			continue
-		}
-		t.Register, t.Address, t.Bit = reg, n, bit
-		if err := checkModbus(&t); err != nil {
+		if err := atModicon(&t, addr); err != nil {
 			res.skip(r.line, "%v", err)
 			continue
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/linegate/linegate/configs"
 )
 
 // modiconTables are the tables of a Modicon reference's first digit.
@@ -35,20 +37,18 @@ func parseModicon(s string) (register string, address, bit int, err error) {
 	return register, n - 1, bit, nil
 }
 
-// width is the registers a type takes.
-func width(typ string, length int) int {
-	switch typ {
-	case "int32", "uint32", "float32":
-		return 2
-	case "int64", "uint64", "float64":
-		return 4
-	case "string":
-		return length
+// checkModbus finishes a Modbus tag: bit and type agree, it fits.
+// atModicon sets t's register, address and bit from a Modicon address
+// (40001, 40001.3, 400001, 10001, 00001) and checks the tag fits it.
+func atModicon(t *Tag, addr string) error {
+	reg, n, bit, err := parseModicon(addr)
+	if err != nil {
+		return err
 	}
-	return 1
+	t.Register, t.Address, t.Bit = reg, n, bit
+	return checkModbus(t)
 }
 
-// checkModbus finishes a Modbus tag: bit and type agree, it fits.
 func checkModbus(t *Tag) error {
 	bits := t.Register == "coil" || t.Register == "discrete"
 	switch {
@@ -68,8 +68,8 @@ func checkModbus(t *Tag) error {
 	if t.Type == "string" && (t.Length < 1 || t.Length > 125) {
 		return fmt.Errorf("a string needs its length in registers (1..125)")
 	}
-	if t.Address+width(t.Type, t.Length)-1 > 65535 {
-		return fmt.Errorf("address %d with %d registers runs past 65535", t.Address, width(t.Type, t.Length))
+	if t.Address+configs.RegisterWidth(t.Type, t.Length)-1 > 65535 {
+		return fmt.Errorf("address %d with %d registers runs past 65535", t.Address, configs.RegisterWidth(t.Type, t.Length))
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/linegate/linegate/configs"
 )
 
 // Device is what the written device block says besides its tags.
@@ -86,7 +88,7 @@ var formatName = map[string]string{Generic: "CSV tag list", TIA: "TIA Portal tag
 // wide: a tag of 32 or 64 bits, for which the word order matters.
 func (r *Result) wide() bool {
 	for _, t := range r.Tags {
-		if width(t.Type, 0) > 1 && t.Type != "string" {
+		if configs.RegisterWidth(t.Type, 0) > 1 && t.Type != "string" {
 			return true
 		}
 	}
