@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/linegate/linegate/configs"
 )
@@ -107,6 +108,14 @@ func quote(s string) string {
 
 // oneLine keeps a comment on its line.
 func oneLine(s string) string {
+	// A YAML file may hold no control character, not even in a comment:
+	// a Latin-1 export's 0x80..0x9F bytes decode to C1 controls.
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 120 {
 		s = s[:strings.LastIndex(s[:120], " ")+1] + "…"
