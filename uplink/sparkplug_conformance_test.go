@@ -76,6 +76,18 @@ func (r *spRun) mark(name string) {
 // finish decodes what the wire recorded, with Go and with sparkplug-payload.
 func (r *spRun) finish(t *testing.T, rec *wireLog) {
 	t.Helper()
+	// The uplink has stopped; its last packets (NDEATH, DISCONNECT) may
+	// still be on their way through the proxy.
+	testkit.WaitFor(t, long, "every connection ended on the wire", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, n := range rec.open {
+			if n > 0 {
+				return false
+			}
+		}
+		return true
+	})
 	r.pkts = rec.packets()
 	rec.mu.Lock()
 	r.overlap = rec.overlap
@@ -1231,6 +1243,8 @@ func TestSparkplugConformancePrimaryHost(t *testing.T) {
 	spHostCount(t, host, "NBIRTH", 2)
 	spHostCount(t, host, "DDATA/press01", 6)
 	run.stop(t)
+	// The stop's NDEATH (the second) reaches the host after stop returns.
+	spHostCount(t, host, "NDEATH", 2)
 
 	// The backlog after the host's return: historical, after the births.
 	msgs := spReceived(t, host)
