@@ -16,6 +16,10 @@ const DefaultMaxClockSkew = Duration(5 * time.Second)
 // ns=<index>; or nsu=<uri>; then i=, s=, g= or b=.
 var nodeIDPattern = regexp.MustCompile(`^(?:(?:ns=\d{1,5}|nsu=[^;]+);)?(?:i=\d{1,10}|s=.+|g=[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|b=[A-Za-z0-9+/=]+)$`)
 
+// IsNodeID says whether s is the text form of an OPC UA node id, as the
+// node key takes it.
+func IsNodeID(s string) bool { return nodeIDPattern.MatchString(s) }
+
 // opcuaSource checks a tag's node or browse_path.
 func (v *validator) opcuaSource(t *Tag, n *yaml.Node, where string) {
 	switch {

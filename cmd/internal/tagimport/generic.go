@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/linegate/linegate/configs"
 )
 
 // parseGeneric reads a CSV with a header naming its columns:
@@ -53,6 +55,10 @@ func parseGeneric(rows []row, res *Result) error {
 			t.Offset = v
 		}
 		if node := h.get(r, "node", "node id", "nodeid"); node != "" {
+			if !configs.IsNodeID(node) {
+				res.skip(r.line, "node %q is not an OPC UA node id (ns=2;s=Name, ns=3;i=1001, i=2258)", node)
+				continue
+			}
 			t.Node = node
 			opcua++
 			if t.Class == "" {

@@ -2,6 +2,8 @@ package tagimport
 
 import (
 	"strings"
+
+	"github.com/linegate/linegate/configs"
 )
 
 // logixTypes are the Logix atomic types linegate can read over OPC UA.
@@ -66,6 +68,10 @@ func parseStudio5000(rows []row, res *Result, opts Options) error {
 			t.Comment = d
 		}
 		t.Node = prefix + full
+		if !configs.IsNodeID(t.Node) {
+			res.skip(r.line, "node %q (the node prefix and the name) is not an OPC UA node id", t.Node)
+			continue
+		}
 		res.Tags = append(res.Tags, t)
 	}
 	return nil

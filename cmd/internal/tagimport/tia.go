@@ -2,6 +2,8 @@ package tagimport
 
 import (
 	"strings"
+
+	"github.com/linegate/linegate/configs"
 )
 
 // tiaTypes are the TIA Portal data types linegate can read over OPC UA.
@@ -44,6 +46,10 @@ func parseTIA(rows []row, res *Result, opts Options) error {
 			continue
 		}
 		t.Node = prefix + `"` + name + `"`
+		if !configs.IsNodeID(t.Node) {
+			res.skip(r.line, "node %q (the node prefix and the name) is not an OPC UA node id", t.Node)
+			continue
+		}
 		switch strings.ToLower(dt) {
 		case "bool":
 			t.Class = "equipment"
